@@ -1,0 +1,160 @@
+/* backend.h — the op table every backend fills (CPU reference, CUDA). The model (src/model/) is
+ * written once in these ops and never knows which backend runs it; a backend never knows the model.
+ * All ops are asynchronous on the backend's stream; they return a status for launch/argument errors. */
+#ifndef LT_BACKEND_H
+#define LT_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#include "latte.h"
+#include "io/safetensors.h"
+
+/* A 2-D weight W [n, k] (PyTorch Linear layout: y = x · Wᵀ), held by the backend. */
+typedef struct {
+  lt_dtype dtype;   /* BF16, F16, F32 or F8E4M3 */
+  int64_t n, k;
+  void *data;       /* backend memory (CPU: may point into the checkpoint's mmap) */
+  float *scale;     /* F8E4M3: weight_scale_inv [ceil(n/bn), ceil(k/bk)], backend memory */
+  int bn, bk;       /* FP8 block size (128, 128) */
+  void *priv;       /* backend-private prepared form (e.g. a GEMM descriptor) */
+} lt_weight;
+
+/* Dense / shared-expert MLP: down(silu(gate(x)) * up(x)). */
+typedef struct {
+  lt_weight gate, up, down;   /* [I, H], [I, H], [H, I] */
+  void *priv;
+} lt_mlp_w;
+
+/* Routed experts of one MoE layer, E experts of intermediate size I. */
+typedef struct {
+  int num_experts, inter, hidden;
+  lt_weight *gate, *up, *down;  /* [E] each: [I, H], [I, H], [H, I] */
+  void *priv;                   /* backend-private stacked form (CUDA: w13 [E, 2I, H], w2 [E, H, I]) */
+} lt_moe_w;
+
+/* Absorbed-MLA weights derived from kv_b_proj [H*(dn+dv), r]. */
+typedef struct {
+  int heads, dn, dv, r;
+  void *w_kc;   /* [H, dn, r]: q~ = q_nope · w_kc */
+  void *w_vc;   /* [H, dv, r]: o = o_lat · w_vcᵀ */
+  void *priv;
+} lt_mla_w;
+
+/* Router configuration of one MoE layer. */
+typedef struct {
+  int num_experts, top_k, n_group, topk_group;
+  int method;         /* lt_topk_method (io/config.h) */
+  int sigmoid;        /* scoring: 1 sigmoid, 0 softmax */
+  int norm_topk_prob;
+  int scale_always;   /* V3 multiplies by routed_scaling_factor always; V2 only without renorm */
+  float routed_scaling_factor;
+} lt_route_cfg;
+
+/* Forward-batch metadata as the backend sees it (see docs/batch.md). Pointers named d_* are in
+ * backend memory (device memory on CUDA; the host arrays themselves on CPU); h_* are host copies. */
+typedef struct {
+  int num_seqs, num_tokens, n_logits, page_size;
+  int max_q_len, max_seq_len;
+  int64_t num_kv;        /* Σ seq_lens: tokens of context over the batch */
+  const int32_t *h_qo_indptr, *h_seq_lens, *h_kv_indptr, *h_kv_indices, *h_positions, *h_out_slots;
+  const int32_t *h_kv_tok_indptr;   /* [B+1] prefix sum of seq_lens */
+  int32_t *d_ids, *d_positions, *d_qo_indptr, *d_seq_lens, *d_kv_indptr, *d_kv_indices;
+  int32_t *d_out_slots;            /* [T] cache slot (page*page_size + offset) of each new token */
+  int32_t *d_logit_rows;           /* [n_logits] */
+  int32_t *d_kv_tok_indptr;        /* [B+1] */
+} lt_fwd;
+
+/* RoPE table: cos/sin [max_pos, dr/2] (f32, backend memory), already scaled by YaRN's mscale. */
+typedef struct {
+  int max_pos, dim;
+  float *cos, *sin;
+} lt_rope;
+
+typedef struct lt_backend lt_backend;
+struct lt_backend {
+  const char *name;
+  lt_dtype act_dtype;   /* activations and latent cache: F32 on CPU, BF16 on CUDA */
+  int w8a8;             /* quantise FP8 linears' inputs per token × 128 channels to e4m3 */
+  void *ctx;
+
+  void (*destroy)(lt_backend *b);
+  /* memory */
+  latte_status (*alloc)(lt_backend *b, size_t bytes, void **out);
+  void (*dfree)(lt_backend *b, void *p);
+  latte_status (*upload)(lt_backend *b, void *dst, const void *src, size_t bytes);
+  latte_status (*download)(lt_backend *b, void *dst, const void *src, size_t bytes);
+  latte_status (*sync)(lt_backend *b);
+  /* free device memory in bytes (SIZE_MAX when unknown / host) */
+  size_t (*mem_free)(lt_backend *b);
+
+  /* weights, prepared once at load */
+  latte_status (*weight_new)(lt_backend *b, const lt_st_tensor *w, const lt_st_tensor *scale_inv, lt_weight *out);
+  void (*weight_free)(lt_backend *b, lt_weight *w);
+  /* f32 copy of a 1-D tensor (norm weights, router bias) in backend memory */
+  latte_status (*vec_new)(lt_backend *b, const lt_st_tensor *t, float **out);
+  latte_status (*mlp_new)(lt_backend *b, lt_mlp_w *w);     /* gate/up/down already filled */
+  void (*mlp_free)(lt_backend *b, lt_mlp_w *w);
+  latte_status (*moe_new)(lt_backend *b, lt_moe_w *w);     /* experts already filled */
+  void (*moe_free)(lt_backend *b, lt_moe_w *w);
+  latte_status (*mla_new)(lt_backend *b, const lt_weight *kv_b, int heads, int dn, int dv, int r, lt_mla_w *out);
+  void (*mla_free)(lt_backend *b, lt_mla_w *w);
+
+  /* batch metadata: copies the host arrays of f (h_*) into backend memory (d_*) */
+  latte_status (*set_batch)(lt_backend *b, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows);
+
+  /* ---- ops; x, y are activations of act_dtype unless stated ---- */
+  /* x [T, H] = emb[ids] */
+  latte_status (*embed)(lt_backend *b, const lt_fwd *f, const lt_weight *emb, void *x);
+  /* y[i, :dim] = x[i, :dim] / rms(x[i, :dim]) * w, rows of stride x_stride / y_stride elements */
+  latte_status (*rmsnorm)(lt_backend *b, const void *x, int64_t x_stride, const float *w, void *y,
+                          int64_t y_stride, int rows, int dim, float eps);
+  /* resid [rows, dim] += delta; y = rmsnorm(resid) * w */
+  latte_status (*add_rmsnorm)(lt_backend *b, void *resid, const void *delta, const float *w, void *y,
+                              int rows, int dim, float eps);
+  /* y [rows, n] = x [rows, k] (row stride x_stride) · Wᵀ; w8a8 applies to FP8 weights */
+  latte_status (*linear)(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
+  /* y [rows, n] (F32) = x [rows, k] · Wᵀ: the lm_head, fp32 output */
+  latte_status (*linear_f32out)(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
+  /* y [n] += x [n] */
+  latte_status (*add)(lt_backend *b, void *y, const void *x, int64_t n);
+  /* out [n, dim] = x [rows[i], :] for i < n */
+  latte_status (*gather_rows)(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
+  /* RoPE on q's rope part in place (q [T, H, dn+dr], last dr of each head) and on kpe; writes
+   * cache[out_slots[t]] = [c[t, :r] | rope(kpe[t, :dr])]; kpe rows have stride kpe_stride. */
+  latte_status (*rope_cache_write)(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
+                                   int dn, int dr, const void *c, const void *kpe, int64_t kpe_stride, int r,
+                                   void *cache);
+  /* lat [num_kv, r+dr] = the context of every sequence, in order, gathered from the paged cache */
+  latte_status (*gather_kv)(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
+  /* extend/prefill MHA: q [T, H, dn+dr], kvb [num_kv, H, dn+dv] (k_nope | v per head),
+   * lat [num_kv, r+dr] (k_pe = lat[:, r:]); causal: new token i of sequence s attends context
+   * tokens 0 .. seq_len - q_len + i. out [T, H, dv]. */
+  latte_status (*attn_extend)(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
+                              void *out, int heads, int dn, int dr, int dv, int r, float scale);
+  /* absorbed MLA: ql [T, H, r+dr]: ql[:, h, :r] = q_nope[:, h] · w_kc[h]; ql[:, h, r:] = q_pe */
+  latte_status (*mla_absorb_q)(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql, int rows);
+  /* absorbed MLA attention over the latent cache: K = [c | k_pe] (r+dr), V = c (r); causal as
+   * attn_extend. out_lat [T, H, r]. */
+  latte_status (*mla_decode)(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                             int heads, int r, int dr, float scale);
+  /* out [T, H*dv] = per head out_lat[:, h] · w_vc[h]ᵀ */
+  latte_status (*mla_out_v)(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
+  /* router: logits = x · gateᵀ in f32, scores, (grouped) top-k; ids [T, k] int32, weights [T, k] f32
+   * (backend memory). bias: e_score_correction_bias [E] or NULL */
+  latte_status (*moe_route)(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
+                            const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights);
+  /* out [T, H] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t]) */
+  latte_status (*moe_experts)(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                              const float *weights, int top_k, int rows, void *out);
+  /* out [rows, H] = mlp(x) */
+  latte_status (*mlp)(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
+};
+
+/* Backend constructors. lt_backend_create picks by name ("cpu", "cuda", NULL = $LATTE_BACKEND, else
+ * cuda when a GPU is visible and built, else cpu). */
+latte_status lt_backend_create(const char *name, int w8a8, int threads, lt_backend **out);
+latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out);
+#ifdef LATTE_HAVE_CUDA
+latte_status lt_cuda_backend_create(int w8a8, lt_backend **out);
+int lt_cuda_device_count(void);
+#endif
+#endif
