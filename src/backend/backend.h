@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include "latte.h"
 #include "io/safetensors.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* A 2-D weight W [n, k] (PyTorch Linear layout: y = x · Wᵀ), held by the backend. */
 typedef struct {
@@ -156,5 +159,8 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out);
 #ifdef LATTE_HAVE_CUDA
 latte_status lt_cuda_backend_create(int w8a8, lt_backend **out);
 int lt_cuda_device_count(void);
+#endif
+#ifdef __cplusplus
+}
 #endif
 #endif

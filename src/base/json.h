@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "latte.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum { LT_JNULL, LT_JBOOL, LT_JNUM, LT_JSTR, LT_JARR, LT_JOBJ } lt_jtype;
 
@@ -56,4 +59,7 @@ void lt_sbuf_free(lt_sbuf *b);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if s[0..n) does not start with one. */
 int lt_utf8_len(const unsigned char *s, size_t n);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -4,6 +4,9 @@
 #ifndef LT_CONFIG_H
 #define LT_CONFIG_H
 #include "latte.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum { LT_TOPK_GREEDY, LT_TOPK_GROUP_LIMITED, LT_TOPK_NOAUX_TC } lt_topk_method;
 typedef enum { LT_SCORE_SOFTMAX, LT_SCORE_SIGMOID } lt_scoring;
@@ -40,4 +43,7 @@ latte_status lt_config_load(const char *dir, lt_config *out);
 int lt_config_is_moe_layer(const lt_config *c, int l);
 /* Softmax scale of MLA: (dn+dr)^-0.5 * m^2 with YaRN mscale m. */
 float lt_config_softmax_scale(const lt_config *c);
+#ifdef __cplusplus
+}
+#endif
 #endif

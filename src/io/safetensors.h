@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "latte.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum { LT_F32 = 0, LT_F16, LT_BF16, LT_F8E4M3, LT_I32, LT_I64, LT_U8, LT_NDTYPE } lt_dtype;
 size_t lt_dtype_size(lt_dtype t);
@@ -66,4 +69,7 @@ latte_status lt_st_writer_append(lt_st_writer *w, const void *data, size_t nbyte
 latte_status lt_st_writer_finish(lt_st_writer *w);
 /* Total data bytes of the tensors added so far (without the header). */
 uint64_t lt_st_writer_data_bytes(const lt_st_writer *w);
+#ifdef __cplusplus
+}
+#endif
 #endif
