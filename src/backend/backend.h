@@ -64,6 +64,8 @@ typedef struct {
   int32_t *d_out_slots;            /* [T] cache slot (page*page_size + offset) of each new token */
   int32_t *d_logit_rows;           /* [n_logits] */
   int32_t *d_kv_tok_indptr;        /* [B+1] */
+  int meta_slot;                   /* which of the backend's metadata buffers set_batch fills (0..3):
+                                    * the model keeps one per sub-batch of a mixed batch */
 } lt_fwd;
 
 /* RoPE table: cos/sin [max_pos, dr/2] (f32, backend memory), already scaled by YaRN's mscale. */

@@ -5,6 +5,7 @@
 #include "model/model.h"
 #include "base/err.h"
 #include <stdlib.h>
+#include <string.h>
 
 /* Grow-only scratch buffer in backend memory. */
 static latte_status buf(latte_engine *e, int i, size_t bytes, void **out) {
@@ -84,6 +85,69 @@ static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out) {
   return LATTE_OK;
 }
 
+/* A run of consecutive sequences of one kind, as its own self-contained batch (arrays rebased). */
+typedef struct {
+  lt_fwd f;
+  int row0;               /* first token row in the whole batch */
+  int absorbed;
+  int32_t *qo, *kvp, *kvt; /* rebased [n+1] arrays */
+} lt_run;
+
+#define LT_MAX_RUNS 3
+
+/* Splits the batch into runs: in auto mode a decode sequence (one new token after a cached prefix)
+ * takes the absorbed path and a prefill / chunk the extend path, so a sequence's arithmetic never
+ * depends on what else is in the batch. */
+static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run *runs) {
+  int n = 0;
+  for (int s = 0; s < f->num_seqs;) {
+    int q = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s];
+    int dec = attn_mode == 2 || (attn_mode == 0 && q == 1 && f->h_seq_lens[s] > 1);
+    int e = s + 1;
+    while (e < f->num_seqs) {
+      int q2 = f->h_qo_indptr[e + 1] - f->h_qo_indptr[e];
+      int dec2 = attn_mode == 2 || (attn_mode == 0 && q2 == 1 && f->h_seq_lens[e] > 1);
+      if (dec2 != dec) break;
+      e++;
+    }
+    if (n == LT_MAX_RUNS) return -1;
+    lt_run *r = &runs[n++];
+    memset(r, 0, sizeof *r);
+    int B = e - s;
+    r->qo = malloc(sizeof(int32_t) * (size_t)(3 * (B + 1)));
+    if (!r->qo) return -2;
+    r->kvp = r->qo + B + 1;
+    r->kvt = r->kvp + B + 1;
+    for (int i = 0; i <= B; i++) {
+      r->qo[i] = f->h_qo_indptr[s + i] - f->h_qo_indptr[s];
+      r->kvp[i] = f->h_kv_indptr[s + i] - f->h_kv_indptr[s];
+      r->kvt[i] = f->h_kv_tok_indptr[s + i] - f->h_kv_tok_indptr[s];
+    }
+    r->row0 = f->h_qo_indptr[s];
+    r->absorbed = dec;
+    lt_fwd *g = &r->f;
+    g->num_seqs = B;
+    g->num_tokens = r->qo[B];
+    g->page_size = f->page_size;
+    g->num_kv = r->kvt[B];
+    for (int i = 0; i < B; i++) {
+      if (r->qo[i + 1] - r->qo[i] > g->max_q_len) g->max_q_len = r->qo[i + 1] - r->qo[i];
+      if (f->h_seq_lens[s + i] > g->max_seq_len) g->max_seq_len = f->h_seq_lens[s + i];
+    }
+    g->h_qo_indptr = r->qo;
+    g->h_seq_lens = f->h_seq_lens + s;
+    g->h_kv_indptr = r->kvp;
+    g->h_kv_indices = f->h_kv_indices + f->h_kv_indptr[s];
+    g->h_positions = f->h_positions + r->row0;
+    g->h_out_slots = f->h_out_slots + r->row0;
+    g->h_kv_tok_indptr = r->kvt;
+    g->meta_slot = n;
+    (void)ids;
+    s = e;
+  }
+  return n;
+}
+
 latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
                               int attn_mode, float *logits) {
   latte_model *m = e->m;
@@ -91,27 +155,37 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
   const lt_config *c = &m->cfg;
   size_t es = lt_dtype_size(be->act_dtype);
   int T = f->num_tokens, H = c->hidden_size, V = c->vocab_size, n = f->n_logits;
-  /* auto: a decode batch (every sequence adds one token to a cached prefix) takes the absorbed path,
-   * anything with a prefill in it takes extend, as SGLang does */
-  int decode_batch = f->max_q_len == 1;
-  for (int i = 0; i < f->num_seqs && decode_batch; i++) decode_batch = f->h_seq_lens[i] > 1;
-  int absorbed = attn_mode == 2 || (attn_mode == 0 && decode_batch);
-  void *x, *h, *att, *delta, *rows;
-  float *dlogits;
-  LT_TRY(be->set_batch(be, f, ids, logit_rows));
-  LT_TRY(buf(e, LT_BUF_X, es * (size_t)T * H, &x));
-  LT_TRY(buf(e, LT_BUF_H, es * (size_t)T * H, &h));
-  LT_TRY(buf(e, LT_BUF_ATT, es * (size_t)T * H, &att));
-  LT_TRY(buf(e, LT_BUF_DELTA, es * (size_t)T * H, &delta));
-  LT_TRY(be->embed(be, f, &m->embed, x));                                              /* x [T, H] residual */
-  for (int l = 0; l < c->num_hidden_layers; l++) {
-    const lt_layer *ly = &m->layers[l];
-    if (l == 0) LT_TRY(be->rmsnorm(be, x, H, ly->in_ln, h, H, T, H, c->rms_norm_eps));
-    else LT_TRY(be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps));  /* x += ffn out */
-    LT_TRY(attention(e, f, l, h, att, absorbed));
-    LT_TRY(be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps));        /* x += attn out */
-    LT_TRY(ffn(e, f, l, h, delta));
+  lt_run runs[LT_MAX_RUNS];
+  int nr = split_runs(f, ids, attn_mode, runs);
+  if (nr == -2) return lt_err(LATTE_ERR_NOMEM, "forward: out of memory");
+  if (nr < 0) {  /* many alternating runs: one extend pass over the whole batch */
+    for (int i = 0; i < LT_MAX_RUNS; i++) free(runs[i].qo);
+    nr = split_runs(f, ids, 1, runs);
   }
+  latte_status st = LATTE_OK;
+  void *x = NULL, *h = NULL, *att = NULL, *delta = NULL, *rows = NULL;
+  float *dlogits;
+  f->meta_slot = 0;
+  st = be->set_batch(be, f, ids, logit_rows);
+  for (int r = 0; r < nr && !st; r++) st = be->set_batch(be, &runs[r].f, ids + runs[r].row0, NULL);
+  if (!st) st = buf(e, LT_BUF_X, es * (size_t)T * H, &x);
+  if (!st) st = buf(e, LT_BUF_H, es * (size_t)T * H, &h);
+  if (!st) st = buf(e, LT_BUF_ATT, es * (size_t)T * H, &att);
+  if (!st) st = buf(e, LT_BUF_DELTA, es * (size_t)T * H, &delta);
+  if (!st) st = be->embed(be, f, &m->embed, x);                                        /* x [T, H] residual */
+  for (int l = 0; l < c->num_hidden_layers && !st; l++) {
+    const lt_layer *ly = &m->layers[l];
+    if (l == 0) st = be->rmsnorm(be, x, H, ly->in_ln, h, H, T, H, c->rms_norm_eps);
+    else st = be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps);     /* x += ffn out */
+    for (int r = 0; r < nr && !st; r++) {
+      size_t off = es * (size_t)runs[r].row0 * H;
+      st = attention(e, &runs[r].f, l, (char *)h + off, (char *)att + off, runs[r].absorbed);
+    }
+    if (!st) st = be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps); /* x += attn out */
+    if (!st) st = ffn(e, f, l, h, delta);
+  }
+  for (int r = 0; r < nr; r++) free(runs[r].qo);
+  if (st) return st;
   if (c->num_hidden_layers > 0) LT_TRY(be->add(be, x, delta, (int64_t)T * H));
   if (n <= 0) return be->sync(be);
   LT_TRY(buf(e, LT_BUF_LROWS, es * (size_t)n * H, &rows));

@@ -1,5 +1,5 @@
 /* cpu_linear.c — CPU reference linear layers: y = x · Wᵀ with W dequantised exactly (bf16/f16 → f32,
- * fp8 × 128×128 block scale) in chunks of rows and multiplied with OpenBLAS sgemm; optional w8a8
+ * fp8 × 128×128 block scale) in chunks of 64 rows and applied with OpenBLAS sgemv; optional w8a8
  * input quantisation (per token, per 128 channels, e4m3, s = amax/448) for FP8 weights. */
 #include "backend/cpu/cpu_ops.h"
 #include "base/err.h"
@@ -71,9 +71,11 @@ static latte_status linear_f32(lt_backend *b, const float *x, int64_t xs, const 
       int64_t n0 = ch * LT_CPU_CHUNK;
       int64_t nr = w->n - n0 < LT_CPU_CHUNK ? w->n - n0 : LT_CPU_CHUNK;
       lt_cpu_weight_rows(c, w, n0, nr, wf);
-      /* y[:, n0:n0+nr] [rows, nr] = x [rows, k] · wf [nr, k]ᵀ */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)nr, (int)w->k, 1.0f, x, (int)xs, wf,
-                  (int)w->k, 0.0f, y + n0, (int)ys);
+      /* y[i, n0:n0+nr] [nr] = wf [nr, k] · x[i] [k], one row at a time: the same call for a row
+       * whatever the batch, so a token's result never depends on what else is in the batch */
+      for (int i = 0; i < rows; i++)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nr, (int)w->k, 1.0f, wf, (int)w->k, x + (int64_t)i * xs, 1,
+                    0.0f, y + (int64_t)i * ys + n0, 1);
     }
     free(wf);
   }

@@ -201,7 +201,9 @@ static latte_status cu_set_batch(lt_backend *b, lt_fwd *f, const int32_t *ids, c
   int np = f->h_kv_indptr[B];
   size_t n = (size_t)T /*ids*/ + T /*pos*/ + (B + 1) + B + (B + 1) + np + T /*slots*/ + f->n_logits + (B + 1);
   int32_t *dev;
-  LT_TRY(lt_cuda_scratch(c, LT_SCR_MISC, n * sizeof(int32_t), (void **)&dev));
+  if (f->meta_slot < 0 || f->meta_slot > 3) return lt_err(LATTE_ERR_INVALID, "set_batch: meta_slot %d", f->meta_slot);
+  int slot = f->meta_slot == 0 ? LT_SCR_MISC : LT_SCR_META1 + f->meta_slot - 1;
+  LT_TRY(lt_cuda_scratch(c, slot, n * sizeof(int32_t), (void **)&dev));
   int32_t *h = (int32_t *)malloc(n * sizeof(int32_t));
   if (!h) return lt_err(LATTE_ERR_NOMEM, "set_batch: out of memory");
   size_t o = 0;

@@ -29,7 +29,8 @@ enum {
   LT_SCR_MLP = 8,       /* dense MLP intermediate */
   LT_SCR_MLP2 = 9,
   LT_SCR_ROUTE = 10,    /* router logits f32 */
-  LT_SCR_MISC = 11
+  LT_SCR_MISC = 11,     /* batch metadata (meta_slot 0) */
+  LT_SCR_META1 = 12     /* 12..14: batch metadata of meta_slots 1..3 */
 };
 
 typedef struct {
