@@ -5,7 +5,7 @@
 #          CMake flag (-DLATTE_DEPS_PREFIX=...) and LD_LIBRARY_PATH to use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libmicrohttpd-dev libmicrohttpd12"
+PKGS="libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libmicrohttpd-dev libmicrohttpd12 libcurl4-openssl-dev libcurl4"
 case "${1:-}" in
   fetch)
     mkdir -p .deps/debs
