@@ -5,6 +5,7 @@
 int lt_cmd_logits(int argc, char **argv);
 int lt_cmd_generate(int argc, char **argv);
 int lt_cmd_init_model(int argc, char **argv);
+int lt_cmd_bench(int argc, char **argv);
 int lt_cmd_tokenize(int argc, char **argv);
 int lt_cmd_detokenize(int argc, char **argv);
 int lt_cmd_chat_template(int argc, char **argv);

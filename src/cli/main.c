@@ -19,6 +19,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 static const lt_cmd cmds[] = {
   {"generate", lt_cmd_generate, "generate tokens from a prompt (ids or text)"},
   {"logits", lt_cmd_logits, "write the logits of every prompt position to a safetensors file"},
+  {"bench", lt_cmd_bench, "offline prefill/decode throughput on random ids; `bench serve`: HTTP load generator"},
   {"init-model", lt_cmd_init_model, "write a random-weight DeepSeek checkpoint (tiny, deepseek-v2-lite, deepseek-v3)"},
   {"tokenize", lt_cmd_tokenize, "text on stdin to token ids"},
   {"detokenize", lt_cmd_detokenize, "token ids on stdin to text"},
