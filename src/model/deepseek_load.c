@@ -175,6 +175,20 @@ static latte_status load_all(latte_model *m, int verbose) {
   lt_loader L = {.m = m, .verbose = verbose, .t0 = now_s()};
   for (size_t i = 0; i < lt_st_count(m->st); i++) L.bytes_total += lt_st_at(m->st, i)->nbytes;
   LT_TRY(check_config(m));
+  /* a model that cannot fit says so before anything is uploaded */
+  size_t avail = m->be->mem_free(m->be);
+  if (avail != SIZE_MAX) {
+    double need = 0;
+    for (size_t i = 0; i < lt_st_count(m->st); i++) {
+      const lt_st_tensor *t = lt_st_at(m->st, i);
+      int mtp = 0, l;
+      if (sscanf(t->name, "model.layers.%d.", &l) == 1 && l >= c->num_hidden_layers) mtp = 1;
+      if (!mtp) need += (double)t->nbytes * (t->dtype == LT_F8E4M3 && !m->be->w8a8 ? 2 : t->dtype == LT_F32 && t->ndim == 2 ? 0.5 : 1);
+    }
+    if (need > (double)avail)
+      return lt_err(LATTE_ERR_NOMEM, "%s: the model needs %.2f GB of %s memory for its weights, but only %.2f GB is free",
+                    m->dir, need / 1e9, m->be->name, avail / 1e9);
+  }
   const lt_st_tensor *t;
   LT_TRY(find(&L, &t, 2, c->vocab_size, c->hidden_size, "model.embed_tokens.weight"));
   LT_TRY(m->be->weight_new(m->be, t, NULL, &m->embed));
