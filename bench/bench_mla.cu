@@ -1,0 +1,197 @@
+/* bench_mla.cu — floors and timings of the CUDA attention ops: device copy bandwidth and the bf16
+ * cuBLAS GEMM rate, then absorbed-MLA decode (B × context × heads, page 64) and one prefill extend,
+ * each as time (median of CUDA-event runs), bytes / FLOPs, fraction of the floors. */
+#include "backend/cuda/cuda_ops.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <vector>
+#include <algorithm>
+
+/* tuning hooks of cuda_mla.cu / cuda_attn.cu (force a tile configuration; 0 = automatic) */
+extern "C" void lt_cuda_mla_decode_variant(int v);
+extern "C" void lt_cuda_attn_extend_variant(int bm);
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+  fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define LT(x) do { if ((x) != LATTE_OK) { fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, \
+  latte_last_error()); exit(1); } } while (0)
+
+/* deterministic pseudo-random bf16 in [-a, a] */
+__global__ void k_fill(__nv_bfloat16 *x, size_t n, float a, unsigned seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned h = (unsigned)i * 2654435761u ^ seed;
+    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+    x[i] = __float2bfloat16(a * ((h & 0xffffff) / 8388608.0f - 1.0f));
+  }
+}
+static void fill(void *x, size_t n, float a, unsigned seed) {
+  k_fill<<<1024, 256>>>((__nv_bfloat16 *)x, n, a, seed);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+}
+
+static float median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
+
+int main(void) {
+  lt_backend *b = NULL;
+  LT(lt_cuda_backend_create(0, &b));
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  cudaStream_t st = c->stream;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, c->device));
+  printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  float ms;
+
+  /* ---- floor 1: device-to-device copy of 2 GB (read + write counted) ---- */
+  size_t cb = (size_t)2 << 30;
+  void *src, *dst;
+  CK(cudaMalloc(&src, cb));
+  CK(cudaMalloc(&dst, cb));
+  CK(cudaMemsetAsync(src, 1, cb, st));
+  std::vector<float> tv;
+  for (int i = 0; i < 6; i++) {
+    CK(cudaEventRecord(e0, st));
+    CK(cudaMemcpyAsync(dst, src, cb, cudaMemcpyDeviceToDevice, st));
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i) tv.push_back(ms);
+  }
+  double bw = 2.0 * cb / (median(tv) * 1e-3);
+  CK(cudaFree(src));
+  CK(cudaFree(dst));
+
+  /* ---- floor 2: bf16 GEMM 8192³ through cuBLAS (cublasGemmEx → cuBLASLt kernels), fp32 accumulate ---- */
+  const int G = 8192;
+  void *ga, *gb, *gc;
+  CK(cudaMalloc(&ga, (size_t)G * G * 2));
+  CK(cudaMalloc(&gb, (size_t)G * G * 2));
+  CK(cudaMalloc(&gc, (size_t)G * G * 2));
+  fill(ga, (size_t)G * G, 1.f, 1);
+  fill(gb, (size_t)G * G, 1.f, 2);
+  const float one = 1.f, zero = 0.f;
+  tv.clear();
+  for (int i = 0; i < 8; i++) {
+    CK(cudaEventRecord(e0, st));
+    /* C [G, G] = A [G, G] · B [G, G] */
+    if (cublasGemmEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, G, G, G, &one, ga, CUDA_R_16BF, G, gb, CUDA_R_16BF, G, &zero,
+                     gc, CUDA_R_16BF, G, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
+      fprintf(stderr, "gemm failed\n");
+      return 1;
+    }
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i > 1) tv.push_back(ms);
+  }
+  double mm = 2.0 * G * G * (double)G / (median(tv) * 1e-3);
+  CK(cudaFree(ga)); CK(cudaFree(gb)); CK(cudaFree(gc));
+  printf("floors: copy bandwidth %.0f GB/s (2 GB D2D, read+write), bf16 GEMM %.0f TFLOP/s (8192^3)\n", bw / 1e9,
+         mm / 1e12);
+
+  /* ---- MLA decode, page 64 ---- */
+  const int R = 512, DR = 64, W = R + DR, PS = 64;
+  const int Bs[] = {1, 32, 64, 128}, Cs[] = {1024, 4096, 16384}, Hs[] = {16, 128};
+  size_t max_rows = (size_t)128 * 16384;
+  void *cache, *ql, *out;
+  CK(cudaMalloc(&cache, max_rows * W * 2));
+  CK(cudaMalloc(&ql, (size_t)128 * 128 * W * 2));
+  CK(cudaMalloc(&out, (size_t)128 * 128 * R * 2));
+  fill(cache, max_rows * W, 1.f, 3);
+  fill(ql, (size_t)128 * 128 * W, 2.f, 4);
+  printf("\n%-5s %-5s %-4s %-6s %10s %10s %9s %9s %9s\n", "heads", "tiles", "B", "ctx", "time_us", "MB", "GB/s", "%copy",
+         "TFLOP/s");
+  char summary[4096];
+  int so = 0;
+  for (int hi = 0; hi < 2; hi++)
+   for (int vi = 0; vi < 3; vi++)  /* tile configurations of cuda_mla.cu: H=16 → 3, 4; H=128 → 1, 2, 3 */
+    for (int bi = 0; bi < 4; bi++)
+      for (int ci = 0; ci < 3; ci++) {
+        int B = Bs[bi], C = Cs[ci], H = Hs[hi];
+        int var = H == 16 ? (vi == 0 ? 3 : 4) : vi + 1;
+        if (H == 16 && vi == 2) continue;
+        lt_cuda_mla_decode_variant(var);
+        int pages_per = C / PS, np = B * pages_per;
+        std::vector<int32_t> qo(B + 1), sl(B), kvp(B + 1), kvi(np), pos(B), slots(B), kvt(B + 1), ids(B);
+        srand(7);
+        for (int i = 0; i < np; i++) kvi[i] = i;
+        for (int i = np - 1; i > 0; i--) std::swap(kvi[i], kvi[rand() % (i + 1)]);
+        for (int s = 0; s <= B; s++) { qo[s] = s; kvp[s] = s * pages_per; kvt[s] = s * C; }
+        for (int s = 0; s < B; s++) { sl[s] = C; pos[s] = C - 1; slots[s] = kvi[s * pages_per + pages_per - 1] * PS + PS - 1; }
+        lt_fwd f;
+        memset(&f, 0, sizeof f);
+        f.num_seqs = B; f.num_tokens = B; f.page_size = PS; f.max_q_len = 1; f.max_seq_len = C; f.num_kv = (int64_t)B * C;
+        f.h_qo_indptr = qo.data(); f.h_seq_lens = sl.data(); f.h_kv_indptr = kvp.data(); f.h_kv_indices = kvi.data();
+        f.h_positions = pos.data(); f.h_out_slots = slots.data(); f.h_kv_tok_indptr = kvt.data();
+        LT(b->set_batch(b, &f, ids.data(), NULL));
+        float scale = 1.f / sqrtf(192.f);
+        tv.clear();
+        for (int i = 0; i < 13; i++) {
+          CK(cudaEventRecord(e0, st));
+          LT(b->mla_decode(b, &f, ql, cache, out, H, R, DR, scale));
+          CK(cudaEventRecord(e1, st));
+          CK(cudaEventSynchronize(e1));
+          CK(cudaEventElapsedTime(&ms, e0, e1));
+          if (i > 2) tv.push_back(ms);
+        }
+        double t = median(tv) * 1e-3;
+        double bytes = (double)B * C * W * 2 + (double)B * H * W * 2 + (double)B * H * R * 2;
+        double flops = 2.0 * B * H * (double)C * (W + R);
+        printf("%-5d %-5d %-4d %-6d %10.1f %10.1f %9.0f %8.1f%% %9.1f\n", H, var, B, C, t * 1e6, bytes / 1e6, bytes / t / 1e9,
+               100.0 * bytes / t / bw, flops / t / 1e12);
+        if (B == 64 && C == 4096)
+          so += snprintf(summary + so, sizeof summary - so,
+                         "mla_decode H=%d tiles %d B=64 ctx=4096: %.1f us, %.1f%% of copy bandwidth, %.1f TFLOP/s\n",
+                         H, var, t * 1e6, 100.0 * bytes / t / bw, flops / t / 1e12);
+      }
+  lt_cuda_mla_decode_variant(0);
+  CK(cudaFree(cache)); CK(cudaFree(ql)); CK(cudaFree(out));
+
+  /* ---- prefill extend: one sequence of 4096, H = 16, qk 128+64, v 128; 64- and 128-row CTAs ---- */
+  for (int bm = 64; bm <= 128; bm += 64) {
+    lt_cuda_attn_extend_variant(bm);
+    const int T = 4096, H = 16, DN = 128, DV = 128;
+    void *q, *kvb, *lat, *o;
+    CK(cudaMalloc(&q, (size_t)T * H * (DN + DR) * 2));
+    CK(cudaMalloc(&kvb, (size_t)T * H * (DN + DV) * 2));
+    CK(cudaMalloc(&lat, (size_t)T * W * 2));
+    CK(cudaMalloc(&o, (size_t)T * H * DV * 2));
+    fill(q, (size_t)T * H * (DN + DR), 1.f, 5);
+    fill(kvb, (size_t)T * H * (DN + DV), 1.f, 6);
+    fill(lat, (size_t)T * W, 1.f, 7);
+    int32_t qo[2] = {0, T}, sl[1] = {T}, kvp[2] = {0, T / PS}, kvt[2] = {0, T};
+    std::vector<int32_t> kvi(T / PS), pos(T), slots(T), ids(T);
+    for (int i = 0; i < T / PS; i++) kvi[i] = i;
+    for (int i = 0; i < T; i++) { pos[i] = i; slots[i] = i; }
+    lt_fwd f;
+    memset(&f, 0, sizeof f);
+    f.num_seqs = 1; f.num_tokens = T; f.page_size = PS; f.max_q_len = T; f.max_seq_len = T; f.num_kv = T;
+    f.h_qo_indptr = qo; f.h_seq_lens = sl; f.h_kv_indptr = kvp; f.h_kv_indices = kvi.data();
+    f.h_positions = pos.data(); f.h_out_slots = slots.data(); f.h_kv_tok_indptr = kvt;
+    LT(b->set_batch(b, &f, ids.data(), NULL));
+    tv.clear();
+    for (int i = 0; i < 13; i++) {
+      CK(cudaEventRecord(e0, st));
+      LT(b->attn_extend(b, &f, q, kvb, lat, o, H, DN, DR, DV, R, 1.f / sqrtf(192.f)));
+      CK(cudaEventRecord(e1, st));
+      CK(cudaEventSynchronize(e1));
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      if (i > 2) tv.push_back(ms);
+    }
+    double t = median(tv) * 1e-3;
+    double flops = 2.0 * H * ((double)T * (T + 1) / 2) * (DN + DR + DV);  /* causal: Σ_i (i+1) pairs */
+    printf("\nattn_extend BM=%d T=4096 H=16 qk 192 v 128 causal: %.1f us, %.1f TFLOP/s (%.1f%% of GEMM rate)\n", bm, t * 1e6,
+           flops / t / 1e12, 100.0 * flops / t / mm);
+    so += snprintf(summary + so, sizeof summary - so, "attn_extend BM=%d T=4096 H=16: %.1f us, %.1f TFLOP/s\n", bm, t * 1e6,
+                   flops / t / 1e12);
+    CK(cudaFree(q)); CK(cudaFree(kvb)); CK(cudaFree(lat)); CK(cudaFree(o));
+  }
+  printf("\n== summary (%s) ==\ncopy %.0f GB/s, GEMM %.0f TFLOP/s\n%s", prop.name, bw / 1e9, mm / 1e12, summary);
+  b->destroy(b);
+  return 0;
+}

@@ -1,0 +1,586 @@
+/* cuda_mla.cu — absorbed MLA on the GPU: w_kc / w_vc derived from kv_b_proj, q absorption and the
+ * output projection as strided-batched cuBLAS GEMMs, and the paged-latent-cache decode attention
+ * (tensor-core flash decoding over blocks of heads, split-KV + log-sum-exp combine; generic fallback). */
+#include "backend/cuda/cuda_ops.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __nv_bfloat16 bf16;
+
+/* ---------------------------------------------------------------------------------------------
+ * Weights
+ * ------------------------------------------------------------------------------------------- */
+
+/* y [n, k] bf16 = e4m3 w [n, k] × scale [ceil(n/128), ceil(k/128)] */
+__global__ void lt_k_mla_dequant_fp8(const __nv_fp8_e4m3 *w, const float *scale, bf16 *y, int64_t n, int64_t k) {
+  int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= n * k) return;
+  int64_t row = i / k, col = i % k, sk = (k + 127) / 128;
+  y[i] = __float2bfloat16((float)w[i] * scale[(row / 128) * sk + col / 128]);
+}
+
+extern "C" latte_status lt_cuda_mla_new(lt_backend *b, const lt_weight *kv_b, int H, int dn, int dv, int r,
+                                        lt_mla_w *out) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  memset(out, 0, sizeof *out);
+  if (kv_b->n != (int64_t)H * (dn + dv) || kv_b->k != r)
+    return lt_err(LATTE_ERR_FORMAT, "kv_b_proj: shape [%lld, %lld], expected [%d, %d]", (long long)kv_b->n,
+                  (long long)kv_b->k, H * (dn + dv), r);
+  if (kv_b->dtype != LT_BF16 && kv_b->dtype != LT_F8E4M3)
+    return lt_err(LATTE_ERR_FORMAT, "kv_b_proj: unsupported dtype %s on cuda", lt_dtype_name(kv_b->dtype));
+  const bf16 *src = (const bf16 *)kv_b->data;
+  bf16 *tmp = NULL;
+  size_t n_el = (size_t)kv_b->n * (size_t)r;
+  if (kv_b->dtype == LT_F8E4M3) {  /* --w8a8: dequantise once to bf16 [H*(dn+dv), r] */
+    LT_CUDA_TRY(cudaMalloc((void **)&tmp, n_el * sizeof(bf16)));
+    lt_k_mla_dequant_fp8<<<(unsigned)((n_el + 255) / 256), 256, 0, c->stream>>>(
+        (const __nv_fp8_e4m3 *)kv_b->data, kv_b->scale, tmp, kv_b->n, r);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) { cudaFree(tmp); return lt_err(LATTE_ERR_BACKEND, "mla_new: dequant: %s", cudaGetErrorString(e)); }
+    src = tmp;
+  }
+  cudaError_t e = cudaMalloc(&out->w_kc, sizeof(bf16) * (size_t)H * dn * r);
+  if (e == cudaSuccess) e = cudaMalloc(&out->w_vc, sizeof(bf16) * (size_t)H * dv * r);
+  /* w_kc[h] = rows [h(dn+dv), h(dn+dv)+dn), w_vc[h] = the next dv rows: two pitched copies */
+  size_t rowb = sizeof(bf16) * (size_t)r;
+  if (e == cudaSuccess)
+    e = cudaMemcpy2DAsync(out->w_kc, dn * rowb, src, (dn + dv) * rowb, dn * rowb, H, cudaMemcpyDeviceToDevice, c->stream);
+  if (e == cudaSuccess)
+    e = cudaMemcpy2DAsync(out->w_vc, dv * rowb, src + (size_t)dn * r, (dn + dv) * rowb, dv * rowb, H,
+                          cudaMemcpyDeviceToDevice, c->stream);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);  /* load time: tmp is freed below */
+  if (tmp) cudaFree(tmp);
+  if (e != cudaSuccess) {
+    cudaFree(out->w_kc); cudaFree(out->w_vc);
+    out->w_kc = out->w_vc = NULL;
+    return lt_err(LATTE_ERR_BACKEND, "mla_new: %s", cudaGetErrorString(e));
+  }
+  out->heads = H; out->dn = dn; out->dv = dv; out->r = r;
+  return LATTE_OK;
+}
+
+extern "C" void lt_cuda_mla_free(lt_backend *b, lt_mla_w *w) {
+  cudaFree(w->w_kc);
+  cudaFree(w->w_vc);
+  w->w_kc = w->w_vc = NULL;
+}
+
+/* ql[t, h, r:] = q[t, h, dn:] (the rope part passes through absorption unchanged) */
+__global__ void lt_k_mla_copy_pe(const bf16 *q, bf16 *ql, int rows, int H, int dn, int dr, int r) {
+  int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)rows * H * dr) return;
+  int64_t th = i / dr;
+  int d = (int)(i % dr);
+  ql[th * (r + dr) + r + d] = q[th * (dn + dr) + dn + d];
+}
+
+extern "C" latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql,
+                                             int rows) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  int H = w->heads, dn = w->dn, r = w->r;
+  if (rows <= 0) return LATTE_OK;
+  const float one = 1.0f, zero = 0.0f;
+  /* per head h (batch): ql[:, h, :r] [rows, r] = q_nope[:, h] [rows, dn] · w_kc[h] [dn, r];
+   * column-major: ql_hᵀ [r, rows] = w_kc[h]ᵀ [r, dn] (ld r) · q_nope_hᵀ [dn, rows] (ld H(dn+dr)) */
+  LT_CUBLAS_TRY(cublasGemmStridedBatchedEx(
+      c->blas, CUBLAS_OP_N, CUBLAS_OP_N, r, rows, dn, &one,
+      w->w_kc, CUDA_R_16BF, r, (long long)dn * r,
+      q, CUDA_R_16BF, H * (dn + dr), (long long)(dn + dr), &zero,
+      ql, CUDA_R_16BF, H * (r + dr), (long long)(r + dr), H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  int64_t n = (int64_t)rows * H * dr;
+  if (n) {
+    lt_k_mla_copy_pe<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>((const bf16 *)q, (bf16 *)ql, rows, H, dn, dr, r);
+    LT_LAUNCH_CHECK("mla_copy_pe");
+  }
+  return LATTE_OK;
+}
+
+extern "C" latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  int H = w->heads, dv = w->dv, r = w->r;
+  if (rows <= 0) return LATTE_OK;
+  const float one = 1.0f, zero = 0.0f;
+  /* per head h: out[:, h] [rows, dv] = o_lat[:, h] [rows, r] · w_vc[h] [dv, r]ᵀ;
+   * column-major: out_hᵀ [dv, rows] = (w_vc[h] as [r, dv], ld r)ᵀ · o_lat_hᵀ [r, rows] (ld H r) */
+  LT_CUBLAS_TRY(cublasGemmStridedBatchedEx(
+      c->blas, CUBLAS_OP_T, CUBLAS_OP_N, dv, rows, r, &one,
+      w->w_vc, CUDA_R_16BF, r, (long long)dv * r,
+      out_lat, CUDA_R_16BF, H * r, (long long)r, &zero,
+      out, CUDA_R_16BF, H * dv, (long long)dv, H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  return LATTE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Decode attention. Tensor-core helpers (mma.sync m16n8k16 bf16, ldmatrix, cp.async); the same
+ * few lines live in cuda_attn.cu (each op family owns its file).
+ * ------------------------------------------------------------------------------------------- */
+
+static __device__ __forceinline__ void mma_bf16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+static __device__ __forceinline__ void ldsm_x4(uint32_t *r, const void *p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+static __device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const void *p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+/* 16-byte async copy; src_bytes = 0 zero-fills the destination (rows past the context) */
+static __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {
+  uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes));
+}
+static __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+static __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *(uint32_t *)&v;
+}
+
+/* One decode launch: every pointer and size the kernels need. */
+typedef struct {
+  const bf16 *ql;            /* [T, H, r+dr] */
+  const bf16 *cache;         /* [slots, r+dr] */
+  bf16 *out;                 /* [T, H, r] */
+  float *part_o;             /* [T, max_splits, H, r] normalised partial outputs */
+  float *part_lse;           /* [T, max_splits, H] log2-sum-exp of each partial */
+  const int32_t *qo_indptr, *seq_lens, *kv_indptr, *kv_indices;
+  int num_seqs, num_tokens, heads, r, dr, page_size;
+  int chunk;                 /* context tokens per split (multiple of the KV tile) */
+  int max_splits;
+  float scale_log2;          /* softmax scale × log2(e) */
+} lt_mla_params;
+
+/* Sequence of new token t and the number of context tokens it attends (causal). */
+static __device__ __forceinline__ void mla_token(const lt_mla_params &p, int t, int *seq, int *ctx) {
+  int lo = 0, hi = p.num_seqs - 1;
+  while (lo < hi) {  /* last s with qo_indptr[s] <= t */
+    int mid = (lo + hi + 1) >> 1;
+    if (p.qo_indptr[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  int q0 = p.qo_indptr[lo], qlen = p.qo_indptr[lo + 1] - q0;
+  *seq = lo;
+  *ctx = p.seq_lens[lo] - qlen + (t - q0) + 1;
+}
+
+/* The fast path: r = 512, dr = 64. A CTA = one new token × M heads × one KV split; NW warps.
+ * Warp w owns query rows [16·rb, 16·rb+16) (rb = w % RB) and, for S = Q·Kᵀ, KV columns
+ * [SN·cw, SN·cw+SN) of the tile, for O = P·V output columns [ON·cw, ON·cw+ON) (cw = w / RB).
+ * Row maxima are exchanged through shared memory; P goes through shared memory as bf16.
+ * Q and KV rows (576 bf16 = 72 chunks of 16 B) are stored XOR-swizzled: chunk c of row i lives at
+ * c ^ (i & 7), so the 8 rows an ldmatrix reads hit 8 different bank groups without padding. */
+enum { MLA_D = 576, MLA_DV = 512, MLA_CH = MLA_D / 8 };
+enum { MLA_DEFAULT_V64 = 1, MLA_DEFAULT_V16 = 3 };  /* see MLA_VARIANTS and docs/cuda-attention.md */
+
+template <int M, int BN, int NW>
+struct mla_cfg {
+  static const int THREADS = NW * 32, RB = M / 16, CW = NW / RB, SN = BN / CW, ON = MLA_DV / CW;
+  static const int PLD = BN + 8;  /* P rows padded (tiny) */
+  static const int SMEM = (M * MLA_D + 2 * BN * MLA_D + M * PLD) * 2 + 2 * CW * M * 4;
+};
+
+/* element offset of (row, 16-byte chunk) in a swizzled 576-wide tile */
+static __device__ __forceinline__ int swz(int row, int ch) { return row * MLA_D + ((ch ^ (row & 7)) << 3); }
+
+/* KV tile rows [j0, j0+BN) into buffer buf: THREADS/BN threads per row, one page-table lookup each;
+ * rows at or past kv1 are zero-filled (P is 0 there, and 0 · garbage could be NaN). */
+template <int BN, int THREADS>
+static __device__ __forceinline__ void mla_load_kv(const lt_mla_params &p, const int32_t *pages, bf16 *sKV, int buf,
+                                                   int j0, int kv1, int lrow, int lsub) {
+  const int TPR = THREADS / BN, CPT = MLA_CH / TPR;
+  int j = j0 + lrow;
+  bool ok = j < kv1;
+  int64_t slot = ok ? (int64_t)pages[j / p.page_size] * p.page_size + j % p.page_size : 0;
+  const bf16 *src = p.cache + slot * MLA_D;
+  bf16 *dst = sKV + buf * BN * MLA_D;
+#pragma unroll
+  for (int k = 0; k < CPT; k++) {
+    int ch = lsub + k * TPR;
+    cp_async16(dst + swz(lrow, ch), src + ch * 8, ok ? 16 : 0);
+  }
+}
+
+template <int M, int BN, int NW>
+__global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
+  typedef mla_cfg<M, BN, NW> C;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16 *sQ = (bf16 *)smem;
+  bf16 *sKV = sQ + M * MLA_D;
+  bf16 *sP = sKV + 2 * BN * MLA_D;
+  float *sMax = (float *)(sP + M * C::PLD);
+  float *sSum = sMax + C::CW * M;
+
+  const int h0 = blockIdx.x * M, split = blockIdx.y, t = blockIdx.z;
+  int s, ctx;
+  mla_token(p, t, &s, &ctx);
+  const int nsplit = (ctx + p.chunk - 1) / p.chunk;
+  if (split >= nsplit) return;
+  const int kv0 = split * p.chunk, kv1 = min(ctx, kv0 + p.chunk);
+  const int32_t *pages = p.kv_indices + p.kv_indptr[s];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int rb = warp % C::RB, cw = warp / C::RB;
+
+  /* Q rows: M heads × 72 chunks of 16 bytes */
+  const bf16 *qg = p.ql + ((size_t)t * p.heads + h0) * MLA_D;
+  for (int i = tid; i < M * MLA_CH; i += C::THREADS) {
+    int row = i / MLA_CH, ch = i % MLA_CH;
+    cp_async16(sQ + swz(row, ch), qg + (size_t)row * MLA_D + ch * 8, 16);
+  }
+  const int lrow = tid / (C::THREADS / BN), lsub = tid % (C::THREADS / BN);
+  const int ntiles = (kv1 - kv0 + BN - 1) / BN;
+  mla_load_kv<BN, C::THREADS>(p, pages, sKV, 0, kv0, kv1, lrow, lsub);
+  cp_async_commit();
+
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};
+  float o[C::ON / 8][4];
+#pragma unroll
+  for (int i = 0; i < C::ON / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  const int g = lane >> 2, q4 = lane & 3, l7 = lane & 7;
+  /* every ldmatrix row below is (multiple of 8) + (lane & 7), so its swizzle key is l7; within an
+   * aligned group of 8 chunks the physical chunk is (logical low 3 bits) ^ l7 */
+  const bf16 *qrow = sQ + (rb * 16 + (lane & 15)) * MLA_D;
+  const int qo_ = lane >> 4;          /* A / V.trans: chunk offset of this lane's 8x8 matrix (0/1) */
+  const int ko_ = (lane >> 3) & 1;    /* K and V rows: offset (0/1) */
+
+  for (int it = 0; it < ntiles; it++) {
+    if (it + 1 < ntiles) mla_load_kv<BN, C::THREADS>(p, pages, sKV, (it + 1) & 1, kv0 + (it + 1) * BN, kv1, lrow, lsub);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    const bf16 *K = sKV + (it & 1) * BN * MLA_D;
+
+    /* S [16, SN] = Q [16 rows of rb, 576] · K [SN columns of cw, 576]ᵀ */
+    float sacc[C::SN / 8][4];
+#pragma unroll
+    for (int i = 0; i < C::SN / 8; i++) sacc[i][0] = sacc[i][1] = sacc[i][2] = sacc[i][3] = 0.f;
+    if (C::SN == 8) {
+      const bf16 *krow = K + (cw * 8 + l7) * MLA_D;
+      const int kc = lane >> 3;         /* x4 over 4 consecutive chunks: 2 k-steps */
+#pragma unroll 3
+      for (int k8 = 0; k8 < MLA_CH; k8 += 8) {  /* 64 values of d per step */
+#pragma unroll
+        for (int h2 = 0; h2 < 2; h2++) {
+          uint32_t a0[4], a1[4], bb[4];
+          ldsm_x4(a0, qrow + ((k8 + ((4 * h2 + qo_) ^ l7)) << 3));
+          ldsm_x4(a1, qrow + ((k8 + ((4 * h2 + 2 + qo_) ^ l7)) << 3));
+          ldsm_x4(bb, krow + ((k8 + ((4 * h2 + kc) ^ l7)) << 3));
+          mma_bf16(sacc[0], a0, bb[0], bb[1]);
+          mma_bf16(sacc[0], a1, bb[2], bb[3]);
+        }
+      }
+    } else {
+      const bf16 *krow = K + (cw * C::SN + l7 + (lane >> 4) * 8) * MLA_D;
+#pragma unroll 3
+      for (int k8 = 0; k8 < MLA_CH; k8 += 8) {
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) {
+          uint32_t a[4];
+          ldsm_x4(a, qrow + ((k8 + ((2 * ks + qo_) ^ l7)) << 3));
+#pragma unroll
+          for (int np = 0; np < C::SN / 16; np++) {
+            uint32_t bb[4];
+            ldsm_x4(bb, krow + np * 16 * MLA_D + ((k8 + ((2 * ks + ko_) ^ l7)) << 3));
+            mma_bf16(sacc[2 * np], a, bb[0], bb[1]);
+            mma_bf16(sacc[2 * np + 1], a, bb[2], bb[3]);
+          }
+        }
+      }
+    }
+    /* scale into the log2 domain, mask columns past this split, row maxima */
+    const int jbase = kv0 + it * BN + cw * C::SN;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int i = 0; i < C::SN / 8; i++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        int j = jbase + i * 8 + 2 * q4 + (e & 1);
+        float v = j < kv1 ? sacc[i][e] * p.scale_log2 : -INFINITY;
+        sacc[i][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      mx[hh] = fmaxf(mx[hh], __shfl_xor_sync(0xffffffffu, mx[hh], 1));
+      mx[hh] = fmaxf(mx[hh], __shfl_xor_sync(0xffffffffu, mx[hh], 2));
+    }
+    if (C::CW > 1) {
+      if (q4 == 0) {
+        sMax[cw * M + rb * 16 + g] = mx[0];
+        sMax[cw * M + rb * 16 + g + 8] = mx[1];
+      }
+      __syncthreads();
+#pragma unroll
+      for (int c2 = 0; c2 < C::CW; c2++) {
+        mx[0] = fmaxf(mx[0], sMax[c2 * M + rb * 16 + g]);
+        mx[1] = fmaxf(mx[1], sMax[c2 * M + rb * 16 + g + 8]);
+      }
+    }
+    float alpha[2];
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      float mn = fmaxf(m_r[hh], mx[hh]);  /* finite: column 0 of every tile is inside the split */
+      alpha[hh] = exp2f(m_r[hh] - mn);
+      m_r[hh] = mn;
+      l_r[hh] *= alpha[hh];
+    }
+    /* P = exp2(S - m) → bf16 in shared memory */
+#pragma unroll
+    for (int i = 0; i < C::SN / 8; i++) {
+      float p0 = exp2f(sacc[i][0] - m_r[0]), p1 = exp2f(sacc[i][1] - m_r[0]);
+      float p2 = exp2f(sacc[i][2] - m_r[1]), p3 = exp2f(sacc[i][3] - m_r[1]);
+      l_r[0] += p0 + p1;
+      l_r[1] += p2 + p3;
+      int col = cw * C::SN + i * 8 + 2 * q4;
+      *(uint32_t *)(sP + (rb * 16 + g) * C::PLD + col) = pack_bf16(p0, p1);
+      *(uint32_t *)(sP + (rb * 16 + g + 8) * C::PLD + col) = pack_bf16(p2, p3);
+    }
+#pragma unroll
+    for (int i = 0; i < C::ON / 8; i++) {
+      o[i][0] *= alpha[0]; o[i][1] *= alpha[0];
+      o[i][2] *= alpha[1]; o[i][3] *= alpha[1];
+    }
+    __syncthreads();
+    /* O [16, ON] += P [16, BN] · V [BN, ON columns of cw] (V = first 512 of each cached row) */
+    const bf16 *pa = sP + (rb * 16 + (lane & 15)) * C::PLD + (lane >> 4) * 8;
+    const bf16 *vrow = K + (l7 + ko_ * 8) * MLA_D;
+    const int vc0 = cw * (C::ON / 8);   /* first chunk of this warp's columns (a multiple of 8) */
+#pragma unroll
+    for (int kk = 0; kk < BN; kk += 16) {
+      uint32_t a[4];
+      ldsm_x4(a, pa + kk);
+#pragma unroll
+      for (int np = 0; np < C::ON / 16; np++) {
+        uint32_t bb[4];
+        int ch = vc0 + (np >> 2) * 8 + ((2 * (np & 3) + qo_) ^ l7);
+        ldsm_x4_t(bb, vrow + kk * MLA_D + (ch << 3));
+        mma_bf16(o[2 * np], a, bb[0], bb[1]);
+        mma_bf16(o[2 * np + 1], a, bb[2], bb[3]);
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+  /* full row sums: over the quad, then over the CW warps sharing the rows */
+#pragma unroll
+  for (int hh = 0; hh < 2; hh++) {
+    l_r[hh] += __shfl_xor_sync(0xffffffffu, l_r[hh], 1);
+    l_r[hh] += __shfl_xor_sync(0xffffffffu, l_r[hh], 2);
+  }
+  if (q4 == 0) {
+    sSum[cw * M + rb * 16 + g] = l_r[0];
+    sSum[cw * M + rb * 16 + g + 8] = l_r[1];
+  }
+  __syncthreads();
+  float lt[2] = {0.f, 0.f};
+#pragma unroll
+  for (int c2 = 0; c2 < C::CW; c2++) {
+    lt[0] += sSum[c2 * M + rb * 16 + g];
+    lt[1] += sSum[c2 * M + rb * 16 + g + 8];
+  }
+  float inv[2] = {1.f / lt[0], 1.f / lt[1]};
+  if (nsplit == 1) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      bf16 *og = p.out + ((size_t)t * p.heads + h0 + rb * 16 + g + hh * 8) * MLA_DV + cw * C::ON + 2 * q4;
+#pragma unroll
+      for (int i = 0; i < C::ON / 8; i++)
+        *(__nv_bfloat162 *)(og + i * 8) = __floats2bfloat162_rn(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
+    }
+  } else {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      int h = h0 + rb * 16 + g + hh * 8;
+      size_t pi = ((size_t)t * p.max_splits + split) * p.heads + h;
+      float *og = p.part_o + pi * MLA_DV + cw * C::ON + 2 * q4;
+#pragma unroll
+      for (int i = 0; i < C::ON / 8; i++)
+        *(float2 *)(og + i * 8) = make_float2(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
+      if (cw == 0 && q4 == 0) p.part_lse[pi] = m_r[hh] + log2f(lt[hh]);
+    }
+  }
+}
+
+/* Generic fallback (any r ≤ 1024, r+dr ≤ 1280, any H): one warp per (token, head), online softmax
+ * one context token at a time. Slow; used by the tiny fixtures and unusual shapes. */
+enum { MLA_GEN_MAXW = 40, MLA_GEN_MAXR = 32 };
+__global__ void lt_k_mla_decode_generic(lt_mla_params p) {
+  const int h = blockIdx.x, split = blockIdx.y, t = blockIdx.z, lane = threadIdx.x;
+  int s, ctx;
+  mla_token(p, t, &s, &ctx);
+  const int nsplit = (ctx + p.chunk - 1) / p.chunk;
+  if (split >= nsplit) return;
+  const int kv0 = split * p.chunk, kv1 = min(ctx, kv0 + p.chunk);
+  const int w = p.r + p.dr, nw = (w + 31) / 32, nr = (p.r + 31) / 32;
+  const bf16 *qg = p.ql + ((size_t)t * p.heads + h) * w;
+  float q[MLA_GEN_MAXW], o[MLA_GEN_MAXR];
+#pragma unroll
+  for (int i = 0; i < MLA_GEN_MAXW; i++) {
+    int d = lane + 32 * i;
+    q[i] = (i < nw && d < w) ? __bfloat162float(qg[d]) : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < MLA_GEN_MAXR; i++) o[i] = 0.f;
+  const int32_t *pages = p.kv_indices + p.kv_indptr[s];
+  float m = -INFINITY, l = 0.f;
+  for (int j = kv0; j < kv1; j++) {
+    const bf16 *k = p.cache + ((int64_t)pages[j / p.page_size] * p.page_size + j % p.page_size) * w;
+    float acc = 0.f;
+#pragma unroll
+    for (int i = 0; i < MLA_GEN_MAXW; i++) {
+      int d = lane + 32 * i;
+      if (i < nw && d < w) acc += q[i] * __bfloat162float(k[d]);
+    }
+#pragma unroll
+    for (int off = 16; off; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    float sc = acc * p.scale_log2, mn = fmaxf(m, sc), al = exp2f(m - mn), pj = exp2f(sc - mn);
+    l = l * al + pj;
+    m = mn;
+#pragma unroll
+    for (int i = 0; i < MLA_GEN_MAXR; i++) {
+      int d = lane + 32 * i;
+      if (i < nr && d < p.r) o[i] = o[i] * al + pj * __bfloat162float(k[d]);
+    }
+  }
+  float inv = 1.f / l;
+  size_t pi = ((size_t)t * p.max_splits + split) * p.heads + h;
+#pragma unroll
+  for (int i = 0; i < MLA_GEN_MAXR; i++) {
+    int d = lane + 32 * i;
+    if (i < nr && d < p.r) {
+      if (nsplit == 1) p.out[((size_t)t * p.heads + h) * p.r + d] = __float2bfloat16(o[i] * inv);
+      else p.part_o[pi * p.r + d] = o[i] * inv;
+    }
+  }
+  if (nsplit > 1 && lane == 0) p.part_lse[pi] = m + log2f(l);
+}
+
+/* out[t, h] = Σ_s 2^(lse_s - lse_max) · O_s / Σ_s 2^(lse_s - lse_max), for tokens with > 1 split */
+__global__ void lt_k_mla_combine(lt_mla_params p) {
+  const int h = blockIdx.x, t = blockIdx.y;
+  int s, ctx;
+  mla_token(p, t, &s, &ctx);
+  const int nsplit = (ctx + p.chunk - 1) / p.chunk;
+  if (nsplit <= 1) return;
+  const float *lse = p.part_lse + (size_t)t * p.max_splits * p.heads + h;
+  float mx = -INFINITY;
+  for (int i = 0; i < nsplit; i++) mx = fmaxf(mx, lse[(size_t)i * p.heads]);
+  float wsum = 0.f;
+  for (int i = 0; i < nsplit; i++) wsum += exp2f(lse[(size_t)i * p.heads] - mx);
+  const float inv = 1.f / wsum;
+  for (int d = threadIdx.x; d < p.r; d += blockDim.x) {
+    float acc = 0.f;
+    for (int i = 0; i < nsplit; i++) {
+      float wgt = exp2f(lse[(size_t)i * p.heads] - mx);
+      acc += wgt * p.part_o[(((size_t)t * p.max_splits + i) * p.heads + h) * p.r + d];
+    }
+    p.out[((size_t)t * p.heads + h) * p.r + d] = __float2bfloat16(acc * inv);
+  }
+}
+
+template <int M, int BN, int NW>
+static latte_status launch_fast(lt_cuda_ctx *c, const lt_mla_params &p, int T) {
+  static int attr_set = 0;  /* per template instance: opt into > 48 KB of shared memory once */
+  const int smem = mla_cfg<M, BN, NW>::SMEM;
+  if (!attr_set) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_mla_decode<M, BN, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    attr_set = 1;
+  }
+  dim3 grid(p.heads / M, p.max_splits, T);
+  lt_k_mla_decode<M, BN, NW><<<grid, NW * 32, smem, c->stream>>>(p);
+  LT_LAUNCH_CHECK("mla_decode");
+  return LATTE_OK;
+}
+
+/* Tile configurations of the fast path: heads per CTA, KV rows per tile, warps, CTAs per SM. */
+typedef struct { int m, bn, nw, per_sm; } mla_variant;
+static const mla_variant MLA_VARIANTS[] = {
+  {64, 64, 8, 1},   /* 1: H % 64 == 0, 64-row tiles (226 KB smem) */
+  {64, 32, 8, 1},   /* 2: H % 64 == 0, 32-row tiles */
+  {16, 32, 4, 2},   /* 3: 16 heads, 4 warps, 2 CTAs per SM */
+  {16, 64, 8, 1},   /* 4: 16 heads, 8 warps, 64-row tiles */
+};
+static int mla_forced_variant = 0;
+/* Tuning / testing hook (not in the op table): force variant v (1-based; 0 = automatic). */
+extern "C" void lt_cuda_mla_decode_variant(int v) { mla_forced_variant = v; }
+
+static latte_status launch_variant(lt_cuda_ctx *c, const lt_mla_params &p, int T, int v) {
+  switch (v) {
+    case 1: return launch_fast<64, 64, 8>(c, p, T);
+    case 2: return launch_fast<64, 32, 8>(c, p, T);
+    case 3: return launch_fast<16, 32, 4>(c, p, T);
+    default: return launch_fast<16, 64, 8>(c, p, T);
+  }
+}
+
+extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache,
+                                           void *out_lat, int H, int r, int dr, float scale) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int T = f->num_tokens, B = f->num_seqs;
+  if (T <= 0) return LATTE_OK;
+  const int fast = r == MLA_DV && dr == MLA_D - MLA_DV && H % 16 == 0;
+  if (!fast && (r > 32 * MLA_GEN_MAXR || r + dr > 32 * MLA_GEN_MAXW))
+    return lt_err(LATTE_ERR_UNSUPPORTED, "mla_decode: r=%d dr=%d beyond the cuda kernels", r, dr);
+  int v = 0;
+  if (fast) {
+    v = H % 64 == 0 ? MLA_DEFAULT_V64 : MLA_DEFAULT_V16;
+    int fv = mla_forced_variant;
+    if (fv >= 1 && fv <= 4 && H % MLA_VARIANTS[fv - 1].m == 0) v = fv;
+  }
+  const int M = fast ? MLA_VARIANTS[v - 1].m : 1;
+  const int BN = fast ? MLA_VARIANTS[v - 1].bn : 1;
+  const int per_sm = fast ? MLA_VARIANTS[v - 1].per_sm : 8;
+  /* Split-KV: pick a chunk so that (tokens × head blocks × splits) fills the GPU about twice. */
+  int64_t work = 0;  /* Σ over tokens of context length × head blocks */
+  int max_ctx = 1;
+  for (int s = 0; s < B; s++) {
+    int64_t ql_ = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s], pre = f->h_seq_lens[s] - ql_;
+    work += ql_ * pre + ql_ * (ql_ + 1) / 2;
+    if (ql_ > 0 && f->h_seq_lens[s] > max_ctx) max_ctx = f->h_seq_lens[s];
+  }
+  work *= H / M;
+  const int64_t target = 2 * (int64_t)c->sm_count * per_sm;
+  int64_t chunk = (work + target - 1) / target;
+  const int min_chunk = fast ? 256 : 64;
+  if (chunk < min_chunk) chunk = min_chunk;
+  /* partial buffers: T × splits × H × r f32 — keep under 512 MB */
+  const int64_t per_split = (int64_t)T * H * r * 4;
+  int64_t cap_splits = ((int64_t)512 << 20) / per_split;
+  if (cap_splits < 1) cap_splits = 1;
+  if ((max_ctx + chunk - 1) / chunk > cap_splits) chunk = (max_ctx + cap_splits - 1) / cap_splits;
+  chunk = (chunk + BN - 1) / BN * BN;
+  lt_mla_params p;
+  memset(&p, 0, sizeof p);
+  p.ql = (const bf16 *)ql; p.cache = (const bf16 *)cache; p.out = (bf16 *)out_lat;
+  p.qo_indptr = f->d_qo_indptr; p.seq_lens = f->d_seq_lens; p.kv_indptr = f->d_kv_indptr; p.kv_indices = f->d_kv_indices;
+  p.num_seqs = B; p.num_tokens = T; p.heads = H; p.r = r; p.dr = dr; p.page_size = f->page_size;
+  p.chunk = (int)chunk;
+  p.max_splits = (int)((max_ctx + chunk - 1) / chunk);
+  p.scale_log2 = scale * 1.4426950408889634f;
+  if (p.max_splits > 1) {
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ATTN, (size_t)T * p.max_splits * H * r * sizeof(float), (void **)&p.part_o));
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ATTN2, (size_t)T * p.max_splits * H * sizeof(float), (void **)&p.part_lse));
+  }
+  if (fast) {
+    latte_status st = launch_variant(c, p, T, v);
+    if (st) return st;
+  } else {
+    dim3 grid(H, p.max_splits, T);
+    lt_k_mla_decode_generic<<<grid, 32, 0, c->stream>>>(p);
+    LT_LAUNCH_CHECK("mla_decode_generic");
+  }
+  if (p.max_splits > 1) {
+    lt_k_mla_combine<<<dim3(H, T), 128, 0, c->stream>>>(p);
+    LT_LAUNCH_CHECK("mla_combine");
+  }
+  return LATTE_OK;
+}

@@ -1,0 +1,305 @@
+/* test_cuda_attn.c — the CUDA attention ops (mla_decode, mla_absorb_q, mla_out_v, attn_extend, and
+ * mla_new from bf16 and fp8 kv_b_proj) against their CPU twins on real DeepSeek shapes and the tiny
+ * fixture dims: paged caches (page 1 and 64), mixed decode / chunked-prefill batches. ‖Δ‖/‖ref‖ ≤ 1e-2. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend/backend.h"
+#include "io/safetensors.h"
+#include "testutil.h"
+
+#ifdef LATTE_HAVE_CUDA
+latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
+latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
+/* tuning hooks of cuda_mla.cu / cuda_attn.cu: force a tile configuration (0 = automatic) */
+void lt_cuda_mla_decode_variant(int v);
+void lt_cuda_attn_extend_variant(int bm);
+
+static const double TOL = 1e-2;
+static unsigned long long seed = 0x5eed1234ULL;
+
+/* x rounded to bf16 in place: both backends then see the same values */
+static void round_bf16(float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = lt_bf16_to_f32(lt_f32_to_bf16(x[i]));
+}
+static float *rand_bf16(size_t n, float a) {
+  float *x = malloc(sizeof(float) * (n ? n : 1));
+  lt_rand_fill(x, (long)n, a, &seed);
+  round_bf16(x, n);
+  return x;
+}
+
+/* device bf16 copy of host f32 values */
+static void *to_dev(lt_backend *g, const float *x, size_t n) {
+  void *d = NULL;
+  if (g->alloc(g, sizeof(uint16_t) * (n ? n : 1), &d)) return NULL;
+  if (lt_cuda_f32_to_act(g, x, d, n)) return NULL;
+  return d;
+}
+/* 0xFF bytes: NaN in bf16, so an unwritten output element fails the comparison */
+static int poison(lt_backend *g, void *d, size_t bytes) {
+  unsigned char *h = malloc(bytes ? bytes : 1);
+  memset(h, 0xFF, bytes);
+  int s = g->upload(g, d, h, bytes);
+  free(h);
+  return s;
+}
+
+/* A batch: nseq sequences of (q_len, seq_len), paged with page size ps over a shuffled page pool. */
+typedef struct {
+  lt_fwd f;
+  int32_t *qo, *sl, *kvp, *kvi, *pos, *slots, *kvt, *ids;
+  int num_pages;
+} batch;
+
+static void batch_make(batch *bt, int nseq, const int *qlen, const int *slen, int ps) {
+  memset(bt, 0, sizeof *bt);
+  bt->qo = calloc(nseq + 1, 4); bt->sl = calloc(nseq, 4); bt->kvp = calloc(nseq + 1, 4); bt->kvt = calloc(nseq + 1, 4);
+  int T = 0, np = 0, maxq = 0, maxs = 0;
+  for (int s = 0; s < nseq; s++) {
+    bt->qo[s + 1] = bt->qo[s] + qlen[s];
+    bt->sl[s] = slen[s];
+    np += (slen[s] + ps - 1) / ps;
+    bt->kvp[s + 1] = np;
+    bt->kvt[s + 1] = bt->kvt[s] + slen[s];
+    if (qlen[s] > maxq) maxq = qlen[s];
+    if (slen[s] > maxs) maxs = slen[s];
+  }
+  T = bt->qo[nseq];
+  int pool = np + 3;  /* a few pages nobody uses */
+  int *perm = malloc(sizeof(int) * pool);
+  for (int i = 0; i < pool; i++) perm[i] = i;
+  for (int i = pool - 1; i > 0; i--) {
+    seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+    int j = (int)(seed % (unsigned long long)(i + 1)), t = perm[i];
+    perm[i] = perm[j]; perm[j] = t;
+  }
+  bt->kvi = malloc(sizeof(int32_t) * (np + 1));
+  for (int i = 0; i < np; i++) bt->kvi[i] = perm[i];
+  free(perm);
+  bt->num_pages = pool;
+  bt->pos = calloc(T + 1, 4); bt->slots = calloc(T + 1, 4); bt->ids = calloc(T + 1, 4);
+  for (int s = 0; s < nseq; s++)
+    for (int i = 0; i < qlen[s]; i++) {
+      int t = bt->qo[s] + i, j = slen[s] - qlen[s] + i;
+      bt->pos[t] = j;
+      bt->slots[t] = bt->kvi[bt->kvp[s] + j / ps] * ps + j % ps;
+    }
+  lt_fwd *f = &bt->f;
+  f->num_seqs = nseq; f->num_tokens = T; f->n_logits = 0; f->page_size = ps;
+  f->max_q_len = maxq; f->max_seq_len = maxs; f->num_kv = bt->kvt[nseq];
+  f->h_qo_indptr = bt->qo; f->h_seq_lens = bt->sl; f->h_kv_indptr = bt->kvp; f->h_kv_indices = bt->kvi;
+  f->h_positions = bt->pos; f->h_out_slots = bt->slots; f->h_kv_tok_indptr = bt->kvt;
+}
+static void batch_free(batch *bt) {
+  free(bt->qo); free(bt->sl); free(bt->kvp); free(bt->kvi); free(bt->pos); free(bt->slots); free(bt->kvt); free(bt->ids);
+}
+
+/* mla_decode on both backends; returns the relative error (or INFINITY on an op failure) */
+static double run_mla_decode(lt_backend *cpu, lt_backend *g, const char *name, int H, int r, int dr, int ps,
+                             int nseq, const int *qlen, const int *slen) {
+  batch bt;
+  batch_make(&bt, nseq, qlen, slen, ps);
+  int T = bt.f.num_tokens, w = r + dr;
+  size_t nq = (size_t)T * H * w, nc = (size_t)bt.num_pages * ps * w, no = (size_t)T * H * r;
+  float *ql = rand_bf16(nq, 2.0f), *cache = rand_bf16(nc, 1.0f);
+  float *ref = malloc(sizeof(float) * no), *got = malloc(sizeof(float) * no);
+  float scale = 1.0f / sqrtf(192.0f);
+  lt_fwd fc = bt.f, fg = bt.f;
+  double err = INFINITY;
+  void *dq = to_dev(g, ql, nq), *dc = to_dev(g, cache, nc), *dout = NULL;
+  int ok = dq && dc && !g->alloc(g, no * 2, &dout);
+  ok = ok && !cpu->set_batch(cpu, &fc, bt.ids, NULL) && !g->set_batch(g, &fg, bt.ids, NULL);
+  ok = ok && !cpu->mla_decode(cpu, &fc, ql, cache, ref, H, r, dr, scale);
+  ok = ok && !poison(g, dout, no * 2);
+  ok = ok && !g->mla_decode(g, &fg, dq, dc, dout, H, r, dr, scale) && !g->sync(g);
+  ok = ok && !lt_cuda_act_to_f32(g, dout, got, no);
+  if (ok) err = lt_rel_err(got, ref, (long)no);
+  printf("mla_decode  %-34s H=%3d r=%d dr=%d page=%2d T=%4d max_ctx=%5d  rel_err %.2e\n", name, H, r, dr, ps, T,
+         bt.f.max_seq_len, err);
+  if (!ok) fprintf(stderr, "  op failed: %s\n", latte_last_error());
+  g->dfree(g, dq); g->dfree(g, dc); g->dfree(g, dout);
+  free(ql); free(cache); free(ref); free(got);
+  batch_free(&bt);
+  return err;
+}
+
+static double run_extend(lt_backend *cpu, lt_backend *g, const char *name, int H, int dn, int dr, int dv, int r,
+                         int nseq, const int *qlen, const int *slen) {
+  batch bt;
+  batch_make(&bt, nseq, qlen, slen, 64);
+  int T = bt.f.num_tokens;
+  int64_t nkv = bt.f.num_kv;
+  size_t nq = (size_t)T * H * (dn + dr), nk = (size_t)nkv * H * (dn + dv), nl = (size_t)nkv * (r + dr);
+  size_t no = (size_t)T * H * dv;
+  float *q = rand_bf16(nq, 2.0f), *kvb = rand_bf16(nk, 1.0f), *lat = rand_bf16(nl, 1.0f);
+  float *ref = malloc(sizeof(float) * no), *got = malloc(sizeof(float) * no);
+  float scale = 1.0f / sqrtf((float)(dn + dr));
+  lt_fwd fc = bt.f, fg = bt.f;
+  double err = INFINITY;
+  void *dq = to_dev(g, q, nq), *dk = to_dev(g, kvb, nk), *dl = to_dev(g, lat, nl), *dout = NULL;
+  int ok = dq && dk && dl && !g->alloc(g, no * 2, &dout);
+  ok = ok && !cpu->set_batch(cpu, &fc, bt.ids, NULL) && !g->set_batch(g, &fg, bt.ids, NULL);
+  ok = ok && !cpu->attn_extend(cpu, &fc, q, kvb, lat, ref, H, dn, dr, dv, r, scale);
+  ok = ok && !poison(g, dout, no * 2);
+  ok = ok && !g->attn_extend(g, &fg, dq, dk, dl, dout, H, dn, dr, dv, r, scale) && !g->sync(g);
+  ok = ok && !lt_cuda_act_to_f32(g, dout, got, no);
+  if (ok) err = lt_rel_err(got, ref, (long)no);
+  printf("attn_extend %-34s H=%3d dqk=%d+%d dv=%d T=%4d max_ctx=%5d  rel_err %.2e\n", name, H, dn, dr, dv, T,
+         bt.f.max_seq_len, err);
+  if (!ok) fprintf(stderr, "  op failed: %s\n", latte_last_error());
+  g->dfree(g, dq); g->dfree(g, dk); g->dfree(g, dl); g->dfree(g, dout);
+  free(q); free(kvb); free(lat); free(ref); free(got);
+  batch_free(&bt);
+  return err;
+}
+
+/* kv_b_proj [H(dn+dv), r] as bf16, or as e4m3 + f32 128×128 scales (fp8 = 1) */
+static void make_kvb(lt_st_tensor *t, lt_st_tensor *sc, int H, int dn, int dv, int r, int fp8) {
+  int64_t n = (int64_t)H * (dn + dv), k = r, sn = (n + 127) / 128, sk = (k + 127) / 128;
+  memset(t, 0, sizeof *t);
+  memset(sc, 0, sizeof *sc);
+  t->name = "kv_b_proj.weight"; t->ndim = 2; t->shape[0] = n; t->shape[1] = k; t->numel = n * k;
+  float *f = malloc(sizeof(float) * (size_t)(n * k));
+  lt_rand_fill(f, (long)(n * k), fp8 ? 400.0f : 0.05f, &seed);
+  if (!fp8) {
+    uint16_t *h = malloc(2 * (size_t)(n * k));
+    for (int64_t i = 0; i < n * k; i++) h[i] = lt_f32_to_bf16(f[i]);
+    t->dtype = LT_BF16; t->data = h; t->nbytes = 2 * (size_t)(n * k);
+  } else {
+    uint8_t *h = malloc((size_t)(n * k));
+    for (int64_t i = 0; i < n * k; i++) h[i] = lt_f32_to_fp8e4m3(f[i]);
+    float *s = malloc(sizeof(float) * (size_t)(sn * sk));
+    lt_rand_fill(s, (long)(sn * sk), 1e-4f, &seed);
+    for (int64_t i = 0; i < sn * sk; i++) s[i] = fabsf(s[i]) + 5e-5f;
+    t->dtype = LT_F8E4M3; t->data = h; t->nbytes = (size_t)(n * k);
+    sc->name = "kv_b_proj.weight_scale_inv"; sc->dtype = LT_F32; sc->ndim = 2; sc->shape[0] = sn; sc->shape[1] = sk;
+    sc->numel = sn * sk; sc->data = s; sc->nbytes = sizeof(float) * (size_t)(sn * sk);
+  }
+  free(f);
+}
+
+/* mla_new + absorb_q + out_v on both backends, rows tokens */
+static void run_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, int dn, int dr, int dv, int r,
+                       int rows, int fp8) {
+  lt_st_tensor t, sc;
+  make_kvb(&t, &sc, H, dn, dv, r, fp8);
+  lt_weight wc, wg;
+  lt_mla_w mc, mg;
+  memset(&mc, 0, sizeof mc); memset(&mg, 0, sizeof mg);
+  int ok = !cpu->weight_new(cpu, &t, fp8 ? &sc : NULL, &wc) && !g->weight_new(g, &t, fp8 ? &sc : NULL, &wg);
+  ok = ok && !cpu->mla_new(cpu, &wc, H, dn, dv, r, &mc) && !g->mla_new(g, &wg, H, dn, dv, r, &mg);
+  size_t nq = (size_t)rows * H * (dn + dr), nql = (size_t)rows * H * (r + dr), nol = (size_t)rows * H * r;
+  size_t no = (size_t)rows * H * dv;
+  float *q = rand_bf16(nq, 1.0f), *ol = rand_bf16(nol, 1.0f);
+  float *ref = malloc(sizeof(float) * nql), *got = malloc(sizeof(float) * nql);
+  float *ref2 = malloc(sizeof(float) * no), *got2 = malloc(sizeof(float) * no);
+  void *dq = to_dev(g, q, nq), *dol = to_dev(g, ol, nol), *dql = NULL, *dout = NULL;
+  ok = ok && dq && dol && !g->alloc(g, nql * 2, &dql) && !g->alloc(g, no * 2, &dout);
+  double e1 = INFINITY, e2 = INFINITY;
+  if (ok && !cpu->mla_absorb_q(cpu, q, &mc, dr, ref, rows) && !poison(g, dql, nql * 2) &&
+      !g->mla_absorb_q(g, dq, &mg, dr, dql, rows) && !g->sync(g) && !lt_cuda_act_to_f32(g, dql, got, nql))
+    e1 = lt_rel_err(got, ref, (long)nql);
+  if (ok && !cpu->mla_out_v(cpu, ol, &mc, ref2, rows) && !poison(g, dout, no * 2) &&
+      !g->mla_out_v(g, dol, &mg, dout, rows) && !g->sync(g) && !lt_cuda_act_to_f32(g, dout, got2, no))
+    e2 = lt_rel_err(got2, ref2, (long)no);
+  if (e1 == INFINITY || e2 == INFINITY) fprintf(stderr, "  op failed: %s\n", latte_last_error());
+  printf("mla_absorb_q %-33s H=%3d dn=%d dr=%d r=%d rows=%d%s  rel_err %.2e\n", name, H, dn, dr, r, rows,
+         fp8 ? " fp8" : "", e1);
+  printf("mla_out_v    %-33s H=%3d dv=%d r=%d rows=%d%s  rel_err %.2e\n", name, H, dv, r, rows, fp8 ? " fp8" : "", e2);
+  CHECK(e1 <= TOL, "absorb_q %s: rel err %.3e", name, e1);
+  CHECK(e2 <= TOL, "out_v %s: rel err %.3e", name, e2);
+  if (mc.w_kc) cpu->mla_free(cpu, &mc);
+  if (mg.w_kc) g->mla_free(g, &mg);
+  cpu->weight_free(cpu, &wc);
+  g->weight_free(g, &wg);
+  g->dfree(g, dq); g->dfree(g, dol); g->dfree(g, dql); g->dfree(g, dout);
+  free(q); free(ol); free(ref); free(got); free(ref2); free(got2);
+  free((void *)t.data); free((void *)sc.data);
+}
+#endif
+
+int main(void) {
+#ifndef LATTE_HAVE_CUDA
+  printf("SKIP: built without CUDA\n");
+  return 77;
+#else
+  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
+  if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
+      lt_cuda_backend_create(1, &g8)) {
+    fprintf(stderr, "backend create: %s\n", latte_last_error());
+    return 1;
+  }
+  double e;
+  /* ---- absorbed MLA decode: mixed decode (q_len 1) and chunked prefill (q_len > 1 with a prefix) ---- */
+  {
+    int ql[] = {1, 1, 1, 1, 7, 33, 1, 1};
+    int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
+    int ps_list[] = {64, 1};
+    int h_list[] = {16, 128};
+    /* every tile configuration of the fast path: 1, 2 (64-head blocks), 3, 4 (16-head blocks) */
+    for (int hi = 0; hi < 2; hi++)
+      for (int pi = 0; pi < 2; pi++)
+        for (int v = hi == 0 ? 3 : 1; v <= 4; v += (hi == 0 ? 1 : (v == 2 ? 2 : 1))) {
+          char name[64];
+          snprintf(name, sizeof name, "mixed decode+prefill, tiles %d", v);
+          lt_cuda_mla_decode_variant(v);
+          e = run_mla_decode(cpu, g, name, h_list[hi], 512, 64, ps_list[pi], 8, ql, sl);
+          CHECK(e <= TOL, "mla_decode H=%d page=%d tiles %d: rel err %.3e", h_list[hi], ps_list[pi], v, e);
+        }
+    lt_cuda_mla_decode_variant(0);
+    int ql2[] = {1, 1, 1, 1};
+    int sl2[] = {1200, 1, 2000, 129};
+    e = run_mla_decode(cpu, g, "decode only, page 64", 128, 512, 64, 64, 4, ql2, sl2);
+    CHECK(e <= TOL, "mla_decode decode-only: rel err %.3e", e);
+    int ql3[] = {1};
+    int sl3[] = {9000};
+    e = run_mla_decode(cpu, g, "one long sequence (many splits)", 16, 512, 64, 64, 1, ql3, sl3);
+    CHECK(e <= TOL, "mla_decode long: rel err %.3e", e);
+    e = run_mla_decode(cpu, g, "one long sequence (many splits)", 128, 512, 64, 64, 1, ql3, sl3);
+    CHECK(e <= TOL, "mla_decode long H=128: rel err %.3e", e);
+    e = run_mla_decode(cpu, g, "page 37 (odd page size)", 16, 512, 64, 37, 8, ql, sl);
+    CHECK(e <= TOL, "mla_decode page 37: rel err %.3e", e);
+    int ql4[] = {1, 3, 1, 5};
+    int sl4[] = {1, 20, 300, 5};
+    e = run_mla_decode(cpu, g, "tiny fixture dims (generic)", 4, 128, 32, 16, 4, ql4, sl4);
+    CHECK(e <= TOL, "mla_decode tiny: rel err %.3e", e);
+    e = run_mla_decode(cpu, g, "tiny fixture dims page 1", 4, 128, 32, 1, 4, ql4, sl4);
+    CHECK(e <= TOL, "mla_decode tiny page 1: rel err %.3e", e);
+    e = run_mla_decode(cpu, g, "H=32 (16-head blocks)", 32, 512, 64, 64, 4, ql4, sl4);
+    CHECK(e <= TOL, "mla_decode H=32: rel err %.3e", e);
+  }
+  /* ---- q absorption and the value projection (V2-Lite 16 heads, V3 128 heads; fp8 kv_b) ---- */
+  run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
+  run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
+  run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
+  run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 5, 0);
+  /* ---- extend / prefill MHA ---- */
+  {
+    int ql[] = {100, 64, 1, 130, 3, 65};
+    int sl[] = {100, 200, 50, 1000, 3, 1089};
+    for (int bm = 64; bm <= 128; bm += 64) {  /* both CTA shapes: 64 rows / 4 warps, 128 rows / 8 warps */
+      char name[64];
+      lt_cuda_attn_extend_variant(bm);
+      snprintf(name, sizeof name, "mixed prefill/prefix, BM %d", bm);
+      e = run_extend(cpu, g, name, 16, 128, 64, 128, 512, 6, ql, sl);
+      CHECK(e <= TOL, "attn_extend real dims BM %d: rel err %.3e", bm, e);
+      snprintf(name, sizeof name, "tiny fixture dims, BM %d", bm);
+      e = run_extend(cpu, g, name, 4, 64, 32, 64, 128, 6, ql, sl);
+      CHECK(e <= TOL, "attn_extend tiny BM %d: rel err %.3e", bm, e);
+    }
+    lt_cuda_attn_extend_variant(0);
+    e = run_extend(cpu, g, "generic dims 48+16/32", 2, 48, 16, 32, 64, 6, ql, sl);
+    CHECK(e <= TOL, "attn_extend generic: rel err %.3e", e);
+    int ql2[] = {700};
+    int sl2[] = {700};
+    e = run_extend(cpu, g, "one prefill 700", 16, 128, 64, 128, 512, 1, ql2, sl2);
+    CHECK(e <= TOL, "attn_extend prefill: rel err %.3e", e);
+  }
+  cpu->destroy(cpu); g->destroy(g); cpu8->destroy(cpu8); g8->destroy(g8);
+  return lt_test_done();
+#endif
+}
