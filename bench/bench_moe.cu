@@ -1,0 +1,194 @@
+/* bench_moe.cu — the CUDA MoE layer (router + routed experts + shared experts) of DeepSeek-V2-Lite
+ * and V3 at TP8, bf16 and FP8 w8a8, against two floors measured in the same run: device copy
+ * bandwidth (bytes of the experts actually touched) and a large cuBLAS bf16 GEMM rate (FLOPs). */
+#include "backend/cuda/cuda_ops.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define LK(x) do { if ((x) != LATTE_OK) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, latte_last_error()); exit(1); } } while (0)
+
+static unsigned long long rs = 88172645463325252ull;
+static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f; }
+
+static double bw_gbs, gemm_tfs;
+
+static void measure_floors(cudaStream_t st, cublasHandle_t h) {
+  size_t n = (size_t)1 << 30;
+  void *a, *b;
+  CK(cudaMalloc(&a, n)); CK(cudaMalloc(&b, n));
+  CK(cudaMemsetAsync(a, 1, n, st));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+  CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, st));
+  CK(cudaEventRecord(e0, st));
+  for (int i = 0; i < 10; i++) CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, st));
+  CK(cudaEventRecord(e1, st)); CK(cudaEventSynchronize(e1));
+  float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+  bw_gbs = 2.0 * n * 10 / (ms * 1e-3) / 1e9;   /* read + write */
+  CK(cudaFree(a)); CK(cudaFree(b));
+  int N = 8192;
+  void *A, *B, *C;
+  CK(cudaMalloc(&A, (size_t)N * N * 2)); CK(cudaMalloc(&B, (size_t)N * N * 2)); CK(cudaMalloc(&C, (size_t)N * N * 2));
+  CK(cudaMemsetAsync(A, 0, (size_t)N * N * 2, st)); CK(cudaMemsetAsync(B, 0, (size_t)N * N * 2, st));
+  float one = 1, zero = 0;
+  cublasSetStream(h, st);
+  for (int it = 0; it < 2; it++) {
+    CK(cudaEventRecord(e0, st));
+    for (int i = 0; i < 5; i++)   /* C [N, N] = A [N, N] · B [N, N], bf16 in, f32 accumulate */
+      if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &one, A, CUDA_R_16BF, N, B, CUDA_R_16BF, N, &zero, C,
+                       CUDA_R_16BF, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) { fprintf(stderr, "gemm failed\n"); exit(1); }
+    CK(cudaEventRecord(e1, st)); CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+  }
+  gemm_tfs = 2.0 * N * N * (double)N * 5 / (ms * 1e-3) / 1e12;
+  CK(cudaFree(A)); CK(cudaFree(B)); CK(cudaFree(C));
+}
+
+typedef struct {
+  const char *name;
+  int H, E, K, I, shared_I, n_group, topk_group, method, sigmoid, norm, scale_always;
+  float rsf;
+} model_t;
+
+/* a weight [n, k] from a window of a host pool (bf16 values, or e4m3 + scale 1/448) */
+static void pool_weight(lt_backend *b, const void *pool, int fp8, int64_t n, int64_t k, const float *sc, lt_weight *w) {
+  lt_st_tensor t, s;
+  memset(&t, 0, sizeof t); memset(&s, 0, sizeof s);
+  t.name = "w"; t.dtype = fp8 ? LT_F8E4M3 : LT_BF16; t.ndim = 2; t.shape[0] = n; t.shape[1] = k; t.numel = n * k;
+  t.data = pool; t.nbytes = (size_t)(n * k) * (fp8 ? 1 : 2);
+  s.name = "s"; s.dtype = LT_F32; s.ndim = 2; s.shape[0] = (n + 127) / 128; s.shape[1] = (k + 127) / 128;
+  s.numel = s.shape[0] * s.shape[1]; s.data = sc; s.nbytes = sizeof(float) * (size_t)s.numel;
+  LK(b->weight_new(b, &t, fp8 ? &s : NULL, w));
+}
+
+static int only_m;
+static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int H = m->H, E = m->E, K = m->K, I = m->I, Is = m->shared_I;
+  int64_t big = (int64_t)(I > Is ? I : Is) * H;
+  size_t pool_n = (size_t)big + 3 * (size_t)E * 256 + 64;
+  std::vector<uint8_t> pool(pool_n * 2);
+  for (size_t i = 0; i < pool_n; i++) {
+    float v = frand();
+    if (fp8) pool[i] = lt_f32_to_fp8e4m3(v * 400.f);
+    else ((uint16_t *)pool.data())[i] = lt_f32_to_bf16(v * 0.03f);
+  }
+  std::vector<float> sc((size_t)((big / 128 + 2) * 2 + 4096), 1.f / 448.f / 16.f);
+  const int es = fp8 ? 1 : 2;
+  std::vector<lt_weight> wg(3 * (size_t)E);
+  for (int e = 0; e < E; e++)
+    for (int q = 0; q < 3; q++)
+      pool_weight(b, pool.data() + (size_t)(3 * e + q) * 256 * es, fp8, q < 2 ? I : H, q < 2 ? H : I, sc.data(),
+                  &wg[(size_t)q * E + e]);
+  lt_moe_w moe = {E, I, H, &wg[0], &wg[E], &wg[2 * (size_t)E], NULL};
+  LK(b->moe_new(b, &moe));
+  lt_mlp_w sh;
+  memset(&sh, 0, sizeof sh);
+  pool_weight(b, pool.data(), fp8, Is, H, sc.data(), &sh.gate);
+  pool_weight(b, pool.data() + 64 * es, fp8, Is, H, sc.data(), &sh.up);
+  pool_weight(b, pool.data() + 128 * es, fp8, H, Is, sc.data(), &sh.down);
+  LK(b->mlp_new(b, &sh));
+  /* router gate bf16 [E, H] (random), bias */
+  std::vector<uint16_t> gh((size_t)E * H);
+  for (auto &v : gh) v = lt_f32_to_bf16(frand() * 0.05f);
+  lt_weight gate;
+  {
+    lt_st_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = "gate"; t.dtype = LT_BF16; t.ndim = 2; t.shape[0] = E; t.shape[1] = H; t.numel = (int64_t)E * H;
+    t.data = gh.data(); t.nbytes = gh.size() * 2;
+    LK(b->weight_new(b, &t, NULL, &gate));
+  }
+  float *bias = NULL;
+  if (m->sigmoid) {
+    std::vector<float> bh(E);
+    for (auto &v : bh) v = frand() * 0.01f;
+    CK(cudaMalloc(&bias, sizeof(float) * E));
+    CK(cudaMemcpy(bias, bh.data(), sizeof(float) * E, cudaMemcpyHostToDevice));
+  }
+  lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
+  const int Ms[3] = {1, 64, 512};
+  for (int mi = 0; mi < 3; mi++) {
+    int M = Ms[mi];
+    if (only_m && M != only_m) continue;
+    std::vector<float> xh((size_t)M * H);
+    for (auto &v : xh) v = frand();
+    void *x, *out, *sout;
+    int32_t *ids;
+    float *wts;
+    CK(cudaMalloc(&x, (size_t)M * H * 2)); CK(cudaMalloc(&out, (size_t)M * H * 2)); CK(cudaMalloc(&sout, (size_t)M * H * 2));
+    CK(cudaMalloc(&ids, sizeof(int32_t) * M * K)); CK(cudaMalloc(&wts, sizeof(float) * M * K));
+    LK(lt_cuda_f32_to_act(b, xh.data(), x, xh.size()));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0;
+    const int iters = 20;
+    for (int part = 0; part < 4; part++) {
+      for (int it = -2; it < iters; it++) {
+        if (it == 0) CK(cudaEventRecord(e0, c->stream));
+        if (part == 0 || part == 3) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts));
+        if (part == 1 || part == 3) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));
+        if (part == 2 || part == 3) LK(b->mlp(b, x, &sh, sout, M));
+      }
+      CK(cudaEventRecord(e1, c->stream)); CK(cudaEventSynchronize(e1));
+      float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+      float us = ms * 1e3f / iters;
+      if (part == 0) t_route = us; else if (part == 1) t_exp = us; else if (part == 2) t_sh = us; else t_all = us;
+    }
+    std::vector<int32_t> idh((size_t)M * K);
+    CK(cudaMemcpy(idh.data(), ids, sizeof(int32_t) * M * K, cudaMemcpyDeviceToHost));
+    std::vector<char> used(E, 0);
+    int touched = 0;
+    for (auto v : idh) if (v >= 0 && v < E && !used[v]) { used[v] = 1; touched++; }
+    double wexp = 3.0 * I * H * es + (fp8 ? 3.0 * I * H / 16384.0 * 4 : 0);
+    double bytes_exp = touched * wexp + 2.0 * M * H * 2;
+    double bytes_sh = 3.0 * Is * H * es + 2.0 * M * H * 2;
+    double bytes_route = (double)E * H * 2 + (double)M * H * 2;
+    double bytes = bytes_exp + bytes_sh + bytes_route;
+    double fl_exp = 2.0 * M * K * 3.0 * I * H, fl_sh = 2.0 * M * 3.0 * Is * H, fl_route = 2.0 * M * E * H;
+    double fl = fl_exp + fl_sh + fl_route;
+    double t_bw = bytes / (bw_gbs * 1e9) * 1e6, t_fl = fl / (gemm_tfs * 1e12) * 1e6;
+    double floor_us = t_bw > t_fl ? t_bw : t_fl;
+    double eb = bytes_exp / (bw_gbs * 1e9) * 1e6, ef = fl_exp / (gemm_tfs * 1e12) * 1e6;
+    double efloor = eb > ef ? eb : ef;
+    fprintf(tab, "%-8s %-4s M=%-4d | route %7.1f us | experts %7.1f us (%3d touched, %7.1f MB, %6.1f GF; floor %6.1f us = %4.0f%%) | shared %6.1f us | layer %7.1f us: bw floor %6.1f us, flop floor %6.1f us -> %4.0f%% of floor\n",
+            m->name, fp8 ? "fp8" : "bf16", M, t_route, t_exp, touched, bytes_exp / 1e6, fl_exp / 1e9, efloor,
+            100.0 * efloor / t_exp, t_sh, t_all, t_bw, t_fl, 100.0 * floor_us / t_all);
+    fflush(tab);
+    CK(cudaFree(x)); CK(cudaFree(out)); CK(cudaFree(sout)); CK(cudaFree(ids)); CK(cudaFree(wts));
+  }
+  b->moe_free(b, &moe);
+  b->mlp_free(b, &sh);
+  for (auto &w : wg) b->weight_free(b, &w);
+  b->weight_free(b, &sh.gate); b->weight_free(b, &sh.up); b->weight_free(b, &sh.down);
+  b->weight_free(b, &gate);
+  if (bias) CK(cudaFree(bias));
+}
+
+/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 64, 512} by default */
+int main(int argc, char **argv) {
+  lt_backend *b;
+  LK(lt_cuda_backend_create(1, &b));
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  cudaDeviceProp p;
+  CK(cudaGetDeviceProperties(&p, c->device));
+  measure_floors(c->stream, c->blas);
+  printf("device %s: copy bandwidth %.0f GB/s (D2D memcpy, 1 GiB, read+write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n",
+         p.name, bw_gbs, gemm_tfs);
+  model_t v2 = {"v2-lite", 2048, 64, 6, 1408, 2816, 1, 1, LT_TOPK_GREEDY, 0, 0, 0, 1.0f};
+  model_t v3 = {"v3-tp8", 7168, 256, 8, 256, 256, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f};
+  const char *only = argc > 1 ? argv[1] : NULL;
+  only_m = argc > 2 ? atoi(argv[2]) : 0;
+  for (int fp8 = 0; fp8 < 2; fp8++) {
+    if (!only || !strcmp(only, v2.name)) bench_model(b, &v2, fp8, stdout);
+    if (!only || !strcmp(only, v3.name)) bench_model(b, &v3, fp8, stdout);
+  }
+  b->destroy(b);
+  return 0;
+}

@@ -1,0 +1,932 @@
+/* cuda_moe.cu — MoE and dense MLP on the GPU: the router (f32 logits, softmax/sigmoid, grouped
+ * top-k), token sort/align by expert, and one grouped tensor-core GEMM (bf16 mma.sync m16n8k16, or
+ * e4m3 m16n8k32 with 128×128 weight / 1×128 activation scales) for gate_up+SiLU·mul, down, router, MLP. */
+#include "backend/cuda/cuda_ops.h"
+#include "io/config.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ================= grouped GEMM ================= */
+enum { LT_EPI_SILU = 0, LT_EPI_BF16 = 1, LT_EPI_F32 = 2, LT_EPI_PART = 3, LT_EPI_SILU32 = 4 };
+enum { LT_GG_NCFG = 4 };
+
+/* One grouped GEMM call: out[pos, :] = A[row(pos), :K] · W[e]ᵀ for every tile (e, row0) of the
+ * tile list (tiled: rowtok[pos] = token of sorted position pos, -1 = padding), or for the rows
+ * 0..M of a dense call (rowtok NULL, e = 0). */
+typedef struct {
+  const uint8_t *a;        /* A: bf16 or e4m3 rows, lda elements apart */
+  int64_t lda;
+  const float *as;         /* e4m3 A: scales [rows, ask] */
+  int ask;
+  const int32_t *rowtok;   /* tiled: [rows_bound] */
+  int rows_bound;
+  int a_by_tok;            /* A row = rowtok[pos] (gathered tokens) or pos */
+  int M;                   /* dense: rows */
+  const uint8_t *w;        /* W [E][N][K] */
+  int64_t w_estride;       /* elements per expert */
+  const float *ws;         /* e4m3 W: block scales, ws_estride floats per expert, rows of wsk */
+  int64_t ws_estride;
+  int wsk;
+  int N, K;
+  int inter;               /* SiLU: h width I (W = [gate I rows | up I rows]); 0 otherwise */
+  int up_srow;             /* SiLU e4m3: first scale row of the up part */
+  const int32_t *tile_e, *tile_row0, *num_tiles;
+  int epi;
+  void *out;               /* SiLU: bf16 h [pos, ldo]; BF16 / F32: [pos, ldo] */
+  int64_t ldo;
+  int kt_split;            /* k-tiles (128 bytes of k) per split */
+  float *part;             /* split-K partials [split][pos][grid_n*BN] */
+  int64_t part_ld, part_zstride;
+} lt_gg_params;
+
+/* ---- PTX helpers ---- */
+__device__ __forceinline__ uint32_t lt_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void lt_cp_async16(uint32_t dst, const void *src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void lt_cp_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void lt_cp_wait(void) { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void lt_ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+/* d += a · b on a 16×8 tile: bf16 k16 or e4m3 k32; both read 32 bytes of k per row */
+template <int FP8>
+__device__ __forceinline__ void lt_mma(float *d, const uint32_t *a, const uint32_t *b) {
+  if (FP8)
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+/* smem tiles hold rows of 128 bytes (64 bf16 or 128 e4m3 of k) as 8 chunks of 16 B, chunk c of
+ * row r stored at chunk c ^ (r & 7) so ldmatrix reads are bank-conflict free */
+__device__ __forceinline__ int lt_swz(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
+
+__device__ __forceinline__ int lt_row_ok(const lt_gg_params &p, int pos) {
+  return p.rowtok ? (pos < p.rows_bound && p.rowtok[pos] >= 0) : pos < p.M;
+}
+
+/* cp.async one k-tile (128 bytes of k) of the A and B rows into a stage; NULL rows and bytes past
+ * the end of K are zero-filled */
+template <int BM, int BN, int NT>
+__device__ __forceinline__ void lt_gg_load(uint8_t *a, uint8_t *bm, const uint8_t *const *a_src,
+                                           const uint8_t *const *b_src, const uint8_t *a_any, const uint8_t *w_any,
+                                           int tid, int kt, int kbytes) {
+  constexpr int A_CH = BM * 8, B_CH = BN * 8;
+  constexpr int A_PT = (A_CH + NT - 1) / NT, B_PT = (B_CH + NT - 1) / NT;
+#pragma unroll
+  for (int i = 0; i < A_PT; i++) {
+    int idx = tid + i * NT;
+    if (idx < A_CH) {
+      int r = idx >> 3, c = idx & 7, off = kt * 128 + c * 16;
+      int ok = a_src[i] && off < kbytes;
+      lt_cp_async16(lt_smem_u32(a + lt_swz(r, c)), ok ? a_src[i] + off : a_any, ok ? 16 : 0);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < B_PT; i++) {
+    int idx = tid + i * NT;
+    if (idx < B_CH) {
+      int r = idx >> 3, c = idx & 7, off = kt * 128 + c * 16;
+      int ok = b_src[i] && off < kbytes;
+      lt_cp_async16(lt_smem_u32(bm + lt_swz(r, c)), ok ? b_src[i] + off : w_any, ok ? 16 : 0);
+    }
+  }
+}
+
+/* the e4m3 scales of k-tile kt: A per row, W per n-frag (0 for zero rows) */
+template <int MF, int NF>
+__device__ __forceinline__ void lt_gg_scales(const float *const (*sa_p)[2], const float *const *sw_p, int kt,
+                                             float (*sa)[2], float *sw) {
+#pragma unroll
+  for (int mf = 0; mf < MF; mf++) {
+    sa[mf][0] = sa_p[mf][0] ? __ldg(sa_p[mf][0] + kt) : 0.f;
+    sa[mf][1] = sa_p[mf][1] ? __ldg(sa_p[mf][1] + kt) : 0.f;
+  }
+#pragma unroll
+  for (int nf = 0; nf < NF; nf++) sw[nf] = sw_p[nf] ? __ldg(sw_p[nf] + kt) : 0.f;
+}
+
+/* One block: a BM×BN output tile of expert e (tile list) or of rows row0.. (dense), k-tiles of
+ * its split. For SiLU (p.inter > 0) the B tile interleaves gate and up rows per 8 so that one
+ * thread holds g and u of the same h column. */
+template <int BM, int BN, int WM, int WN, int STAGES, int FP8>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
+lt_k_gg(const lt_gg_params p) {
+  constexpr int NT = (BM / WM) * (BN / WN) * 32;
+  constexpr int MF = WM / 16, NF = WN / 8;
+  constexpr int ES = FP8 ? 1 : 2;
+  constexpr int A_CH = BM * 8, B_CH = BN * 8;
+  constexpr int A_PT = (A_CH + NT - 1) / NT, B_PT = (B_CH + NT - 1) / NT;
+  extern __shared__ __align__(128) uint8_t lt_gg_smem[];
+  uint8_t *sA = lt_gg_smem, *sB = lt_gg_smem + STAGES * BM * 128;
+
+  int e = 0, row0;
+  if (p.tile_e) {
+    int m = blockIdx.x;
+    if (m >= *p.num_tiles) return;
+    e = p.tile_e[m];
+    row0 = p.tile_row0[m];
+  } else {
+    row0 = blockIdx.x * BM;
+  }
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm0 = (warp / (BN / WN)) * WM, wn0 = (warp % (BN / WN)) * WN;
+  const int kbytes = p.K * ES;
+  const int KT = (kbytes + 127) / 128;
+  const int kt0 = blockIdx.z * p.kt_split, kt1 = min(KT, kt0 + p.kt_split);
+  const int n0 = blockIdx.y * BN, n0h = blockIdx.y * (BN / 2);
+  const uint8_t *wb = p.w + (size_t)e * (size_t)p.w_estride * ES;
+
+  /* per-thread load sources: row base pointers (NULL = zero row) */
+  const uint8_t *a_src[A_PT];
+  const uint8_t *b_src[B_PT];
+#pragma unroll
+  for (int i = 0; i < A_PT; i++) {
+    int idx = tid + i * NT, r = idx >> 3, pos = row0 + r;
+    a_src[i] = NULL;
+    if (idx < A_CH && lt_row_ok(p, pos)) {
+      int arow = p.a_by_tok ? p.rowtok[pos] : pos;
+      a_src[i] = p.a + (size_t)arow * (size_t)p.lda * ES;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < B_PT; i++) {
+    int idx = tid + i * NT, r = idx >> 3;
+    b_src[i] = NULL;
+    if (idx < B_CH) {
+      int wrow = -1;
+      if (p.inter > 0) {
+        int j = n0h + (r >> 4) * 8 + (r & 7);
+        if (j < p.inter) wrow = (r & 8) ? p.inter + j : j;
+      } else if (n0 + r < p.N) {
+        wrow = n0 + r;
+      }
+      if (wrow >= 0) b_src[i] = wb + (size_t)wrow * (size_t)p.K * ES;
+    }
+  }
+
+  float acc[MF][NF][4];
+#pragma unroll
+  for (int i = 0; i < MF; i++)
+#pragma unroll
+    for (int j = 0; j < NF; j++)
+#pragma unroll
+      for (int q = 0; q < 4; q++) acc[i][j][q] = 0.f;
+
+  /* fp8 scales: A per row (groupID, +8) per m-frag, W per n-frag (8 rows share a 128-row block) */
+  const float *sa_p[MF][2];
+  const float *sw_p[NF];
+  if (FP8) {
+#pragma unroll
+    for (int mf = 0; mf < MF; mf++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        int pos = row0 + wm0 + mf * 16 + (lane >> 2) + h * 8;
+        sa_p[mf][h] = NULL;
+        if (lt_row_ok(p, pos)) {
+          int arow = p.a_by_tok ? p.rowtok[pos] : pos;
+          sa_p[mf][h] = p.as + (size_t)arow * p.ask;
+        }
+      }
+#pragma unroll
+    for (int nf = 0; nf < NF; nf++) {
+      int rr = wn0 + nf * 8, srow = -1;
+      if (p.inter > 0) {
+        int j = n0h + (rr >> 4) * 8;
+        if (j < p.inter) srow = (rr & 8) ? p.up_srow + j / 128 : j / 128;
+      } else if (n0 + rr < p.N) {
+        srow = (n0 + rr) / 128;
+      }
+      sw_p[nf] = srow >= 0 ? p.ws + (size_t)e * p.ws_estride + (size_t)srow * p.wsk : NULL;
+    }
+  }
+
+
+  float sa_n[MF][2], sw_n[NF], sa_c[MF][2], sw_c[NF];
+  if (FP8 && kt0 < kt1) lt_gg_scales<MF, NF>(sa_p, sw_p, kt0, sa_n, sw_n);
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (kt0 + s < kt1) lt_gg_load<BM, BN, NT>(sA + s * BM * 128, sB + s * BN * 128, a_src, b_src, p.a, p.w, tid, kt0 + s, kbytes);
+    lt_cp_commit();
+  }
+  for (int kt = kt0; kt < kt1; kt++) {
+    lt_cp_wait<STAGES - 2>();
+    __syncthreads();
+    int nk = kt + STAGES - 1;
+    if (nk < kt1) {
+      const int ls = (nk - kt0) % STAGES;
+      lt_gg_load<BM, BN, NT>(sA + ls * BM * 128, sB + ls * BN * 128, a_src, b_src, p.a, p.w, tid, nk, kbytes);
+    }
+    lt_cp_commit();
+    if (FP8) {  /* this k-tile's scales (loaded a tile ahead), then prefetch the next tile's */
+#pragma unroll
+      for (int mf = 0; mf < MF; mf++) { sa_c[mf][0] = sa_n[mf][0]; sa_c[mf][1] = sa_n[mf][1]; }
+#pragma unroll
+      for (int nf = 0; nf < NF; nf++) sw_c[nf] = sw_n[nf];
+      if (kt + 1 < kt1) lt_gg_scales<MF, NF>(sa_p, sw_p, kt + 1, sa_n, sw_n);
+    }
+    const int slot = (kt - kt0) % STAGES;
+    const uint8_t *a = sA + slot * BM * 128, *bm = sB + slot * BN * 128;
+    float t[MF][NF][4];
+    float (*d)[NF][4] = FP8 ? t : acc;
+    if (FP8) {
+#pragma unroll
+      for (int i = 0; i < MF; i++)
+#pragma unroll
+        for (int j = 0; j < NF; j++)
+#pragma unroll
+          for (int q = 0; q < 4; q++) t[i][j][q] = 0.f;
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) {
+      uint32_t af[MF][4], bf[NF][2];
+#pragma unroll
+      for (int mf = 0; mf < MF; mf++) {
+        int r = wm0 + mf * 16 + (lane & 15), c = ks * 2 + (lane >> 4);
+        lt_ldsm_x4(lt_smem_u32(a + lt_swz(r, c)), af[mf][0], af[mf][1], af[mf][2], af[mf][3]);
+      }
+#pragma unroll
+      for (int nf2 = 0; nf2 < NF / 2; nf2++) {
+        int r = wn0 + nf2 * 16 + (lane & 7) + ((lane >> 4) << 3), c = ks * 2 + ((lane >> 3) & 1);
+        lt_ldsm_x4(lt_smem_u32(bm + lt_swz(r, c)), bf[2 * nf2][0], bf[2 * nf2][1], bf[2 * nf2 + 1][0],
+                   bf[2 * nf2 + 1][1]);
+      }
+#pragma unroll
+      for (int mf = 0; mf < MF; mf++)
+#pragma unroll
+        for (int nf = 0; nf < NF; nf++) lt_mma<FP8>(d[mf][nf], af[mf], bf[nf]);
+    }
+    if (FP8) {  /* this k-tile is one 128-wide scale block: acc += t · s_a[row] · s_w[n-block] */
+#pragma unroll
+      for (int mf = 0; mf < MF; mf++)
+#pragma unroll
+        for (int nf = 0; nf < NF; nf++) {
+          acc[mf][nf][0] += t[mf][nf][0] * (sa_c[mf][0] * sw_c[nf]);
+          acc[mf][nf][1] += t[mf][nf][1] * (sa_c[mf][0] * sw_c[nf]);
+          acc[mf][nf][2] += t[mf][nf][2] * (sa_c[mf][1] * sw_c[nf]);
+          acc[mf][nf][3] += t[mf][nf][3] * (sa_c[mf][1] * sw_c[nf]);
+        }
+    }
+  }
+  lt_cp_wait<0>();
+
+  /* epilogue: c0,c1 at (groupID, tig*2 + {0,1}); c2,c3 at row groupID + 8 */
+  const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+  for (int mf = 0; mf < MF; mf++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int pos = row0 + wm0 + mf * 16 + gid + h * 8;
+      if (!lt_row_ok(p, pos)) continue;
+      if (p.epi == LT_EPI_SILU || p.epi == LT_EPI_SILU32) {
+#pragma unroll
+        for (int q = 0; q < NF / 2; q++)
+#pragma unroll
+          for (int i = 0; i < 2; i++) {
+            int j = n0h + ((wn0 >> 4) + q) * 8 + tig * 2 + i;
+            float g = acc[mf][2 * q][h * 2 + i], u = acc[mf][2 * q + 1][h * 2 + i];
+            float v = g / (1.0f + __expf(-g)) * u;
+            if (j >= p.inter) continue;
+            if (p.epi == LT_EPI_SILU32) ((float *)p.out)[(size_t)pos * p.ldo + j] = v;
+            else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(v);
+          }
+      } else if (p.epi == LT_EPI_PART) {
+        float *o = p.part + (size_t)blockIdx.z * p.part_zstride + (size_t)pos * p.part_ld;
+#pragma unroll
+        for (int nf = 0; nf < NF; nf++)
+          *(float2 *)(o + n0 + wn0 + nf * 8 + tig * 2) = make_float2(acc[mf][nf][h * 2], acc[mf][nf][h * 2 + 1]);
+      } else {
+#pragma unroll
+        for (int nf = 0; nf < NF; nf++)
+#pragma unroll
+          for (int i = 0; i < 2; i++) {
+            int n = n0 + wn0 + nf * 8 + tig * 2 + i;
+            if (n >= p.N) continue;
+            if (p.epi == LT_EPI_F32) ((float *)p.out)[(size_t)pos * p.ldo + n] = acc[mf][nf][h * 2 + i];
+            else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + n] = __float2bfloat16(acc[mf][nf][h * 2 + i]);
+          }
+      }
+    }
+}
+
+/* split-K: out = epilogue(Σ_z part[z]) in a fixed order (deterministic) */
+__global__ void lt_k_gg_reduce(const lt_gg_params p, int rows, int ncols, int splits, int bn, int epi) {
+  int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (idx >= (int64_t)rows * ncols) return;
+  int pos = (int)(idx / ncols), j = (int)(idx % ncols);
+  if (!lt_row_ok(p, pos)) return;
+  const float *pr = p.part + (size_t)pos * p.part_ld;
+  if (epi == LT_EPI_SILU || epi == LT_EPI_SILU32) {
+    int jt = j / (bn / 2), jj = j % (bn / 2);
+    int gc = jt * bn + (jj >> 3) * 16 + (jj & 7);
+    float g = 0.f, u = 0.f;
+    for (int z = 0; z < splits; z++) { g += pr[(size_t)z * p.part_zstride + gc]; u += pr[(size_t)z * p.part_zstride + gc + 8]; }
+    float v = g / (1.0f + __expf(-g)) * u;
+    if (epi == LT_EPI_SILU32) ((float *)p.out)[(size_t)pos * p.ldo + j] = v;
+    else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(v);
+  } else {
+    float s = 0.f;
+    for (int z = 0; z < splits; z++) s += pr[(size_t)z * p.part_zstride + j];
+    if (epi == LT_EPI_F32) ((float *)p.out)[(size_t)pos * p.ldo + j] = s;
+    else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(s);
+  }
+}
+
+/* q [rows, K] e4m3 = x · (448/amax), s [rows, ceil(K/128)] = 1/(448/amax) per 128 channels, as
+ * lt_cpu_quant_rows; one warp per (row, group). Rows with rowtok[row] < 0 are skipped. */
+__device__ __forceinline__ float lt_ld_f(const __nv_bfloat16 *x, size_t i) { return __bfloat162float(x[i]); }
+__device__ __forceinline__ float lt_ld_f(const float *x, size_t i) { return x[i]; }
+
+template <typename T>
+__global__ void lt_k_quant_fp8(const T *x, int64_t ldx, const int32_t *rowtok, int rows, int K, uint8_t *q, float *s) {
+  int G = (K + 127) / 128;
+  int64_t gw = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
+  int lane = threadIdx.x & 31;
+  if (gw >= (int64_t)rows * G) return;
+  int row = (int)(gw / G), g = (int)(gw % G);
+  if (rowtok && rowtok[row] < 0) return;
+  float v[4], amax = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int k = g * 128 + lane * 4 + i;
+    v[i] = k < K ? lt_ld_f(x, (size_t)row * ldx + k) : 0.f;
+    amax = fmaxf(amax, fabsf(v[i]));
+  }
+#pragma unroll
+  for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  float inv = amax > 0.f ? __fdiv_rn(448.0f, amax) : 0.f;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int k = g * 128 + lane * 4 + i;
+    if (k < K) q[(size_t)row * K + k] = (uint8_t)__nv_cvt_float_to_fp8(__fmul_rn(v[i], inv), __NV_SATFINITE, __NV_E4M3);
+  }
+  if (lane == 0) s[(size_t)row * G + g] = inv > 0.f ? __fdiv_rn(1.0f, inv) : 0.f;
+}
+
+/* ---- host side ---- */
+typedef struct { int bm, bn, threads, stages; } lt_gg_shape;
+static const lt_gg_shape lt_gg_shapes[LT_GG_NCFG] = {
+  {16, 64, 128, 6},    /* decode: few rows per expert, weight-bandwidth bound */
+  {32, 64, 128, 5},
+  {64, 128, 256, 4},
+  {128, 128, 256, 3},  /* dense prefill */
+};
+
+
+static int lt_gg_pick_cfg(double rows_per_tile) {
+  if (rows_per_tile <= 16) return 0;
+  if (rows_per_tile <= 32) return 1;
+  if (rows_per_tile <= 256) return 2;
+  return 3;
+}
+
+static int lt_gg_splits(const lt_cuda_ctx *c, int grid_m, int grid_n, int K, int fp8) {
+  int kt = (K * (fp8 ? 1 : 2) + 127) / 128;
+  int blocks = grid_m * grid_n, want = 2 * c->sm_count;
+  if (blocks >= want || kt < 8) return 1;
+  int s = (want + blocks - 1) / blocks;
+  if (s > kt / 4) s = kt / 4;
+  if (s > 16) s = 16;
+  return s < 1 ? 1 : s;
+}
+
+template <int BM, int BN, int WM, int WN, int ST, int FP8>
+static latte_status lt_gg_launch_t(lt_cuda_ctx *c, const lt_gg_params *p, dim3 grid) {
+  static int attr_set = 0;
+  const int threads = (BM / WM) * (BN / WN) * 32;
+  const size_t smem = (size_t)ST * (BM + BN) * 128;
+  if (!attr_set) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_gg<BM, BN, WM, WN, ST, FP8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)smem));
+    attr_set = 1;
+  }
+  lt_k_gg<BM, BN, WM, WN, ST, FP8><<<grid, threads, smem, c->stream>>>(*p);
+  LT_LAUNCH_CHECK("lt_k_gg");
+  return LATTE_OK;
+}
+
+static int lt_gg_grid_n(int cfg, int N, int inter) {
+  int bn = lt_gg_shapes[cfg].bn;
+  return inter > 0 ? (inter + bn / 2 - 1) / (bn / 2) : (N + bn - 1) / bn;
+}
+
+/* floats of split-K partials a call with these sizes needs (0 without split) */
+static size_t lt_gg_part_floats(int cfg, int grid_m, int grid_n, int splits) {
+  if (splits <= 1) return 0;
+  return (size_t)splits * grid_m * lt_gg_shapes[cfg].bm * (size_t)grid_n * lt_gg_shapes[cfg].bn;
+}
+
+static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, int grid_m, int splits, float *part) {
+  const lt_gg_shape *sh = &lt_gg_shapes[cfg];
+  int grid_n = lt_gg_grid_n(cfg, p.N, p.inter);
+  int kt = (p.K * (fp8 ? 1 : 2) + 127) / 128;
+  if (grid_m <= 0 || grid_n <= 0) return LATTE_OK;
+  if (p.K % (fp8 ? 16 : 8)) return lt_err(LATTE_ERR_UNSUPPORTED, "grouped gemm: K=%d must be a multiple of 16 bytes", p.K);
+  if (splits < 1) splits = 1;
+  p.kt_split = (kt + splits - 1) / splits;
+  splits = (kt + p.kt_split - 1) / p.kt_split;
+  if (splits < 1) splits = 1;
+  int epi = p.epi;
+  p.rows_bound = p.rowtok ? p.rows_bound : p.M;
+  if (splits > 1) {
+    p.epi = LT_EPI_PART;
+    p.part = part;
+    p.part_ld = (int64_t)grid_n * sh->bn;
+    p.part_zstride = (int64_t)grid_m * sh->bm * p.part_ld;
+  }
+  dim3 grid((unsigned)grid_m, (unsigned)grid_n, (unsigned)splits);
+  latte_status s;
+#define LT_GG_CASE(i, BM, BN, WM, WN, ST) \
+  case i: s = fp8 ? lt_gg_launch_t<BM, BN, WM, WN, ST, 1>(c, &p, grid) : lt_gg_launch_t<BM, BN, WM, WN, ST, 0>(c, &p, grid); break;
+  switch (cfg) {
+    LT_GG_CASE(0, 16, 64, 16, 16, 6)
+    LT_GG_CASE(1, 32, 64, 16, 32, 5)
+    LT_GG_CASE(2, 64, 128, 32, 32, 4)
+    LT_GG_CASE(3, 128, 128, 64, 32, 3)
+    default: return lt_err(LATTE_ERR_INVALID, "grouped gemm: config %d", cfg);
+  }
+#undef LT_GG_CASE
+  if (s) return s;
+  if (splits > 1) {
+    int rows = grid_m * sh->bm;
+    int ncols = (epi == LT_EPI_SILU || epi == LT_EPI_SILU32) ? p.inter : p.N;
+    int64_t n = (int64_t)rows * ncols;
+    lt_k_gg_reduce<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>(p, rows, ncols, splits, sh->bn, epi);
+    LT_LAUNCH_CHECK("lt_k_gg_reduce");
+  }
+  return LATTE_OK;
+}
+
+/* x: bf16, or f32 when x_f32 */
+static latte_status lt_gg_quant(lt_cuda_ctx *c, const void *x, int x_f32, int64_t ldx, const int32_t *rowtok, int rows,
+                                int K, uint8_t *q, float *s) {
+  if (rows <= 0) return LATTE_OK;
+  int64_t warps = (int64_t)rows * ((K + 127) / 128);
+  unsigned grid = (unsigned)((warps * 32 + 255) / 256);
+  if (x_f32) lt_k_quant_fp8<float><<<grid, 256, 0, c->stream>>>((const float *)x, ldx, rowtok, rows, K, q, s);
+  else lt_k_quant_fp8<__nv_bfloat16><<<grid, 256, 0, c->stream>>>((const __nv_bfloat16 *)x, ldx, rowtok, rows, K, q, s);
+  LT_LAUNCH_CHECK("lt_k_quant_fp8");
+  return LATTE_OK;
+}
+
+static size_t lt_al(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* ================= router ================= */
+/* logits [T, E] (f32) = x [T, H] · gateᵀ for few tokens: one block of 128 threads per expert and 8
+ * tokens, H split over the threads in 16-byte pieces, the gate row read once per 8 tokens */
+__global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
+  __shared__ float red[4][8];
+  const int e = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t0 = blockIdx.y * 8;
+  const int nt = T - t0 < 8 ? T - t0 : 8;
+  float acc[8];
+#pragma unroll
+  for (int t = 0; t < 8; t++) acc[t] = 0.f;
+  const __nv_bfloat16 *gr = g + (size_t)e * H;
+#pragma unroll 4
+  for (int k = threadIdx.x * 8; k < H; k += 1024) {
+    uint4 wv = __ldg((const uint4 *)(gr + k));
+    const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wv;
+    float2 wf[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) wf[i] = __bfloat1622float2(w2[i]);
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+      if (t < nt) {
+        uint4 xv = *(const uint4 *)(x + (size_t)(t0 + t) * H + k);
+        const __nv_bfloat162 *x2 = (const __nv_bfloat162 *)&xv;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          float2 xf = __bfloat1622float2(x2[i]);
+          acc[t] += xf.x * wf[i].x + xf.y * wf[i].y;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < 8; t++) {
+    float v = acc[t];
+#pragma unroll
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) red[warp][t] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < nt) {
+    int t = threadIdx.x;
+    logits[(size_t)(t0 + t) * E + e] = (red[0][t] + red[1][t]) + (red[2][t] + red[3][t]);
+  }
+}
+
+/* warp argmax over (valid, value, lower index first); invalid lanes carry idx = INT_MAX */
+__device__ __forceinline__ void lt_warp_argmax(float &bv, int &bi) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (oi != INT_MAX && (bi == INT_MAX || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
+  }
+}
+
+/* One warp per token: scores (softmax or sigmoid), choice = score + bias, group selection (max or
+ * top-2 sum per group, keep topk_group, others' choices 0), top-k of choice, weights = scores of the
+ * chosen, renormalised and scaled — route_row of cpu_moe.c. smem: [warps][2E] floats. */
+__global__ void lt_k_route_topk(const float *logits, const float *bias, lt_route_cfg cfg, int T, int32_t *ids,
+                                float *wts) {
+  extern __shared__ float lt_rsm[];
+  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t = blockIdx.x * (blockDim.x >> 5) + w;
+  if (t >= T) return;
+  const int E = cfg.num_experts, K = cfg.top_k;
+  float *score = lt_rsm + (size_t)w * 2 * E, *choice = score + E;
+  const float *l = logits + (size_t)t * E;
+  if (cfg.sigmoid) {
+    for (int e = lane; e < E; e += 32) score[e] = 1.0f / (1.0f + expf(-l[e]));
+  } else {
+    float m = -INFINITY, s = 0.f;
+    for (int e = lane; e < E; e += 32) m = fmaxf(m, l[e]);
+#pragma unroll
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    for (int e = lane; e < E; e += 32) { float v = expf(l[e] - m); score[e] = v; s += v; }
+#pragma unroll
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    for (int e = lane; e < E; e += 32) score[e] = score[e] / s;
+  }
+  for (int e = lane; e < E; e += 32) choice[e] = score[e] + (bias ? bias[e] : 0.f);
+  __syncwarp();
+  if (cfg.method != LT_TOPK_GREEDY && cfg.n_group > 1) {
+    const int G = cfg.n_group, per = E / G;
+    float gs = -INFINITY;
+    if (lane < G) {
+      const float *cc = choice + lane * per;
+      float m1 = -INFINITY, m2 = -INFINITY;
+      for (int i = 0; i < per; i++) {
+        float v = cc[i];
+        if (v > m1) { m2 = m1; m1 = v; } else if (v > m2) { m2 = v; }
+      }
+      gs = (cfg.method == LT_TOPK_NOAUX_TC && per >= 2) ? m1 + m2 : m1;
+    }
+    unsigned kept = 0;
+    for (int q = 0; q < cfg.topk_group; q++) {
+      float bv = gs;
+      int bi = (lane < G && !((kept >> lane) & 1u)) ? lane : INT_MAX;
+      lt_warp_argmax(bv, bi);
+      if (bi != INT_MAX) kept |= 1u << bi;
+    }
+    __syncwarp();
+    for (int e = lane; e < E; e += 32)
+      if (!((kept >> (e / per)) & 1u)) choice[e] = 0.f;
+    __syncwarp();
+  }
+  unsigned taken = 0;   /* bit i: element lane + 32 i chosen */
+  int my_id = 0;
+  float my_w = 0.f;
+  for (int j = 0; j < K; j++) {
+    float bv = 0.f;
+    int bi = INT_MAX;
+    for (int i = 0; lane + 32 * i < E; i++) {
+      if ((taken >> i) & 1u) continue;
+      float v = choice[lane + 32 * i];
+      if (bi == INT_MAX || v > bv) { bv = v; bi = lane + 32 * i; }
+    }
+    lt_warp_argmax(bv, bi);
+    if (bi == INT_MAX) bi = 0;
+    if ((bi & 31) == lane) taken |= 1u << (bi >> 5);
+    if (lane == j) { my_id = bi; my_w = score[bi]; }
+  }
+  float sum = lane < K ? my_w : 0.f;
+#pragma unroll
+  for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (cfg.norm_topk_prob) my_w = my_w / (sum + 1e-20f);
+  if (cfg.scale_always || !cfg.norm_topk_prob) my_w *= cfg.routed_scaling_factor;
+  if (lane < K) {
+    ids[(size_t)t * K + lane] = my_id;
+    wts[(size_t)t * K + lane] = my_w;
+  }
+}
+
+extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
+                                          const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int E = cfg->num_experts, H = (int)gate->k;
+  if (gate->dtype != LT_BF16)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: router weight must be bf16 (got %s)", lt_dtype_name(gate->dtype));
+  if (gate->n != E) return lt_err(LATTE_ERR_INVALID, "moe_route: gate has %lld rows, config %d experts", (long long)gate->n, E);
+  if (E > 1024 || cfg->top_k < 1 || cfg->top_k > 32 || cfg->top_k > E)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts top-%d exceed the CUDA router's limits (1024, 32)", E, cfg->top_k);
+  if (cfg->method != LT_TOPK_GREEDY && cfg->n_group > 1 &&
+      (cfg->n_group > 32 || E % cfg->n_group || cfg->topk_group < 1 || cfg->topk_group > cfg->n_group))
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts in %d groups (keep %d) unsupported", E, cfg->n_group,
+                  cfg->topk_group);
+  if (H % 8 || ((uintptr_t)x & 15)) return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: hidden %d must be a multiple of 8, x 16-byte aligned", H);
+  if (rows <= 0) return LATTE_OK;
+  float *logits;
+  if (rows <= 32) {
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
+    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
+    lt_k_router_gemv<<<grid, 128, 0, c->stream>>>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)gate->data, rows,
+                                                  E, H, logits);
+    LT_LAUNCH_CHECK("lt_k_router_gemv");
+  } else {
+    /* logits [rows, E] (f32) = x [rows, H] · gate [E, H]ᵀ on tensor cores */
+    int gc = lt_gg_pick_cfg(rows), bm = lt_gg_shapes[gc].bm;
+    int gm = (rows + bm - 1) / bm, gn = lt_gg_grid_n(gc, E, 0), sp = lt_gg_splits(c, gm, gn, H, 0);
+    size_t lbytes = lt_al(sizeof(float) * (size_t)rows * E);
+    uint8_t *base;
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, lbytes + sizeof(float) * lt_gg_part_floats(gc, gm, gn, sp), (void **)&base));
+    logits = (float *)base;
+    lt_gg_params p;
+    memset(&p, 0, sizeof p);
+    p.a = (const uint8_t *)x; p.lda = H; p.M = rows;
+    p.w = (const uint8_t *)gate->data; p.N = E; p.K = H;
+    p.epi = LT_EPI_F32; p.out = logits; p.ldo = E;
+    LT_TRY(lt_gg_run(c, gc, 0, p, gm, sp, (float *)(base + lbytes)));
+  }
+  const int wpb = 4;
+  size_t smem = sizeof(float) * 2 * (size_t)E * wpb;
+  lt_k_route_topk<<<(unsigned)((rows + wpb - 1) / wpb), 32 * wpb, smem, c->stream>>>(logits, bias, *cfg, rows, ids, weights);
+  LT_LAUNCH_CHECK("lt_k_route_topk");
+  return LATTE_OK;
+}
+
+/* ================= stacked FFN weights ================= */
+typedef struct {
+  int E, I, H, fp8;
+  uint8_t *w13;    /* [E, 2I, H] bf16 or e4m3: gate rows then up rows of each expert */
+  uint8_t *w2;     /* [E, H, I] */
+  float *s13;      /* e4m3: [E, 2, ceil(I/128), ceil(H/128)] gate then up block scales */
+  float *s2;       /* e4m3: [E, ceil(H/128), ceil(I/128)] */
+  int own_w2;      /* 0: w2/s2 alias the MLP's down weight */
+} lt_cuda_ffn;
+
+static void lt_ffn_free(lt_cuda_ffn *f) {
+  if (!f) return;
+  cudaFree(f->w13);
+  cudaFree(f->s13);
+  if (f->own_w2) { cudaFree(f->w2); cudaFree(f->s2); }
+  free(f);
+}
+
+static latte_status lt_ffn_check(const lt_weight *w, lt_dtype dt, int64_t n, int64_t k, const char *what, int e) {
+  if (w->dtype != dt || w->n != n || w->k != k || !w->data || (dt == LT_F8E4M3 && (!w->scale || w->bn != 128 || w->bk != 128)))
+    return lt_err(LATTE_ERR_FORMAT, "cuda ffn: %s[%d] is %s [%lld, %lld], expected %s [%lld, %lld]", what, e,
+                  lt_dtype_name(w->dtype), (long long)w->n, (long long)w->k, lt_dtype_name(dt), (long long)n,
+                  (long long)k);
+  return LATTE_OK;
+}
+
+/* Stacks gate/up (and down when down_too) of E experts into f, device to device; frees the sources. */
+static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, lt_weight *gate, lt_weight *up, lt_weight *down, int down_too,
+                                 lt_cuda_ffn *f) {
+  const int I = f->I, H = f->H;
+  const lt_dtype dt = gate[0].dtype;
+  if (dt != LT_BF16 && dt != LT_F8E4M3) return lt_err(LATTE_ERR_UNSUPPORTED, "cuda ffn: weights in %s", lt_dtype_name(dt));
+  for (int e = 0; e < E; e++) {
+    LT_TRY(lt_ffn_check(&gate[e], dt, I, H, "gate", e));
+    LT_TRY(lt_ffn_check(&up[e], dt, I, H, "up", e));
+    LT_TRY(lt_ffn_check(&down[e], dt, H, I, "down", e));
+  }
+  f->fp8 = dt == LT_F8E4M3;
+  const size_t es = f->fp8 ? 1 : 2, mat = (size_t)I * H * es;
+  const size_t sri = (I + 127) / 128, skh = (H + 127) / 128, srh = skh, ski = sri, sgu = sri * skh * sizeof(float),
+               sdn = srh * ski * sizeof(float);
+  LT_CUDA_TRY(cudaMalloc((void **)&f->w13, 2 * mat * E));
+  if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s13, 2 * sgu * E));
+  if (down_too) {
+    f->own_w2 = 1;
+    LT_CUDA_TRY(cudaMalloc((void **)&f->w2, mat * E));
+    if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s2, sdn * E));
+  } else {
+    f->w2 = (uint8_t *)down[0].data;
+    f->s2 = down[0].scale;
+  }
+  for (int e = 0; e < E; e++) {
+    LT_CUDA_TRY(cudaMemcpyAsync(f->w13 + 2 * mat * e, gate[e].data, mat, cudaMemcpyDeviceToDevice, c->stream));
+    LT_CUDA_TRY(cudaMemcpyAsync(f->w13 + 2 * mat * e + mat, up[e].data, mat, cudaMemcpyDeviceToDevice, c->stream));
+    if (f->fp8) {
+      LT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)f->s13 + 2 * sgu * e, gate[e].scale, sgu, cudaMemcpyDeviceToDevice, c->stream));
+      LT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)f->s13 + 2 * sgu * e + sgu, up[e].scale, sgu, cudaMemcpyDeviceToDevice, c->stream));
+    }
+    if (down_too) {
+      LT_CUDA_TRY(cudaMemcpyAsync(f->w2 + mat * e, down[e].data, mat, cudaMemcpyDeviceToDevice, c->stream));
+      if (f->fp8)
+        LT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)f->s2 + sdn * e, down[e].scale, sdn, cudaMemcpyDeviceToDevice, c->stream));
+    }
+  }
+  LT_CUDA_TRY(cudaStreamSynchronize(c->stream));
+  for (int e = 0; e < E; e++) {  /* the stacked copies replace the per-expert ones */
+    lt_weight *ws[3] = {&gate[e], &up[e], &down[e]};
+    for (int i = 0; i < (down_too ? 3 : 2); i++) {
+      LT_CUDA_TRY(cudaFree(ws[i]->data));
+      LT_CUDA_TRY(cudaFree(ws[i]->scale));
+      ws[i]->data = NULL;
+      ws[i]->scale = NULL;
+    }
+  }
+  return LATTE_OK;
+}
+
+extern "C" latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_cuda_ffn *f = (lt_cuda_ffn *)calloc(1, sizeof *f);
+  if (!f) return lt_err(LATTE_ERR_NOMEM, "moe_new: out of memory");
+  f->E = w->num_experts; f->I = w->inter; f->H = w->hidden;
+  latte_status s = f->E > 0 && f->E <= 1024 ? LATTE_OK : lt_err(LATTE_ERR_UNSUPPORTED, "moe_new: %d experts", f->E);
+  if (!s) s = lt_ffn_stack(c, f->E, w->gate, w->up, w->down, 1, f);
+  if (s) { lt_ffn_free(f); return s; }
+  w->priv = f;
+  return LATTE_OK;
+}
+
+extern "C" void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w) {
+  lt_ffn_free((lt_cuda_ffn *)w->priv);
+  w->priv = NULL;
+}
+
+extern "C" latte_status lt_cuda_mlp_new(lt_backend *b, lt_mlp_w *w) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_cuda_ffn *f = (lt_cuda_ffn *)calloc(1, sizeof *f);
+  if (!f) return lt_err(LATTE_ERR_NOMEM, "mlp_new: out of memory");
+  f->E = 1; f->I = (int)w->gate.n; f->H = (int)w->gate.k;
+  latte_status s = lt_ffn_stack(c, 1, &w->gate, &w->up, &w->down, 0, f);
+  if (s) { lt_ffn_free(f); return s; }
+  w->priv = f;
+  return LATTE_OK;
+}
+
+extern "C" void lt_cuda_mlp_free(lt_backend *b, lt_mlp_w *w) {
+  lt_ffn_free((lt_cuda_ffn *)w->priv);  /* down stays with its lt_weight (weight_free) */
+  w->priv = NULL;
+}
+
+/* ================= FFN forward (shared by the experts and the MLP) ================= */
+/* out [rows, H] = down(silu(gate(A)) · up(A)) at each valid position: tiled (rowtok != NULL): the
+ * tokens rowtok[pos] of x, grouped by the tile list; dense: rows 0..rows of x. bf16 or w8a8 e4m3. */
+static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const void *x, int T, int gc, int grid_m,
+                                   int rows, const int32_t *rowtok, const int32_t *tile_e, const int32_t *tile_row0,
+                                   const int32_t *num_tiles, int slot, void *out) {
+  const int I = f->I, H = f->H, fp8 = f->fp8;
+  const int skh = (H + 127) / 128, ski = (I + 127) / 128;
+  if (((uintptr_t)x & 15) || H % 16 || I % 16)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "cuda ffn: hidden %d / inter %d must be multiples of 16, x 16-byte aligned", H, I);
+  int gn13 = lt_gg_grid_n(gc, 2 * I, I), gn2 = lt_gg_grid_n(gc, H, 0);
+  int sp13 = lt_gg_splits(c, grid_m, gn13, H, fp8), sp2 = lt_gg_splits(c, grid_m, gn2, I, fp8);
+  size_t part = lt_gg_part_floats(gc, grid_m, gn13, sp13), part2 = lt_gg_part_floats(gc, grid_m, gn2, sp2);
+  if (part2 > part) part = part2;
+  size_t o_xq = lt_al((size_t)rows * I * (fp8 ? 4 : 2));
+  size_t o_xs = o_xq + (fp8 ? lt_al((size_t)T * H) : 0);
+  size_t o_hq = o_xs + (fp8 ? lt_al((size_t)T * skh * 4) : 0);
+  size_t o_hs = o_hq + (fp8 ? lt_al((size_t)rows * I) : 0);
+  size_t o_part = o_hs + (fp8 ? lt_al((size_t)rows * ski * 4) : 0);
+  uint8_t *base;
+  LT_TRY(lt_cuda_scratch(c, slot, o_part + part * sizeof(float), (void **)&base));
+  void *h = base;
+  uint8_t *xq = base + o_xq, *hq = base + o_hq;
+  float *xs = (float *)(base + o_xs), *hs = (float *)(base + o_hs), *pp = (float *)(base + o_part);
+
+  lt_gg_params p;
+  memset(&p, 0, sizeof p);
+  p.rowtok = rowtok; p.rows_bound = rows; p.M = rows;
+  p.tile_e = tile_e; p.tile_row0 = tile_row0; p.num_tiles = num_tiles;
+  /* h [rows, I] = silu(A · gateᵀ) · (A · upᵀ), A [rows, H] gathered from x [T, H] */
+  if (fp8) LT_TRY(lt_gg_quant(c, x, 0, H, NULL, T, H, xq, xs));
+  p.a = fp8 ? xq : (const uint8_t *)x; p.lda = H; p.as = xs; p.ask = skh; p.a_by_tok = rowtok != NULL;
+  p.w = f->w13; p.w_estride = (int64_t)2 * I * H; p.ws = f->s13; p.ws_estride = (int64_t)2 * ski * skh; p.wsk = skh;
+  p.N = 2 * I; p.K = H; p.inter = I; p.up_srow = ski;
+  p.epi = fp8 ? LT_EPI_SILU32 : LT_EPI_SILU; p.out = h; p.ldo = I;   /* e4m3: f32 h, quantised as the CPU does */
+  LT_TRY(lt_gg_run(c, gc, fp8, p, grid_m, sp13, pp));
+  /* out [rows, H] = h [rows, I] · downᵀ (h quantised per row and 128 channels for e4m3) */
+  if (fp8) LT_TRY(lt_gg_quant(c, h, 1, I, rowtok, rows, I, hq, hs));
+  p.a = fp8 ? hq : (const uint8_t *)h; p.lda = I; p.as = hs; p.ask = ski; p.a_by_tok = 0;
+  p.w = f->w2; p.w_estride = (int64_t)H * I; p.ws = f->s2; p.ws_estride = (int64_t)skh * ski; p.wsk = ski;
+  p.N = H; p.K = I; p.inter = 0; p.up_srow = 0;
+  p.epi = LT_EPI_BF16; p.out = out; p.ldo = H;
+  return lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp);
+}
+
+/* ================= routed experts ================= */
+/* Sort (token, slot) pairs by expert into BM-padded segments: rowtok [bound] (token of each sorted
+ * position, -1 = padding), inv [T·K] (position of each pair), the tile list (expert, first row).
+ * One block; positions inside an expert are in arrival order, which changes no result (rows are
+ * independent in the GEMMs). */
+__global__ void lt_k_moe_align(const int32_t *ids, int TK, int K, int E, int BM, int bound, int32_t *rowtok,
+                               int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
+  extern __shared__ int lt_asm_[];
+  int *cnt = lt_asm_, *off = lt_asm_ + E, *fill = lt_asm_ + 2 * E;
+  for (int e = threadIdx.x; e < E; e += blockDim.x) { cnt[e] = 0; fill[e] = 0; }
+  for (int i = threadIdx.x; i < bound; i += blockDim.x) rowtok[i] = -1;
+  __syncthreads();
+  for (int i = threadIdx.x; i < TK; i += blockDim.x) {
+    int e = ids[i];
+    if ((unsigned)e < (unsigned)E) atomicAdd(&cnt[e], 1);
+  }
+  __syncthreads();
+  {  /* exclusive scan of each expert's tile count (one thread per expert, blockDim = 1024 >= E) */
+    __shared__ int wsum[32];
+    const int e = threadIdx.x, lane = e & 31, wid = e >> 5;
+    const int nm = e < E ? (cnt[e] + BM - 1) / BM : 0;
+    int v = nm;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      int u = __shfl_up_sync(0xffffffffu, v, o);
+      if (lane >= o) v += u;
+    }
+    if (lane == 31) wsum[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+      int s = lane < (int)(blockDim.x >> 5) ? wsum[lane] : 0;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        int u = __shfl_up_sync(0xffffffffu, s, o);
+        if (lane >= o) s += u;
+      }
+      wsum[lane] = s;   /* inclusive over warps */
+    }
+    __syncthreads();
+    const int first = v - nm + (wid ? wsum[wid - 1] : 0);   /* tiles before expert e */
+    if (e < E) {
+      off[e] = first * BM;
+      for (int m = 0; m < nm; m++) { tile_e[first + m] = e; tile_row0[first + m] = (first + m) * BM; }
+    }
+    if (e == (int)blockDim.x - 1) *num_tiles = first + nm;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < TK; i += blockDim.x) {
+    int e = ids[i], p = -1;
+    if ((unsigned)e < (unsigned)E) {
+      p = off[e] + atomicAdd(&fill[e], 1);
+      rowtok[p] = i / K;
+    }
+    inv[i] = p;
+  }
+}
+
+/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] in slot order (deterministic) */
+__global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K,
+                                 __nv_bfloat16 *out) {
+  const int t = blockIdx.y;
+  for (int c2 = blockIdx.x * blockDim.x + threadIdx.x; c2 < H / 2; c2 += gridDim.x * blockDim.x) {
+    float2 s = make_float2(0.f, 0.f);
+    for (int j = 0; j < K; j++) {
+      int p = inv[(size_t)t * K + j];
+      if (p < 0) continue;
+      float wt = w[(size_t)t * K + j];
+      float2 v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
+      s.x += wt * v.x;
+      s.y += wt * v.y;
+    }
+    *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
+  }
+}
+
+extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                            const float *weights, int top_k, int rows, void *out) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
+  if (!f) return lt_err(LATTE_ERR_INVALID, "moe_experts: moe_new was not called");
+  if (rows <= 0) return LATTE_OK;
+  if (top_k < 1) return lt_err(LATTE_ERR_INVALID, "moe_experts: top_k %d", top_k);
+  const int E = f->E, H = f->H, TK = rows * top_k;
+  const int act = TK < E ? TK : E;
+  int gc = lt_gg_pick_cfg((double)TK / act);
+  if (gc > 2) gc = 2;
+  const int bm = lt_gg_shapes[gc].bm;
+  const int bound = TK + act * (bm - 1), grid_m = bound / bm;
+  /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
+  size_t o_inv = lt_al(sizeof(int32_t) * bound), o_te = o_inv + lt_al(sizeof(int32_t) * TK);
+  size_t o_tr = o_te + lt_al(sizeof(int32_t) * grid_m), o_nt = o_tr + lt_al(sizeof(int32_t) * grid_m);
+  uint8_t *meta;
+  void *y;
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE0, o_nt + 256, (void **)&meta));
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE2, sizeof(__nv_bfloat16) * (size_t)bound * H, &y));
+  int32_t *rowtok = (int32_t *)meta, *inv = (int32_t *)(meta + o_inv), *tile_e = (int32_t *)(meta + o_te);
+  int32_t *tile_row0 = (int32_t *)(meta + o_tr), *num_tiles = (int32_t *)(meta + o_nt);
+  lt_k_moe_align<<<1, 1024, sizeof(int) * 3 * (size_t)E, c->stream>>>(ids, TK, top_k, E, bm, bound, rowtok, inv,
+                                                                    tile_e, tile_row0, num_tiles);
+  LT_LAUNCH_CHECK("lt_k_moe_align");
+  /* y [bound, H] = expert_e(x[rowtok[pos]]) at each sorted position */
+  LT_TRY(lt_ffn_forward(c, f, x, rows, gc, grid_m, bound, rowtok, tile_e, tile_row0, num_tiles, LT_SCR_MOE1, y));
+  dim3 cgrid((unsigned)((H / 2 + 255) / 256), (unsigned)rows);
+  lt_k_moe_combine<<<cgrid, 256, 0, c->stream>>>((const __nv_bfloat16 *)y, H, inv, weights, top_k,
+                                                          (__nv_bfloat16 *)out);
+  LT_LAUNCH_CHECK("lt_k_moe_combine");
+  return LATTE_OK;
+}
+
+/* ================= dense MLP / shared experts ================= */
+extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
+  if (!f) return lt_err(LATTE_ERR_INVALID, "mlp: mlp_new was not called");
+  if (rows <= 0) return LATTE_OK;
+  int gc = lt_gg_pick_cfg(rows);
+  if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
+  int bm = lt_gg_shapes[gc].bm;
+  return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
+}

@@ -1,0 +1,317 @@
+/* test_cuda_moe.c — the CUDA router, routed experts and dense MLP against the CPU twins (cpu_moe.c)
+ * at DeepSeek V2-Lite / V2 / V3 shapes, bf16 and FP8 (w8a8, ragged 128-blocks); CUDA outputs are
+ * poisoned (0xFF = NaN) before each run. "./test_cuda_moe small" runs only the tiny cases. */
+#include "backend/backend.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "testutil.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef LATTE_HAVE_CUDA
+latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
+latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
+
+static lt_backend *cpu, *gpu;
+static unsigned long long seed = 0x9e3779b97f4a7c15ull;
+
+static float bf16r(float v) { return lt_bf16_to_f32(lt_f32_to_bf16(v)); }
+static double urand(void) { float f; lt_rand_fill(&f, 1, 1.0f, &seed); return 0.5 * (f + 1.0); }
+
+/* random x [n] in [-1, 1], rounded to bf16 so that CPU and GPU see the same values */
+static float *rand_act(long n) {
+  float *x = (float *)malloc(sizeof(float) * (size_t)n);
+  lt_rand_fill(x, n, 1.0f, &seed);
+  for (long i = 0; i < n; i++) x[i] = bf16r(x[i]);
+  return x;
+}
+
+/* device bf16 copy of host f32 activations */
+static void *to_dev_act(const float *x, long n) {
+  void *d = NULL;
+  if (gpu->alloc(gpu, sizeof(uint16_t) * (size_t)n, &d) || lt_cuda_f32_to_act(gpu, x, d, (size_t)n)) return NULL;
+  return d;
+}
+static void *to_dev(const void *x, size_t bytes) {
+  void *d = NULL;
+  if (gpu->alloc(gpu, bytes, &d) || gpu->upload(gpu, d, x, bytes)) return NULL;
+  return d;
+}
+static void poison(void *d, size_t bytes) {
+  void *h = malloc(bytes);
+  memset(h, 0xFF, bytes);
+  gpu->upload(gpu, d, h, bytes);
+  free(h);
+}
+
+static void tensor(lt_st_tensor *t, const char *name, lt_dtype dt, int64_t n, int64_t k, const void *data) {
+  memset(t, 0, sizeof *t);
+  t->name = name; t->dtype = dt; t->ndim = 2; t->shape[0] = n; t->shape[1] = k; t->numel = n * k;
+  t->data = data; t->nbytes = (size_t)(n * k) * lt_dtype_size(dt);
+}
+
+/* A weight [n, k] on both backends: bf16 of v, or v quantised to e4m3 per 128×128 block. Host
+ * buffers (the CPU weight points into them) are returned in *keep, *keep2. */
+static int make_weight(const char *name, const float *v, int64_t n, int64_t k, int fp8, lt_weight *wc, lt_weight *wg,
+                       void **keep, void **keep2) {
+  lt_st_tensor t, s;
+  *keep2 = NULL;
+  if (!fp8) {
+    uint16_t *h = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)(n * k));
+    for (int64_t i = 0; i < n * k; i++) h[i] = lt_f32_to_bf16(v[i]);
+    tensor(&t, name, LT_BF16, n, k, h);
+    *keep = h;
+    return cpu->weight_new(cpu, &t, NULL, wc) || gpu->weight_new(gpu, &t, NULL, wg);
+  }
+  int64_t sn = (n + 127) / 128, sk = (k + 127) / 128;
+  uint8_t *q = (uint8_t *)malloc((size_t)(n * k));
+  float *sc = (float *)malloc(sizeof(float) * (size_t)(sn * sk));
+  for (int64_t bi = 0; bi < sn; bi++)
+    for (int64_t bj = 0; bj < sk; bj++) {
+      float amax = 0;
+      for (int64_t i = bi * 128; i < n && i < bi * 128 + 128; i++)
+        for (int64_t j = bj * 128; j < k && j < bj * 128 + 128; j++) amax = fmaxf(amax, fabsf(v[i * k + j]));
+      float s_ = amax > 0 ? amax / 448.0f : 1.0f;
+      sc[bi * sk + bj] = s_;
+      for (int64_t i = bi * 128; i < n && i < bi * 128 + 128; i++)
+        for (int64_t j = bj * 128; j < k && j < bj * 128 + 128; j++) q[i * k + j] = lt_f32_to_fp8e4m3(v[i * k + j] / s_);
+    }
+  tensor(&t, name, LT_F8E4M3, n, k, q);
+  memset(&s, 0, sizeof s);
+  s.name = "scale_inv"; s.dtype = LT_F32; s.ndim = 2; s.shape[0] = sn; s.shape[1] = sk; s.numel = sn * sk;
+  s.data = sc; s.nbytes = sizeof(float) * (size_t)(sn * sk);
+  *keep = q;
+  *keep2 = sc;
+  return cpu->weight_new(cpu, &t, &s, wc) || gpu->weight_new(gpu, &t, &s, wg);
+}
+
+/* ---------------- router ---------------- */
+static void check_route(const char *name, int E, int H, int K, int method, int sigmoid, int G, int TG, int norm,
+                        int scale_always, float rsf, int use_bias, int T) {
+  lt_route_cfg cfg = {E, K, G, TG, method, sigmoid, norm, scale_always, rsf};
+  float *gw = (float *)malloc(sizeof(float) * (size_t)E * H);
+  lt_rand_fill(gw, (long)E * H, 2.0f / sqrtf((float)H), &seed);
+  for (long i = 0; i < (long)E * H; i++) gw[i] = bf16r(gw[i]);
+  lt_weight gc, gg;
+  void *k1, *k2;
+  if (make_weight("gate", gw, E, H, 0, &gc, &gg, &k1, &k2)) { CHECK(0, "%s: gate: %s", name, latte_last_error()); return; }
+  float *bias = NULL, *dbias = NULL;
+  if (use_bias) {
+    bias = (float *)malloc(sizeof(float) * (size_t)E);
+    lt_rand_fill(bias, E, 0.05f, &seed);
+    dbias = (float *)to_dev(bias, sizeof(float) * (size_t)E);
+  }
+  float *x = rand_act((long)T * H);
+  int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)T * K), *gids = (int32_t *)malloc(sizeof(int32_t) * (size_t)T * K);
+  float *w = (float *)malloc(sizeof(float) * (size_t)T * K), *gwt = (float *)malloc(sizeof(float) * (size_t)T * K);
+  latte_status s = cpu->moe_route(cpu, x, &gc, bias, &cfg, T, ids, w);
+  CHECK(s == LATTE_OK, "%s: cpu route: %s", name, latte_last_error());
+  void *dx = to_dev_act(x, (long)T * H), *dids = NULL, *dw = NULL;
+  gpu->alloc(gpu, sizeof(int32_t) * (size_t)T * K, &dids);
+  gpu->alloc(gpu, sizeof(float) * (size_t)T * K, &dw);
+  poison(dids, sizeof(int32_t) * (size_t)T * K);
+  poison(dw, sizeof(float) * (size_t)T * K);
+  s = gpu->moe_route(gpu, dx, &gg, dbias, &cfg, T, (int32_t *)dids, (float *)dw);
+  CHECK(s == LATTE_OK, "%s: cuda route: %s", name, latte_last_error());
+  gpu->download(gpu, gids, dids, sizeof(int32_t) * (size_t)T * K);
+  gpu->download(gpu, gwt, dw, sizeof(float) * (size_t)T * K);
+  /* ids as sets per token; a mismatch is accepted only as a near tie of choice = score + bias */
+  int bad = 0, ties = 0;
+  double maxw = 0;
+  double *ch = (double *)malloc(sizeof(double) * (size_t)E);
+  for (int t = 0; t < T; t++) {
+    int same = 1;
+    for (int j = 0; j < K && same; j++) {
+      int found = 0;
+      for (int q = 0; q < K; q++) if (gids[t * K + q] == ids[t * K + j]) found = 1;
+      same = found;
+    }
+    if (same) {
+      for (int j = 0; j < K; j++)
+        for (int q = 0; q < K; q++)
+          if (gids[t * K + q] == ids[t * K + j]) {
+            double d = fabs((double)gwt[t * K + q] - w[t * K + j]);
+            if (!(d <= maxw)) maxw = d;   /* NaN propagates */
+          }
+      continue;
+    }
+    double m = -1e300, sum = 0, kth = 1e300;
+    for (int e = 0; e < E; e++) {
+      double l = 0;
+      for (int i = 0; i < H; i++) l += (double)x[(size_t)t * H + i] * gw[(size_t)e * H + i];
+      ch[e] = l;
+      if (l > m) m = l;
+    }
+    for (int e = 0; e < E; e++) { if (!sigmoid) { ch[e] = exp(ch[e] - m); sum += ch[e]; } }
+    for (int e = 0; e < E; e++) ch[e] = (sigmoid ? 1.0 / (1.0 + exp(-ch[e])) : ch[e] / sum) + (bias ? bias[e] : 0);
+    for (int j = 0; j < K; j++) if (ch[ids[t * K + j]] < kth) kth = ch[ids[t * K + j]];
+    int tie = 1;
+    for (int q = 0; q < K; q++) {
+      int g = gids[t * K + q];
+      if (g < 0 || g >= E || fabs(ch[g] - kth) > 1e-3) tie = 0;
+    }
+    if (tie) ties++; else bad++;
+  }
+  printf("route %-34s T=%4d: id mismatches %d (near ties %d), max |w - ref| %.2e\n", name, T, bad, ties, maxw);
+  CHECK(bad == 0, "%s T=%d: %d tokens chose other experts", name, T, bad);
+  CHECK(maxw <= 1e-3, "%s T=%d: weights differ by %.3e", name, T, maxw);
+  free(ch); free(x); free(ids); free(gids); free(w); free(gwt); free(gw); free(bias); free(k1);
+  gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dbias);
+  cpu->weight_free(cpu, &gc);
+  gpu->weight_free(gpu, &gg);
+}
+
+/* ---------------- routed experts ---------------- */
+/* distinct random experts per token, skewed so some experts get many tokens and some none */
+static void rand_ids(int32_t *ids, float *w, int T, int K, int E) {
+  for (int t = 0; t < T; t++)
+    for (int j = 0; j < K; j++) {
+      int e, dup;
+      do {
+        double u = urand();
+        e = (int)(u * u * E) % E;
+        dup = 0;
+        for (int q = 0; q < j; q++) if (ids[t * K + q] == e) dup = 1;
+      } while (dup);
+      ids[t * K + j] = e;
+      w[t * K + j] = (float)(0.1 + urand());
+    }
+}
+
+static void check_experts(const char *name, int E, int I, int H, int K, int fp8, const int *Ms, int nM) {
+  /* experts are windows into one random pool at distinct offsets (cheap, all different) */
+  const int64_t mat = (int64_t)I * H, stride = 8 * 97;
+  const int64_t pool_n = mat + (int64_t)3 * E * stride + 16;
+  float *pool = (float *)malloc(sizeof(float) * (size_t)pool_n);
+  lt_rand_fill(pool, (long)pool_n, 1.0f, &seed);
+  lt_weight *wc = (lt_weight *)calloc((size_t)3 * E, sizeof(lt_weight)), *wg = (lt_weight *)calloc((size_t)3 * E, sizeof(lt_weight));
+  void **keep = (void **)calloc((size_t)6 * E, sizeof(void *));
+  float *tmp = (float *)malloc(sizeof(float) * (size_t)mat);
+  int fail = 0;
+  for (int e = 0; e < E && !fail; e++)
+    for (int m = 0; m < 3 && !fail; m++) {
+      float a = m < 2 ? 2.0f / sqrtf((float)H) : 2.0f / sqrtf((float)I);
+      const float *src = pool + (int64_t)(3 * e + m) * stride;
+      for (int64_t i = 0; i < mat; i++) tmp[i] = a * src[i];
+      /* gate/up [I, H], down [H, I] */
+      fail = make_weight("expert", tmp, m < 2 ? I : H, m < 2 ? H : I, fp8, &wc[m * E + e], &wg[m * E + e],
+                         &keep[(3 * e + m) * 2], &keep[(3 * e + m) * 2 + 1]);
+    }
+  free(tmp);
+  free(pool);
+  lt_moe_w mc = {E, I, H, wc, wc + E, wc + 2 * E, NULL}, mg = {E, I, H, wg, wg + E, wg + 2 * E, NULL};
+  if (fail || cpu->moe_new(cpu, &mc) || gpu->moe_new(gpu, &mg)) { CHECK(0, "%s: weights: %s", name, latte_last_error()); return; }
+  for (int mi = 0; mi < nM; mi++) {
+    int M = Ms[mi];
+    float *x = rand_act((long)M * H), *ref = (float *)malloc(sizeof(float) * (size_t)M * H);
+    float *out = (float *)malloc(sizeof(float) * (size_t)M * H), *w = (float *)malloc(sizeof(float) * (size_t)M * K);
+    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)M * K);
+    rand_ids(ids, w, M, K, E);
+    latte_status s = cpu->moe_experts(cpu, x, &mc, ids, w, K, M, ref);
+    CHECK(s == LATTE_OK, "%s: cpu experts: %s", name, latte_last_error());
+    void *dx = to_dev_act(x, (long)M * H), *dids = to_dev(ids, sizeof(int32_t) * (size_t)M * K);
+    void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL;
+    gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
+    poison(dout, sizeof(uint16_t) * (size_t)M * H);
+    s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
+    CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
+    lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
+    double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
+    printf("experts %-32s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
+    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    free(x); free(ref); free(out); free(w); free(ids);
+    gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout);
+  }
+  cpu->moe_free(cpu, &mc);
+  gpu->moe_free(gpu, &mg);
+  for (int i = 0; i < 3 * E; i++) { cpu->weight_free(cpu, &wc[i]); gpu->weight_free(gpu, &wg[i]); }
+  for (int i = 0; i < 6 * E; i++) free(keep[i]);
+  free(keep); free(wc); free(wg);
+}
+
+/* ---------------- dense MLP ---------------- */
+static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, int nM) {
+  lt_mlp_w mc, mg;
+  memset(&mc, 0, sizeof mc);
+  memset(&mg, 0, sizeof mg);
+  void *keep[6];
+  float *v = (float *)malloc(sizeof(float) * (size_t)I * H);
+  lt_rand_fill(v, (long)I * H, 2.0f / sqrtf((float)H), &seed);
+  int fail = make_weight("gate", v, I, H, fp8, &mc.gate, &mg.gate, &keep[0], &keep[1]);
+  lt_rand_fill(v, (long)I * H, 2.0f / sqrtf((float)H), &seed);
+  fail |= make_weight("up", v, I, H, fp8, &mc.up, &mg.up, &keep[2], &keep[3]);
+  lt_rand_fill(v, (long)I * H, 2.0f / sqrtf((float)I), &seed);
+  fail |= make_weight("down", v, H, I, fp8, &mc.down, &mg.down, &keep[4], &keep[5]);
+  free(v);
+  if (fail || cpu->mlp_new(cpu, &mc) || gpu->mlp_new(gpu, &mg)) { CHECK(0, "%s: weights: %s", name, latte_last_error()); return; }
+  for (int mi = 0; mi < nM; mi++) {
+    int M = Ms[mi];
+    float *x = rand_act((long)M * H), *ref = (float *)malloc(sizeof(float) * (size_t)M * H);
+    float *out = (float *)malloc(sizeof(float) * (size_t)M * H);
+    latte_status s = cpu->mlp(cpu, x, &mc, ref, M);
+    CHECK(s == LATTE_OK, "%s: cpu mlp: %s", name, latte_last_error());
+    void *dx = to_dev_act(x, (long)M * H), *dout = NULL;
+    gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
+    poison(dout, sizeof(uint16_t) * (size_t)M * H);
+    s = gpu->mlp(gpu, dx, &mg, dout, M);
+    CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
+    lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
+    double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
+    printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
+    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    free(x); free(ref); free(out);
+    gpu->dfree(gpu, dx); gpu->dfree(gpu, dout);
+  }
+  cpu->mlp_free(cpu, &mc);
+  gpu->mlp_free(gpu, &mg);
+  cpu->weight_free(cpu, &mc.gate); cpu->weight_free(cpu, &mc.up); cpu->weight_free(cpu, &mc.down);
+  gpu->weight_free(gpu, &mg.gate); gpu->weight_free(gpu, &mg.up); gpu->weight_free(gpu, &mg.down);
+  for (int i = 0; i < 6; i++) free(keep[i]);
+}
+#endif
+
+int main(int argc, char **argv) {
+#ifndef LATTE_HAVE_CUDA
+  (void)argc; (void)argv;
+  printf("SKIP: built without CUDA\n");
+  return 77;
+#else
+  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int small = argc > 1 && !strcmp(argv[1], "small");
+  if (lt_cpu_backend_create(1, 0, &cpu) || lt_cuda_backend_create(1, &gpu)) {
+    printf("FAIL: backends: %s\n", latte_last_error());
+    return 1;
+  }
+  /* router: V2-Lite (softmax greedy 64/top-6), V2 (group_limited_greedy 160/top-6, 8 groups keep 3,
+   * scale 16), V3 (sigmoid noaux_tc 256/top-8, 8 groups keep 4, bias, renorm, scale 2.5) */
+  const int Ts[] = {1, 5, 33, 300};
+  for (int i = small ? 1 : 0; i < (small ? 3 : 4); i++) {
+    check_route("v2-lite softmax greedy 64/6", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[i]);
+    check_route("v2 softmax group-limited 160/6 g8k3", 160, small ? 512 : 5120, 6, LT_TOPK_GROUP_LIMITED, 0, 8, 3, 0, 0,
+                16.0f, 0, Ts[i]);
+    check_route("v3 sigmoid noaux_tc 256/8 g8k4", 256, small ? 512 : 7168, 8, LT_TOPK_NOAUX_TC, 1, 8, 4, 1, 1, 2.5f, 1,
+                Ts[i]);
+  }
+  const int Ms[] = {1, 5, 64, 300}, Ms_small[] = {5, 40};
+  check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 2);
+  check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 2);
+  const int Mm[] = {1, 37, 300};
+  check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 3);
+  check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 3);
+  check_mlp("tiny H256 I96 bf16", 256, 96, 0, Mm, 3);
+  if (!small) {
+    check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 4);
+    check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 4);
+    check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 4);
+    check_experts("v3-tp8 E256 I256 H7168 top8 fp8", 256, 256, 7168, 8, 1, Ms, 4);
+    check_mlp("v2-lite dense H2048 I10944 bf16", 2048, 10944, 0, Mm, 3);
+    check_mlp("v2-lite dense H2048 I10944 fp8", 2048, 10944, 1, Mm, 3);
+    check_mlp("v3 shared H7168 I2048 fp8", 7168, 2048, 1, Mm, 3);
+  }
+  gpu->destroy(gpu);
+  cpu->destroy(cpu);
+  return lt_test_done();
+#endif
+}
