@@ -68,8 +68,11 @@ typedef struct {
   int n_logits;
   const int32_t *logit_rows;  /* [n_logits] */
   int attn_mode;              /* 0 auto (extend for prefill, absorbed for decode), 1 extend, 2 absorbed */
+  int32_t *greedy_ids;        /* optional [n_logits]: argmax of each logit row, computed on the backend;
+                               * with it, logits may be NULL (then only the ids are copied back) */
 } latte_batch;
 
+/* logits: F32 [n_logits, vocab] host memory, or NULL when only b->greedy_ids are wanted. */
 latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits);
 
 /* Convenience: run one sequence through an empty cache and return logits for every position. */

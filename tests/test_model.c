@@ -132,6 +132,16 @@ static void check_fixture(const char *name, int w8a8) {
         pos[0] = done;
         if (k == steps) break;
         int next = lt_argmax(last, V);
+        /* the backend's greedy pick (greedy_ids, no logits copied) is the same token */
+        if (k == 0) {
+          int32_t gid = -1;
+          b.greedy_ids = &gid;
+          int32_t qo2[2] = {0, 1}, sl2[1] = {done}, row2[1] = {0}, p2[1] = {done - 1};
+          b.num_tokens = 1; b.ids = seq + done - 1; b.positions = p2; b.qo_indptr = qo2; b.seq_lens = sl2;
+          b.logit_rows = row2;  /* recompute the last prompt token's row (same latents rewritten) */
+          CHECK(latte_forward(e, &b, NULL) == LATTE_OK && gid == next, "greedy_ids %d != argmax %d: %s", gid, next,
+                latte_last_error());
+        }
         if (margin[k] > 1e-3f)
           CHECK(next == g[k], "%s case %d step %d: greedy %d != ref %d (margin %.3g)", name, c, k, next, g[k], margin[k]);
         if (next != g[k]) { steps = k; break; }  /* diverged where the reference is a near-tie */

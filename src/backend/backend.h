@@ -152,6 +152,9 @@ struct lt_backend {
                               const float *weights, int top_k, int rows, void *out);
   /* out [rows, H] = mlp(x) */
   latte_status (*mlp)(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
+  /* ids [rows] (int32, backend memory) = argmax of each row of logits [rows, vocab] (f32), lowest
+   * index on ties: greedy sampling on the device, so a decode step copies back only the ids */
+  latte_status (*argmax_rows)(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
 };
 
 /* Backend constructors. lt_backend_create picks by name ("cpu", "cuda", NULL = $LATTE_BACKEND, else

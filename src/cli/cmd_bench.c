@@ -1,7 +1,7 @@
 /* cmd_bench.c — `latte bench`: offline throughput on random token ids — prefill tokens/s (prompts
  * in chunks of --step-tokens) and decode tokens/s at each batch size (one token per sequence per
- * forward, absorbed MLA over the paged cache) — plus the bytes of weights a decode step must read
- * (the batch-1 floor). `latte bench serve ...` is the HTTP load generator (cmd_bench_serve.c). */
+ * forward, absorbed MLA over the paged cache, greedy ids picked on the backend) — plus the bytes of
+ * weights a decode step must read (the batch-1 floor). `latte bench serve ...` is the HTTP load generator (cmd_bench_serve.c). */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "latte.h"
@@ -106,7 +106,7 @@ int lt_cmd_bench(int argc, char **argv) {
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)chunk), *qo = malloc(sizeof(int32_t) * (size_t)(B + 1));
     int32_t *sl = malloc(sizeof(int32_t) * (size_t)B), *kvp = malloc(sizeof(int32_t) * (size_t)(B + 1));
     int32_t *rows = malloc(sizeof(int32_t) * (size_t)B), *tok = malloc(sizeof(int32_t) * (size_t)chunk);
-    float *logits = malloc(sizeof(float) * (size_t)B * V);
+    int32_t *next = malloc(sizeof(int32_t) * (size_t)B);  /* greedy ids on the device: no logits copied */
     for (size_t i = 0; i < nt; i++) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; ids[i] = 3 + (int32_t)(rng % (uint64_t)(V - 3)); }
     for (int i = 0; i < B * ppseq; i++) pages[i] = i;
     /* prefill: whole prompts, several sequences per forward up to the chunk size */
@@ -130,8 +130,8 @@ int lt_cmd_bench(int argc, char **argv) {
         kvp[nseq] = nseq * ppseq;
         latte_batch b = {.num_seqs = nseq, .num_tokens = T, .ids = tok, .positions = pos, .qo_indptr = qo,
                          .seq_lens = sl, .kv_indptr = kvp, .kv_indices = pages + (size_t)s0 * ppseq,
-                         .n_logits = nseq, .logit_rows = rows};
-        if (latte_forward(e, &b, logits)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
+                         .n_logits = nseq, .logit_rows = rows, .greedy_ids = next};
+        if (latte_forward(e, &b, NULL)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
         off += q;
       }
       s0 += nseq;
@@ -151,15 +151,16 @@ int lt_cmd_bench(int argc, char **argv) {
       }
       kvp[B] = B * ppseq;
       latte_batch b = {.num_seqs = B, .num_tokens = B, .ids = tok, .positions = pos, .qo_indptr = qo, .seq_lens = sl,
-                       .kv_indptr = kvp, .kv_indices = pages, .n_logits = B, .logit_rows = rows};
-      if (latte_forward(e, &b, logits)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
+                       .kv_indptr = kvp, .kv_indices = pages, .n_logits = B, .logit_rows = rows,
+                       .greedy_ids = next};
+      if (latte_forward(e, &b, NULL)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
     }
     double td = now_s() - td0;
     if (!rc)
       printf("%6d %9ld %9ld %14.1f %14.1f %12.3f\n", B, in_len, out_len, B * (double)in_len / tp,
              B * (double)out_len / td, 1e3 * td / out_len);
     fflush(stdout);
-    free(ids); free(pages); free(pos); free(qo); free(sl); free(kvp); free(rows); free(tok); free(logits);
+    free(ids); free(pages); free(pos); free(qo); free(sl); free(kvp); free(rows); free(tok); free(next);
     latte_engine_free(e);
   }
   free(bs);

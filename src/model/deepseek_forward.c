@@ -149,7 +149,7 @@ static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run
 }
 
 latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
-                              int attn_mode, float *logits) {
+                              int attn_mode, float *logits, int32_t *greedy_ids) {
   latte_model *m = e->m;
   lt_backend *be = m->be;
   const lt_config *c = &m->cfg;
@@ -193,6 +193,12 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
   LT_TRY(be->gather_rows(be, x, f->d_logit_rows, n, H, rows));                         /* rows [n, H] */
   LT_TRY(be->rmsnorm(be, rows, H, m->final_ln, rows, H, n, H, c->rms_norm_eps));
   LT_TRY(be->linear_f32out(be, rows, &m->lm_head, dlogits, n));                        /* logits [n, V] */
-  LT_TRY(be->download(be, logits, dlogits, sizeof(float) * (size_t)n * V));
+  if (greedy_ids) {
+    int32_t *dids;
+    LT_TRY(buf(e, LT_BUF_ARGMAX, sizeof(int32_t) * (size_t)n, (void **)&dids));
+    LT_TRY(be->argmax_rows(be, dlogits, n, V, dids));                                  /* ids [n] */
+    LT_TRY(be->download(be, greedy_ids, dids, sizeof(int32_t) * (size_t)n));
+  }
+  if (logits) LT_TRY(be->download(be, logits, dlogits, sizeof(float) * (size_t)n * V));
   return be->sync(be);
 }

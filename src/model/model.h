@@ -40,7 +40,7 @@ latte_status lt_rope_build(const lt_config *c, int max_pos, float **cos_out, flo
 /* Scratch activations of one engine, grown on demand (backend memory). */
 enum { LT_BUF_X, LT_BUF_H, LT_BUF_QA, LT_BUF_Q, LT_BUF_KVA, LT_BUF_C, LT_BUF_LAT, LT_BUF_KVB, LT_BUF_O,
        LT_BUF_QL, LT_BUF_OL, LT_BUF_ATT, LT_BUF_DELTA, LT_BUF_SHARED, LT_BUF_IDS, LT_BUF_WTS, LT_BUF_LROWS,
-       LT_BUF_LOGITS, LT_NBUF };
+       LT_BUF_LOGITS, LT_BUF_ARGMAX, LT_NBUF };
 typedef struct { void *p; size_t cap; } lt_buf;
 
 struct latte_engine {
@@ -52,5 +52,5 @@ struct latte_engine {
 
 /* Runs the model over a prepared batch; writes logits F32 [n_logits, vocab] to host memory. */
 latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
-                              int attn_mode, float *logits);
+                              int attn_mode, float *logits, int32_t *greedy_ids);
 #endif

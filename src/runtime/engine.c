@@ -68,6 +68,8 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
     if (b->positions[t] < 0 || b->positions[t] >= e->m->rope.max_pos)
       return lt_err(LATTE_ERR_INVALID, "position %d is beyond the model's context of %d tokens", b->positions[t], e->m->rope.max_pos);
   }
+  if (!logits && !b->greedy_ids && b->n_logits > 0)
+    return lt_err(LATTE_ERR_INVALID, "batch: n_logits %d but neither logits nor greedy_ids to write them to", b->n_logits);
   for (int i = 0; i < b->n_logits; i++)
     if (b->logit_rows[i] < 0 || b->logit_rows[i] >= T)
       return lt_err(LATTE_ERR_INVALID, "batch: logit_rows[%d] = %d out of range", i, b->logit_rows[i]);
@@ -104,7 +106,7 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
     f.h_positions = b->positions;
     f.h_out_slots = slots;
     f.h_kv_tok_indptr = kv_tok;
-    s = lt_model_forward(e, &f, b->ids, b->logit_rows, b->attn_mode, logits);
+    s = lt_model_forward(e, &f, b->ids, b->logit_rows, b->attn_mode, logits, b->greedy_ids);
   }
   free(kv_tok);
   return s;

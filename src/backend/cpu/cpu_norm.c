@@ -1,5 +1,5 @@
 /* cpu_norm.c — CPU reference element-wise ops: embedding lookup, RMSNorm, fused residual add +
- * RMSNorm, vector add and row gather. fp32 throughout. */
+ * RMSNorm, vector add, row gather and row argmax (greedy sampling). fp32 throughout. */
 #include "backend/cpu/cpu_ops.h"
 #include <math.h>
 #include <string.h>
@@ -55,5 +55,15 @@ latte_status lt_cpu_gather_rows(lt_backend *b, const void *xv, const int32_t *ro
   const float *x = xv;
   float *o = ov;
   for (int i = 0; i < n; i++) memcpy(o + (int64_t)i * dim, x + (int64_t)rows[i] * dim, (size_t)dim * sizeof(float));
+  return LATTE_OK;
+}
+
+latte_status lt_cpu_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids) {
+  for (int i = 0; i < rows; i++) {
+    const float *x = logits + (int64_t)i * vocab;
+    int best = 0;
+    for (int j = 1; j < vocab; j++) if (x[j] > x[best]) best = j;
+    ids[i] = best;
+  }
   return LATTE_OK;
 }

@@ -20,6 +20,7 @@ latte_status lt_cpu_rmsnorm(lt_backend *b, const void *x, int64_t xs, const floa
 latte_status lt_cpu_add_rmsnorm(lt_backend *b, void *resid, const void *delta, const float *w, void *y,
                                 int rows, int dim, float eps);
 latte_status lt_cpu_add(lt_backend *b, void *y, const void *x, int64_t n);
+latte_status lt_cpu_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
 latte_status lt_cpu_gather_rows(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
 latte_status lt_cpu_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cpu_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);

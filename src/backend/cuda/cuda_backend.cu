@@ -36,6 +36,7 @@ WEAK latte_status lt_cuda_moe_experts(lt_backend *, const void *, const lt_moe_w
 WEAK latte_status lt_cuda_mlp_new(lt_backend *, lt_mlp_w *);
 WEAK void lt_cuda_mlp_free(lt_backend *, lt_mlp_w *);
 WEAK latte_status lt_cuda_mlp(lt_backend *, const void *, const lt_mlp_w *, void *, int);
+WEAK latte_status lt_cuda_argmax_rows(lt_backend *, const float *, int, int, int32_t *);
 }
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
@@ -302,6 +303,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->moe_route = lt_cuda_moe_route;
   b->moe_experts = lt_cuda_moe_experts;
   b->mlp = lt_cuda_mlp;
+  b->argmax_rows = lt_cuda_argmax_rows;
   *out = b;
   return LATTE_OK;
 }

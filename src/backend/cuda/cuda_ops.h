@@ -46,6 +46,8 @@ latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w
 latte_status lt_cuda_mlp_new(lt_backend *b, lt_mlp_w *w);
 void lt_cuda_mlp_free(lt_backend *b, lt_mlp_w *w);
 latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
+/* cuda_sample.cu */
+latte_status lt_cuda_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
 #ifdef __cplusplus
 }
 #endif
