@@ -37,6 +37,7 @@ WEAK latte_status lt_cuda_mlp_new(lt_backend *, lt_mlp_w *);
 WEAK void lt_cuda_mlp_free(lt_backend *, lt_mlp_w *);
 WEAK latte_status lt_cuda_mlp(lt_backend *, const void *, const lt_mlp_w *, void *, int);
 WEAK latte_status lt_cuda_argmax_rows(lt_backend *, const float *, int, int, int32_t *);
+WEAK void lt_cuda_linear_release(lt_weight *);
 }
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
@@ -179,6 +180,7 @@ static latte_status cu_weight_new(lt_backend *b, const lt_st_tensor *t, const lt
 }
 
 static void cu_weight_free(lt_backend *b, lt_weight *w) {
+  if (w->priv && lt_cuda_linear_release) lt_cuda_linear_release(w);  /* device buffers the GEMM prepared */
   cudaFree(w->data);
   cudaFree(w->scale);
   if (w->priv) free(w->priv);

@@ -1,0 +1,232 @@
+/* bench_gemm.cu — floors and lt_cuda_linear timings: D2D copy bandwidth, cuBLASLt bf16 and FP8
+ * 8192³ rates, then FP8 (our kernel vs cuBLASLt block-scaled) and bf16 linear at DeepSeek-V3 shapes
+ * for M ∈ {1, 64, 512, 4096}. CUDA events, median of many runs, rotating buffers for small M. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+#include "backend/cuda/cuda_ops.h"
+
+extern "C" int lt_cuda_gemm_force;
+extern "C" void lt_cuda_linear_release(lt_weight *w);
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("CUDA %s: %s\n", #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
+
+static cudaStream_t g_st;
+typedef void (*run_fn)(void *arg, int iter);
+
+/* median time (ms) of `reps` launches of fn, each timed with events */
+static double time_med(run_fn fn, void *arg, int reps) {
+  const int group = 10;  /* back-to-back launches per event pair, as in a forward pass */
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; i++) fn(arg, i);
+  CK(cudaStreamSynchronize(g_st));
+  double *t = (double *)malloc(sizeof(double) * reps);
+  for (int i = 0; i < reps; i++) {
+    CK(cudaEventRecord(a, g_st));
+    for (int j = 0; j < group; j++) fn(arg, i * group + j);
+    CK(cudaEventRecord(b, g_st));
+    CK(cudaEventSynchronize(b));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t[i] = ms / group;
+  }
+  std::sort(t, t + reps);
+  double m = t[reps / 2];
+  free(t);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return m;
+}
+
+/* ---- copy bandwidth ---- */
+struct copy_arg { void *a, *b; size_t n; };
+static void run_copy(void *p, int i) {
+  copy_arg *c = (copy_arg *)p;
+  CK(cudaMemcpyAsync(c->b, c->a, c->n, cudaMemcpyDeviceToDevice, g_st));
+}
+
+/* ---- raw cuBLASLt dense GEMM (bf16 or FP8 per-tensor), 8192³ ---- */
+struct dense_arg {
+  cublasLtHandle_t lt; cublasLtMatmulDesc_t op; cublasLtMatrixLayout_t la, lb, lc, ld;
+  cublasLtMatmulAlgo_t algo; void *A, *B, *C, *ws; size_t wss;
+};
+static void run_dense(void *p, int i) {
+  dense_arg *d = (dense_arg *)p;
+  float one = 1, zero = 0;
+  BK(cublasLtMatmul(d->lt, d->op, &one, d->A, d->la, d->B, d->lb, &zero, d->C, d->lc, d->C, d->ld, &d->algo, d->ws,
+                    d->wss, g_st));
+}
+static double dense_rate(cublasLtHandle_t lt, void *ws, size_t wss, int fp8) {
+  const int n = 8192;
+  dense_arg d;
+  memset(&d, 0, sizeof d);
+  d.lt = lt; d.ws = ws; d.wss = wss;
+  size_t es = fp8 ? 1 : 2;
+  CK(cudaMalloc(&d.A, (size_t)n * n * es));
+  CK(cudaMalloc(&d.B, (size_t)n * n * es));
+  CK(cudaMalloc(&d.C, (size_t)n * n * 2));
+  CK(cudaMemset(d.A, 0x11, (size_t)n * n * es));
+  CK(cudaMemset(d.B, 0x11, (size_t)n * n * es));
+  cudaDataType_t t = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+  BK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t T = CUBLAS_OP_T, N = CUBLAS_OP_N;
+  BK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &T, sizeof T));
+  BK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &N, sizeof N));
+  BK(cublasLtMatrixLayoutCreate(&d.la, t, n, n, n));
+  BK(cublasLtMatrixLayoutCreate(&d.lb, t, n, n, n));
+  BK(cublasLtMatrixLayoutCreate(&d.lc, CUDA_R_16BF, n, n, n));
+  BK(cublasLtMatrixLayoutCreate(&d.ld, CUDA_R_16BF, n, n, n));
+  cublasLtMatmulPreference_t pref;
+  BK(cublasLtMatmulPreferenceCreate(&pref));
+  uint64_t w = wss;
+  BK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &w, sizeof w));
+  cublasLtMatmulHeuristicResult_t r;
+  int nr = 0;
+  BK(cublasLtMatmulAlgoGetHeuristic(lt, d.op, d.la, d.lb, d.lc, d.ld, pref, 1, &r, &nr));
+  d.algo = r.algo;
+  double ms = time_med(run_dense, &d, 20);
+  cudaFree(d.A); cudaFree(d.B); cudaFree(d.C);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(d.la); cublasLtMatrixLayoutDestroy(d.lb); cublasLtMatrixLayoutDestroy(d.lc);
+  cublasLtMatrixLayoutDestroy(d.ld); cublasLtMatmulDescDestroy(d.op);
+  return 2.0 * n * n * (double)n / (ms * 1e-3);
+}
+
+/* ---- lt_cuda_linear ---- */
+struct lin_arg { lt_backend *b; lt_weight *w; int nw; void **x; int nx; void *y; int M; };
+static void run_lin(void *p, int i) {
+  lin_arg *a = (lin_arg *)p;
+  latte_status s = lt_cuda_linear(a->b, a->x[i % a->nx], a->w[i % a->nw].k, &a->w[i % a->nw], a->y, a->M);
+  if (s) { printf("linear failed: %s\n", latte_last_error()); exit(1); }
+}
+
+int main(void) {
+  lt_backend *b;
+  if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  g_st = c->stream;
+  cudaDeviceProp p;
+  CK(cudaGetDeviceProperties(&p, 0));
+  printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
+
+  copy_arg ca;
+  ca.n = (size_t)2 << 30;  /* 2 GiB copied: 4 GiB moved */
+  CK(cudaMalloc(&ca.a, ca.n));
+  CK(cudaMalloc(&ca.b, ca.n));
+  CK(cudaMemset(ca.a, 1, ca.n));
+  double cms = time_med(run_copy, &ca, 10);
+  double bw = 2.0 * ca.n / (cms * 1e-3);
+  cudaFree(ca.a); cudaFree(ca.b);
+  double bf16_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 0);
+  double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
+  printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
+         bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
+
+  /* which FP8 scale-mode combinations this cuBLASLt offers at all (M = N = K = 1024, TN) */
+  {
+    const int modes[4][2] = {{CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F, CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F},
+                             {CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F, CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F},
+                             {CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F, CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F},
+                             {CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F, CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F}};
+    float *sc;
+    CK(cudaMalloc(&sc, 1 << 20));
+    for (int mi = 0; mi < 4; mi++)
+      for (int dt = 0; dt < 2; dt++) {
+        cublasLtMatmulDesc_t op;
+        cublasLtMatrixLayout_t la, lb, lc;
+        BK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        cublasOperation_t T = CUBLAS_OP_T, N = CUBLAS_OP_N;
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &T, sizeof T));
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &N, sizeof N));
+        int32_t ma = modes[mi][0], mb = modes[mi][1];
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &ma, sizeof ma));
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mb, sizeof mb));
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sc, sizeof sc));
+        BK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sc, sizeof sc));
+        BK(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, 1024, 1024, 1024));
+        BK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, 1024, 1024, 1024));
+        BK(cublasLtMatrixLayoutCreate(&lc, dt ? CUDA_R_32F : CUDA_R_16BF, 1024, 1024, 1024));
+        cublasLtMatmulPreference_t pref;
+        BK(cublasLtMatmulPreferenceCreate(&pref));
+        uint64_t w = c->lt_ws_size;
+        BK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &w, sizeof w));
+        cublasLtMatmulHeuristicResult_t r;
+        int nr = 0;
+        cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, lc, lc, pref, 1, &r, &nr);
+        printf("cuBLASLt fp8 scale modes A=%d B=%d D=%s: status %d, %d algos\n", ma, mb, dt ? "f32" : "bf16", (int)st, nr);
+        cublasLtMatmulPreferenceDestroy(pref);
+        cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(lc);
+        cublasLtMatmulDescDestroy(op);
+      }
+    cudaFree(sc);
+    printf("cuBLASLt version %zu\n", cublasLtGetVersion());
+  }
+  const int shapes[4][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}};  /* N, K */
+  const int Ms[4] = {1, 64, 512, 4096};
+  printf("\n%-6s %-13s %5s %-9s %9s %9s %9s %7s %7s\n", "dtype", "N x K", "M", "path", "us", "MB", "GFLOP",
+         "%bw", "%mma");
+  for (int si = 0; si < 4; si++) {
+    const int N = shapes[si][0], K = shapes[si][1];
+    for (int dt = 0; dt < 2; dt++) {  /* 0 fp8, 1 bf16 */
+      const int fp8 = dt == 0;
+      size_t wbytes = (size_t)N * K * (fp8 ? 1 : 2);
+      /* rotate enough weight copies to exceed L2 several times */
+      int nw = (int)std::min<size_t>(8, std::max<size_t>(1, (size_t)(4 * p.l2CacheSize) / wbytes + 1));
+      lt_weight *ws = (lt_weight *)calloc(nw, sizeof(lt_weight));
+      for (int i = 0; i < nw; i++) {
+        ws[i].n = N; ws[i].k = K;
+        ws[i].dtype = fp8 ? LT_F8E4M3 : LT_BF16;
+        ws[i].bn = ws[i].bk = 128;
+        CK(cudaMalloc(&ws[i].data, wbytes));
+        CK(cudaMemset(ws[i].data, fp8 ? 0x38 : 0x3c, wbytes));  /* e4m3 1.0 / bf16 ~0.01 */
+        if (fp8) {
+          size_t sb = sizeof(float) * ((N + 127) / 128) * ((K + 127) / 128);
+          float *h = (float *)malloc(sb);
+          for (size_t j = 0; j < sb / 4; j++) h[j] = 1e-3f;
+          CK(cudaMalloc(&ws[i].scale, sb));
+          CK(cudaMemcpy(ws[i].scale, h, sb, cudaMemcpyHostToDevice));
+          free(h);
+        }
+      }
+      for (int mi = 0; mi < 4; mi++) {
+        const int M = Ms[mi];
+        int nx = M <= 64 ? 4 : 1;
+        void *x[4], *y;
+        for (int i = 0; i < nx; i++) {
+          CK(cudaMalloc(&x[i], (size_t)M * K * 2));
+          CK(cudaMemset(x[i], 0x3c, (size_t)M * K * 2));
+        }
+        CK(cudaMalloc(&y, (size_t)M * N * 2));
+        lin_arg a = {b, ws, nw, x, nx, y, M};
+        double flop = 2.0 * M * (double)N * K;
+        double bytes = (double)wbytes + (double)M * K * 2 + (double)M * N * 2;
+        for (int path = 0; path < (fp8 ? 2 : 1); path++) {
+          const char *pn = !fp8 ? "cublasLt" : path == 0 ? "ours" : "cublasLt";
+          lt_cuda_gemm_force = !fp8 ? 0 : path == 0 ? 1 : 2;
+          /* probe: cuBLASLt may refuse (e.g. M = 1) */
+          latte_status s = lt_cuda_linear(b, x[0], K, &ws[0], y, M);
+          cudaStreamSynchronize(g_st);
+          if (s) { printf("%-6s %6dx%-6d %5d %-9s refused (%s)\n", fp8 ? "fp8" : "bf16", N, K, M, pn, latte_last_error()); continue; }
+          double ms = time_med(run_lin, &a, M >= 512 ? 5 : 30);
+          double us = ms * 1e3;
+          printf("%-6s %6dx%-6d %5d %-9s %9.1f %9.1f %9.1f %6.0f%% %6.0f%%\n", fp8 ? "fp8" : "bf16", N, K, M, pn, us,
+                 bytes / 1e6, flop / 1e9, 100.0 * (bytes / (ms * 1e-3)) / bw, 100.0 * (flop / (ms * 1e-3)) /
+                 (fp8 ? fp8_rate : bf16_rate));
+        }
+        lt_cuda_gemm_force = 0;
+        for (int i = 0; i < nx; i++) cudaFree(x[i]);
+        cudaFree(y);
+      }
+      for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
+      free(ws);
+    }
+  }
+  printf("\n%%bw: bytes the op must move (weights + x + y) per second / D2D copy rate (read+write bytes per "
+         "second); %%mma: FLOP/s / the 8192^3 cuBLASLt rate of the same dtype.\n");
+  b->destroy(b);
+  return 0;
+}

@@ -1,0 +1,466 @@
+/* cuda_gemm.cu — linear layers y = x · Wᵀ: bf16 weights through cuBLASLt (fp32 compute); FP8 e4m3
+ * weights (--w8a8) through per-token-group activation quantisation (1×128, s = amax/448) and either
+ * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernel (decode sizes, ragged shapes). */
+#include "backend/cuda/cuda_ops.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __nv_bfloat16 bf16;
+
+/* 0: automatic; 1: always our FP8 kernel; 2: always cuBLASLt for FP8 (bench / tests) */
+extern "C" int lt_cuda_gemm_force;
+int lt_cuda_gemm_force = 0;
+
+enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
+       LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled;
+                                  at M = 64 cuBLASLt measured 3-6x faster than ours, H200) */
+       LT_FP8_WARPS = 4 };     /* warps per block of our FP8 kernel; they split the K-groups */
+
+/* A cuBLASLt matmul prepared for one (rows, x stride, output type, alignments); the descriptors are
+ * the opaque in-place kind, so the whole cache is one malloc'd block (freed with free(w->priv)). */
+typedef struct {
+  int valid, ok, status, rows, out_f32, align;
+  int64_t xs;
+  cublasLtMatmulDescOpaque_t op;
+  cublasLtMatrixLayoutOpaque_t la, lb, lc;
+  cublasLtMatmulAlgo_t algo;
+} lt_gemm_plan;
+
+/* w->priv of a linear weight. wscale: FP8 weight scales as cuBLASLt wants them, [ceil(n/128)][L4]
+ * with L4 = ceil(k/128) rounded up to 4; a cudaMalloc of ours when wscale_own (see
+ * lt_cuda_linear_release), else w->scale itself. */
+typedef struct {
+  float *wscale;
+  int wscale_own;
+  int next;
+  lt_gemm_plan plan[LT_GEMM_NPLAN];
+} lt_gemm_priv;
+
+static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int ptr_align(const void *p) {
+  uintptr_t u = (uintptr_t)p;
+  int a = 256;
+  while (a > 1 && (u & (uintptr_t)(a - 1))) a >>= 1;
+  return a;
+}
+
+/* Frees what lt_gemm_priv holds on the device; weight_free should call it before free(w->priv). */
+extern "C" void lt_cuda_linear_release(lt_weight *w) {
+  lt_gemm_priv *p = (lt_gemm_priv *)w->priv;
+  if (p && p->wscale_own) { cudaFree(p->wscale); p->wscale = NULL; p->wscale_own = 0; }
+}
+
+static latte_status gemm_priv(const lt_weight *w, lt_gemm_priv **out) {
+  lt_weight *mw = (lt_weight *)w;  /* lazily prepared state lives in the weight */
+  if (!mw->priv) {
+    mw->priv = calloc(1, sizeof(lt_gemm_priv));
+    if (!mw->priv) return lt_err(LATTE_ERR_NOMEM, "cuda linear: out of host memory");
+  }
+  *out = (lt_gemm_priv *)mw->priv;
+  return LATTE_OK;
+}
+
+/* ================================ FP8 activation quantisation ================================ */
+
+/* One warp per (row m, 128-group g): amax, inv = 448/amax, q = e4m3(x·inv) (RNE, saturating), as the
+ * CPU's lt_cpu_quant_rows. xq [M, kq] (kq = k rounded up to 128, zero padded); scales s = amax/448
+ * stored group-major sc[g * M + m] (cuBLASLt's VEC128 layout for the B operand). */
+__global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc) {
+  int64_t wid = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31, G = kq / 128;
+  if (wid >= (int64_t)M * G) return;
+  int m = (int)(wid / G), g = (int)(wid % G);
+  const bf16 *xr = x + (int64_t)m * xs;
+  int k0 = g * 128 + lane * 4;
+  float v[4];
+  float amax = 0.0f;
+  for (int j = 0; j < 4; j++) {
+    v[j] = k0 + j < K ? __bfloat162float(xr[k0 + j]) : 0.0f;
+    amax = fmaxf(amax, fabsf(v[j]));
+  }
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  float inv = amax > 0.0f ? __fdiv_rn(448.0f, amax) : 0.0f;  /* exact division even under fast-math */
+  uint32_t packed = 0;
+  for (int j = 0; j < 4; j++) {
+    __nv_fp8_storage_t q = __nv_cvt_float_to_fp8(__fmul_rn(v[j], inv), __NV_SATFINITE, __NV_E4M3);
+    packed |= (uint32_t)q << (8 * j);
+  }
+  *(uint32_t *)(xq + (int64_t)m * kq + k0) = packed;
+  if (lane == 0) sc[(int64_t)g * M + m] = __fdiv_rn(amax, 448.0f);
+}
+
+/* ============================ FP8 GEMM: our mma.sync kernel ============================ */
+
+/* D (16×8, f32) += A (16×32 e4m3, row) · B (32×8 e4m3, col) */
+__device__ __forceinline__ void lt_mma_e4m3(float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                            uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* Weights are streamed once: bypass L1. */
+__device__ __forceinline__ uint4 lt_ld_stream(const void *p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+/* 16 bytes of row r of W at column k (zero outside [0,N)×[0,K)). VEC: K % 16 == 0. */
+template <bool VEC>
+__device__ __forceinline__ uint4 lt_ld_w(const uint8_t *w, int N, int K, int r, int k) {
+  uint4 z = make_uint4(0, 0, 0, 0);
+  if (r >= N || k >= K) return z;
+  const uint8_t *p = w + (int64_t)r * K + k;
+  if (VEC) return lt_ld_stream(p);
+  uint32_t u[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 16 && k + i < K; i++) u[i >> 2] |= (uint32_t)p[i] << (8 * (i & 3));
+  return make_uint4(u[0], u[1], u[2], u[3]);
+}
+
+__device__ __forceinline__ uint32_t lt_word(const uint4 &v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+/* y[m, n] = Σ_g sa[g, m] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (y [M, N], W [N, K] e4m3)
+ * Computed as yᵀ = W · xqᵀ with mma m16n8k32: W rows are the MMA's M (16 per tile, NT tiles = 16·NT
+ * rows per block), tokens its N (8 per tile, MT tiles per block). The warps of a block split the
+ * block's 128-wide K-groups; blockIdx.z splits them further (partials [split, M, N] f32 when split).
+ * Within a K-group the lane (g, t) of a quad loads bytes [t·32, t·32+32) of its rows for both
+ * operands, a k permutation the block scale does not see (the sum over the group is the same). */
+template <int MT, int NT, bool VEC>
+__global__ void __launch_bounds__(LT_FP8_WARPS * 32) lt_k_fp8_gemm(const uint8_t *__restrict__ w, const float *__restrict__ wsc,
+                                                     const uint8_t *__restrict__ xq, const float *__restrict__ xsc,
+                                                     int M, int N, int K, int kq, int kg_per_split, void *out,
+                                                     int out_kind /* 0 bf16, 1 f32, 2 f32 partial */) {
+  __shared__ float red[NT * 16][MT * 8 + 1];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
+  const int n0 = blockIdx.x * (NT * 16), m0 = blockIdx.y * (MT * 8);
+  const int G = kq / 128, Gw = (int)((K + 127) / 128);
+  const int gbeg = blockIdx.z * kg_per_split;
+  const int gend = min(G, gbeg + kg_per_split);
+  for (int i = threadIdx.x; i < NT * 16 * (MT * 8 + 1); i += blockDim.x) (&red[0][0])[i] = 0.0f;
+
+  float acc[NT][MT][4];
+#pragma unroll
+  for (int a = 0; a < NT; a++)
+#pragma unroll
+    for (int b = 0; b < MT; b++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
+
+  uint4 wa[NT][2][2], wn[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
+  int g = gbeg + warp;
+  if (g < gend) {
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++)
+          wa[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
+  }
+  for (; g < gend; g += LT_FP8_WARPS) {
+    const int gn = g + LT_FP8_WARPS;
+    if (gn < gend) {  /* prefetch the next K-group's weights */
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++)
+            wn[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, gn * 128 + tq * 32 + hh * 16);
+    }
+    float ws[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      int nb = (n0 + nt * 16) / 128;
+      ws[nt] = (n0 + nt * 16 < N) ? wsc[(int64_t)nb * Gw + g] : 0.0f;
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      const int mrow = m0 + mt * 8 + gq;
+      uint4 xb[2];
+      if (mrow < M) {
+        const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
+        xb[0] = p[0];
+        xb[1] = p[1];
+      } else {
+        xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
+      }
+      const int mc = m0 + mt * 8 + tq * 2;
+      const float s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
+      const float s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          const int h = j >> 1, wi = (j & 1) * 2;
+          lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
+                      lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
+        }
+        acc[nt][mt][0] += t[0] * (ws[nt] * s0);
+        acc[nt][mt][1] += t[1] * (ws[nt] * s1);
+        acc[nt][mt][2] += t[2] * (ws[nt] * s0);
+        acc[nt][mt][3] += t[3] * (ws[nt] * s1);
+      }
+    }
+    if (gn < gend) {
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++) wa[nt][rr][hh] = wn[nt][rr][hh];
+    }
+  }
+  __syncthreads();  /* red is zeroed */
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      atomicAdd(&red[nt * 16 + gq][mt * 8 + tq * 2], acc[nt][mt][0]);
+      atomicAdd(&red[nt * 16 + gq][mt * 8 + tq * 2 + 1], acc[nt][mt][1]);
+      atomicAdd(&red[nt * 16 + gq + 8][mt * 8 + tq * 2], acc[nt][mt][2]);
+      atomicAdd(&red[nt * 16 + gq + 8][mt * 8 + tq * 2 + 1], acc[nt][mt][3]);
+    }
+  __syncthreads();
+  for (int i = threadIdx.x; i < NT * 16 * MT * 8; i += blockDim.x) {
+    const int nl = i % (NT * 16), ml = i / (NT * 16), n = n0 + nl, m = m0 + ml;
+    if (n >= N || m >= M) continue;
+    const float v = red[nl][ml];
+    if (out_kind == 0) ((bf16 *)out)[(int64_t)m * N + n] = __float2bfloat16(v);
+    else if (out_kind == 1) ((float *)out)[(int64_t)m * N + n] = v;
+    else ((float *)out)[((int64_t)blockIdx.z * M + m) * N + n] = v;
+  }
+}
+
+/* out[m, n] = Σ_s part[s, m, n] */
+__global__ void lt_k_splitk_sum(const float *part, int splits, int64_t mn, void *out, int out_f32) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < mn; i += (int64_t)gridDim.x * blockDim.x) {
+    float v = 0.0f;
+    for (int s = 0; s < splits; s++) v += part[s * mn + i];
+    if (out_f32) ((float *)out)[i] = v;
+    else ((bf16 *)out)[i] = __float2bfloat16(v);
+  }
+}
+
+template <int MT, int NT>
+static void launch_fp8(dim3 grid, cudaStream_t st, bool vec, const uint8_t *w, const float *wsc, const uint8_t *xq,
+                       const float *xsc, int M, int N, int K, int kq, int kgs, void *out, int kind) {
+  if (vec) lt_k_fp8_gemm<MT, NT, true><<<grid, LT_FP8_WARPS * 32, 0, st>>>(w, wsc, xq, xsc, M, N, K, kq, kgs, out, kind);
+  else lt_k_fp8_gemm<MT, NT, false><<<grid, LT_FP8_WARPS * 32, 0, st>>>(w, wsc, xq, xsc, M, N, K, kq, kgs, out, kind);
+}
+
+/* Our FP8 GEMM on already quantised activations. */
+static latte_status fp8_own(lt_cuda_ctx *c, const lt_weight *w, const uint8_t *xq, const float *xsc, int M, int kq,
+                            void *y, int out_f32) {
+  const int N = (int)w->n, K = (int)w->k, G = kq / 128;
+  int mt = M <= 8 ? 1 : M <= 16 ? 2 : M <= 32 ? 4 : 8;
+  int nt = mt >= 4 ? 1 : 2;   /* keeps acc + operands within 255 registers */
+  int64_t gx = cdiv(N, nt * 16), gy = cdiv(M, mt * 8);
+  int64_t blocks = gx * gy;
+  /* split the K-groups over blocks until the GPU has ~4 blocks per SM (each warp keeps ≥ 2 groups) */
+  int splits = (int)cdiv(4 * c->sm_count, blocks);
+  int max_split = G / (2 * LT_FP8_WARPS) > 1 ? G / (2 * LT_FP8_WARPS) : 1;
+  if (splits > max_split) splits = max_split;
+  if (splits < 1) splits = 1;
+  int kgs = (int)cdiv(G, splits);
+  splits = (int)cdiv(G, kgs);
+  dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)splits);
+  bool vec = K % 16 == 0 && ((uintptr_t)w->data & 15) == 0;
+  void *out = y;
+  int kind = out_f32 ? 1 : 0;
+  float *part = NULL;
+  if (splits > 1) {
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_B, sizeof(float) * (size_t)splits * M * N, (void **)&part));
+    out = part;
+    kind = 2;
+  }
+  const uint8_t *wd = (const uint8_t *)w->data;
+  switch (mt * 10 + nt) {
+  case 12: launch_fp8<1, 2>(grid, c->stream, vec, wd, w->scale, xq, xsc, M, N, K, kq, kgs, out, kind); break;
+  case 22: launch_fp8<2, 2>(grid, c->stream, vec, wd, w->scale, xq, xsc, M, N, K, kq, kgs, out, kind); break;
+  case 41: launch_fp8<4, 1>(grid, c->stream, vec, wd, w->scale, xq, xsc, M, N, K, kq, kgs, out, kind); break;
+  default: launch_fp8<8, 1>(grid, c->stream, vec, wd, w->scale, xq, xsc, M, N, K, kq, kgs, out, kind); break;
+  }
+  LT_LAUNCH_CHECK("lt_k_fp8_gemm");
+  if (splits > 1) {
+    int64_t mn = (int64_t)M * N, nb = cdiv(mn, 256), cap = (int64_t)c->sm_count * 8;
+    lt_k_splitk_sum<<<(unsigned)(nb < cap ? nb : cap), 256, 0, c->stream>>>(part, splits, mn, y, out_f32);
+    LT_LAUNCH_CHECK("lt_k_splitk_sum");
+  }
+  return LATTE_OK;
+}
+
+/* ================================ cuBLASLt paths ================================ */
+
+/* Copies the weight scales [nb][G] into cuBLASLt's [nb][L4] (L4 = G rounded up to 4), zero padded. */
+__global__ void lt_k_pad_scales(const float *src, float *dst, int nb, int G, int L4) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= nb * L4) return;
+  int r = i / L4, g = i % L4;
+  dst[i] = g < G ? src[r * G + g] : 0.0f;
+}
+
+static latte_status fp8_wscale(lt_cuda_ctx *c, const lt_weight *w, lt_gemm_priv *p) {
+  if (p->wscale) return LATTE_OK;
+  int nb = (int)cdiv(w->n, 128), G = (int)cdiv(w->k, 128), L4 = (G + 3) / 4 * 4;
+  if (L4 == G) { p->wscale = w->scale; return LATTE_OK; }
+  float *d;
+  LT_CUDA_TRY(cudaMalloc(&d, sizeof(float) * (size_t)nb * L4));  /* once per weight, at first use */
+  p->wscale = d;
+  p->wscale_own = 1;
+  lt_k_pad_scales<<<(unsigned)cdiv((int64_t)nb * L4, 256), 256, 0, c->stream>>>(w->scale, d, nb, G, L4);
+  LT_LAUNCH_CHECK("lt_k_pad_scales");
+  return LATTE_OK;
+}
+
+/* Finds or builds the plan for this call; ok = 0 when cuBLASLt has no algorithm for it. */
+static latte_status get_plan(lt_cuda_ctx *c, const lt_weight *w, lt_gemm_priv *p, int rows, int64_t xs, int out_f32,
+                             int align, const float *wsc, const float *xsc, lt_gemm_plan **out) {
+  for (int i = 0; i < LT_GEMM_NPLAN; i++) {
+    lt_gemm_plan *q = &p->plan[i];
+    if (q->valid && q->rows == rows && q->xs == xs && q->out_f32 == out_f32 && q->align == align) {
+      *out = q;
+      return LATTE_OK;
+    }
+  }
+  lt_gemm_plan *q = &p->plan[p->next];
+  p->next = (p->next + 1) % LT_GEMM_NPLAN;
+  memset(q, 0, sizeof *q);
+  const int fp8 = w->dtype == LT_F8E4M3;
+  const uint64_t N = (uint64_t)w->n, K = (uint64_t)w->k, M = (uint64_t)rows;
+  const cudaDataType_t ab = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF, cd = out_f32 ? CUDA_R_32F : CUDA_R_16BF;
+  /* column-major view: yᵀ [N, M] = W [N, K] · xᵀ [K, M]; W row-major [N, K] is col-major [K, N]
+   * (op T), x row-major [M, K] with row stride xs is col-major [K, M] with ld xs (op N). */
+  LT_CUBLAS_TRY(cublasLtMatmulDescInit(&q->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  if (fp8) {
+    int32_t ma = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F, mb = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &ma, sizeof ma));
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mb, sizeof mb));
+  }
+  LT_CUBLAS_TRY(cublasLtMatrixLayoutInit(&q->la, ab, K, N, (int64_t)K));
+  LT_CUBLAS_TRY(cublasLtMatrixLayoutInit(&q->lb, ab, K, M, xs));
+  LT_CUBLAS_TRY(cublasLtMatrixLayoutInit(&q->lc, cd, N, M, (int64_t)N));
+  if (fp8) {  /* cuBLASLt checks the scale pointers when it picks an algorithm */
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &wsc, sizeof(void *)));
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xsc, sizeof(void *)));
+  }
+  cublasLtMatmulPreferenceOpaque_t pref;
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceInit(&pref));
+  uint64_t ws = c->lt_ws_size;
+  uint32_t al = (uint32_t)align;
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
+  LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
+  cublasLtMatmulHeuristicResult_t res;
+  int nres = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, &q->op, &q->la, &q->lb, &q->lc, &q->lc, &pref, 1, &res,
+                                                     &nres);
+  q->valid = 1;
+  q->rows = rows;
+  q->xs = xs;
+  q->out_f32 = out_f32;
+  q->align = align;
+  if (st != CUBLAS_STATUS_SUCCESS || nres == 0) {  /* retry without the alignment hints */
+    LT_CUBLAS_TRY(cublasLtMatmulPreferenceInit(&pref));
+    LT_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    nres = 0;
+    st = cublasLtMatmulAlgoGetHeuristic(c->lt, &q->op, &q->la, &q->lb, &q->lc, &q->lc, &pref, 1, &res, &nres);
+  }
+  q->status = (int)st;
+  q->ok = st == CUBLAS_STATUS_SUCCESS && nres > 0;
+  if (q->ok) q->algo = res.algo;
+  *out = q;
+  return LATTE_OK;
+}
+
+/* y = x · Wᵀ by cuBLASLt; *done = 1 when it ran, -(cuBLAS status)-1 when cuBLASLt has no algorithm
+ * for the shape. For FP8, x is the quantised xq [rows, kq] and xsc its scales. */
+static latte_status lt_gemm_cublas(lt_cuda_ctx *c, const lt_weight *w, const void *x, int64_t xs, const float *xsc,
+                                   void *y, int rows, int out_f32, int *done) {
+  lt_gemm_priv *p;
+  *done = 0;
+  LT_TRY(gemm_priv(w, &p));
+  if (w->dtype == LT_F8E4M3) LT_TRY(fp8_wscale(c, w, p));
+  int al = ptr_align(x);
+  int a2 = ptr_align(w->data), a3 = ptr_align(y);
+  if (a2 < al) al = a2;
+  if (a3 < al) al = a3;
+  int es = w->dtype == LT_F8E4M3 ? 1 : 2;  /* the row stride limits the alignment of later rows too */
+  while (al > 1 && ((xs * es) % al)) al >>= 1;
+  lt_gemm_plan *q;
+  LT_TRY(get_plan(c, w, p, rows, xs, out_f32, al, p->wscale, xsc, &q));
+  *done = q->ok ? 1 : -q->status - 1;  /* < 0: refused, with cuBLAS's status */
+  if (!q->ok) return LATTE_OK;
+  if (w->dtype == LT_F8E4M3) {
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p->wscale,
+                                                 sizeof(void *)));
+    LT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(&q->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xsc, sizeof(void *)));
+  }
+  const float one = 1.0f, zero = 0.0f;
+  /* yᵀ [N, M] = W [N, K] · xᵀ   (column-major view, see get_plan) */
+  LT_CUBLAS_TRY(cublasLtMatmul(c->lt, &q->op, &one, w->data, &q->la, x, &q->lb, &zero, y, &q->lc, y, &q->lc, &q->algo,
+                               c->lt_ws, c->lt_ws_size, c->stream));
+  return LATTE_OK;
+}
+
+/* ================================ entry points ================================ */
+
+static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const lt_weight *w, void *y, int rows,
+                               int out_f32) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (rows <= 0) return LATTE_OK;
+  if (w->dtype == LT_BF16) {
+    int done;
+    LT_TRY(lt_gemm_cublas(c, w, x, xs, NULL, y, rows, out_f32, &done));
+    if (done <= 0)
+      return lt_err(LATTE_ERR_BACKEND, "cuda linear: cuBLASLt has no bf16 algorithm for rows %d, n %lld, k %lld "
+                    "(status %d)", rows, (long long)w->n, (long long)w->k, -done - 1);
+    return LATTE_OK;
+  }
+  if (w->dtype != LT_F8E4M3)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: weight dtype %s", lt_dtype_name(w->dtype));
+  /* [x_q (rows × kq bytes) | pad to 256 | scales (G × rows f32)] in one scratch slot */
+  const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, G = kq / 128;
+  size_t qbytes = ((size_t)rows * kq + 255) / 256 * 256;
+  uint8_t *buf;
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_A, qbytes + sizeof(float) * (size_t)G * rows, (void **)&buf));
+  uint8_t *xq = buf;
+  float *xsc = (float *)(buf + qbytes);
+  int64_t warps = (int64_t)rows * G;
+  lt_k_quant_rows<<<(unsigned)cdiv(warps, 8), 256, 0, c->stream>>>((const bf16 *)x, xs, rows, K, kq, xq, xsc);
+  LT_LAUNCH_CHECK("lt_k_quant_rows");
+  int use_cublas = lt_cuda_gemm_force == 2 || (lt_cuda_gemm_force == 0 && rows > LT_FP8_SMALL_M && K % 128 == 0);
+  if (use_cublas) {
+    int done;
+    LT_TRY(lt_gemm_cublas(c, w, xq, kq, xsc, y, rows, out_f32, &done));
+    if (done > 0) return LATTE_OK;
+    if (lt_cuda_gemm_force == 2)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: cuBLASLt refuses FP8 rows %d, n %lld, k %lld (status %d)",
+                    rows, (long long)w->n, (long long)w->k, -done - 1);
+  }
+  return fp8_own(c, w, xq, xsc, rows, kq, y, out_f32);
+}
+
+extern "C" latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                       int rows) {
+  return linear_any(b, x, x_stride, w, y, rows, 0);
+}
+
+extern "C" latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows) {
+  return linear_any(b, x, w->k, w, y, rows, 1);
+}

@@ -1,0 +1,231 @@
+/* cuda_norm.cu — element-wise ops of the CUDA backend: embedding lookup, RMSNorm (strided, in place
+ * allowed), fused residual add + RMSNorm (resid stored bf16, norm of the fp32 sum, as SGLang), vector
+ * add and row gather. bf16 storage, fp32 math; one block per row, 16-byte loads where aligned. */
+#include "backend/cuda/cuda_ops.h"
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* 8 bf16 packed in 16 bytes */
+__device__ __forceinline__ void lt_unpack8(uint4 v, float *f) {
+  const __nv_bfloat162 *h = (const __nv_bfloat162 *)&v;
+  for (int i = 0; i < 4; i++) { float2 t = __bfloat1622float2(h[i]); f[2 * i] = t.x; f[2 * i + 1] = t.y; }
+}
+__device__ __forceinline__ uint4 lt_pack8(const float *f) {
+  uint4 v;
+  __nv_bfloat162 *h = (__nv_bfloat162 *)&v;
+  for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the result. */
+__device__ __forceinline__ float lt_block_sum(float v) {
+  __shared__ float red[32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+  __syncthreads();  /* red may still be read by a previous call */
+  if (l == 0) red[w] = v;
+  __syncthreads();
+  int nw = blockDim.x >> 5;
+  v = l < nw ? red[l] : 0.0f;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/* ---- embedding: x[t, :] = emb[ids[t], :] ---- */
+template <int VEC>
+__global__ void lt_k_embed(const int32_t *ids, const bf16 *emb, int64_t vocab, int h, bf16 *x) {
+  int t = blockIdx.x;
+  int64_t id = ids[t];
+  bf16 *dst = x + (int64_t)t * h;
+  if (id < 0 || id >= vocab) {  /* out-of-range id: zeros rather than a wild read */
+    for (int i = threadIdx.x; i < h; i += blockDim.x) dst[i] = __float2bfloat16(0.0f);
+    return;
+  }
+  const bf16 *src = emb + id * h;
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < h / 8; i += blockDim.x) ((uint4 *)dst)[i] = ((const uint4 *)src)[i];
+  } else {
+    for (int i = threadIdx.x; i < h; i += blockDim.x) dst[i] = src[i];
+  }
+}
+
+extern "C" latte_status lt_cuda_embed(lt_backend *b, const lt_fwd *f, const lt_weight *emb, void *x) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (emb->dtype != LT_BF16) return lt_err(LATTE_ERR_UNSUPPORTED, "cuda embed: embedding must be bf16");
+  int T = f->num_tokens, h = (int)emb->k;
+  if (T <= 0) return LATTE_OK;
+  if (h % 8 == 0 && aligned16(emb->data) && aligned16(x))
+    lt_k_embed<8><<<T, 128, 0, c->stream>>>(f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
+  else
+    lt_k_embed<1><<<T, 128, 0, c->stream>>>(f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
+  LT_LAUNCH_CHECK("lt_k_embed");
+  return LATTE_OK;
+}
+
+/* ---- RMSNorm: y[i, :dim] = w * x[i, :dim] / rms; x == y allowed (each element is read then
+ * written by the same thread, after the block-wide reduction) ---- */
+template <int VEC>
+__global__ void lt_k_rmsnorm(const bf16 *x, int64_t xs, const float *w, bf16 *y, int64_t ys, int dim, float eps) {
+  const bf16 *xr = x + blockIdx.x * xs;
+  bf16 *yr = y + blockIdx.x * ys;
+  float ss = 0.0f;
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+      float f[8];
+      lt_unpack8(((const uint4 *)xr)[i], f);
+      for (int j = 0; j < 8; j++) ss += f[j] * f[j];
+    }
+  } else {
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = __bfloat162float(xr[i]); ss += v * v; }
+  }
+  ss = lt_block_sum(ss);
+  float inv = rsqrtf(ss / (float)dim + eps);
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+      float f[8];
+      lt_unpack8(((const uint4 *)xr)[i], f);
+      const float4 w0 = ((const float4 *)w)[2 * i], w1 = ((const float4 *)w)[2 * i + 1];
+      f[0] = w0.x * (f[0] * inv); f[1] = w0.y * (f[1] * inv); f[2] = w0.z * (f[2] * inv); f[3] = w0.w * (f[3] * inv);
+      f[4] = w1.x * (f[4] * inv); f[5] = w1.y * (f[5] * inv); f[6] = w1.z * (f[6] * inv); f[7] = w1.w * (f[7] * inv);
+      ((uint4 *)yr)[i] = lt_pack8(f);
+    }
+  } else {
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+      yr[i] = __float2bfloat16(w[i] * (__bfloat162float(xr[i]) * inv));
+  }
+}
+
+static int norm_threads(int dim) { return dim <= 1024 ? 64 : dim <= 4096 ? 128 : 256; }
+
+extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs, const float *w, void *y, int64_t ys,
+                                        int rows, int dim, float eps) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (rows <= 0) return LATTE_OK;
+  int vec = dim % 8 == 0 && xs % 8 == 0 && ys % 8 == 0 && aligned16(x) && aligned16(y) && aligned16(w);
+  if (vec)
+    lt_k_rmsnorm<8><<<rows, norm_threads(dim), 0, c->stream>>>((const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+  else
+    lt_k_rmsnorm<1><<<rows, norm_threads(dim), 0, c->stream>>>((const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+  LT_LAUNCH_CHECK("lt_k_rmsnorm");
+  return LATTE_OK;
+}
+
+/* ---- fused add + RMSNorm: s = resid + delta (fp32); resid = bf16(s); y = w * s / rms(s).
+ * The fp32 sums live in dynamic shared memory (dim floats) between the two passes. ---- */
+template <int VEC>
+__global__ void lt_k_add_rmsnorm(bf16 *resid, const bf16 *delta, const float *w, bf16 *y, int dim, float eps) {
+  extern __shared__ float lt_sx[];
+  bf16 *rr = resid + (int64_t)blockIdx.x * dim;
+  const bf16 *dr = delta + (int64_t)blockIdx.x * dim;
+  bf16 *yr = y + (int64_t)blockIdx.x * dim;
+  float ss = 0.0f;
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+      float a[8], d[8];
+      lt_unpack8(((const uint4 *)rr)[i], a);
+      lt_unpack8(((const uint4 *)dr)[i], d);
+      for (int j = 0; j < 8; j++) { a[j] += d[j]; ss += a[j] * a[j]; lt_sx[8 * i + j] = a[j]; }
+      ((uint4 *)rr)[i] = lt_pack8(a);
+    }
+  } else {
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+      float a = __bfloat162float(rr[i]) + __bfloat162float(dr[i]);
+      ss += a * a;
+      lt_sx[i] = a;
+      rr[i] = __float2bfloat16(a);
+    }
+  }
+  ss = lt_block_sum(ss);
+  float inv = rsqrtf(ss / (float)dim + eps);
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+      float f[8];
+      for (int j = 0; j < 8; j++) f[j] = w[8 * i + j] * (lt_sx[8 * i + j] * inv);
+      ((uint4 *)yr)[i] = lt_pack8(f);
+    }
+  } else {
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = __float2bfloat16(w[i] * (lt_sx[i] * inv));
+  }
+}
+
+extern "C" latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const void *delta, const float *w, void *y,
+                                            int rows, int dim, float eps) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (rows <= 0) return LATTE_OK;
+  size_t smem = (size_t)dim * sizeof(float);
+  if (smem > (size_t)c->smem_optin)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "cuda add_rmsnorm: dim %d exceeds shared memory", dim);
+  int vec = dim % 8 == 0 && aligned16(resid) && aligned16(delta) && aligned16(y);
+  if (vec) {
+    if (smem > 48 * 1024)
+      LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    lt_k_add_rmsnorm<8><<<rows, norm_threads(dim), smem, c->stream>>>((bf16 *)resid, (const bf16 *)delta, w,
+                                                                      (bf16 *)y, dim, eps);
+  } else {
+    if (smem > 48 * 1024)
+      LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    lt_k_add_rmsnorm<1><<<rows, norm_threads(dim), smem, c->stream>>>((bf16 *)resid, (const bf16 *)delta, w,
+                                                                      (bf16 *)y, dim, eps);
+  }
+  LT_LAUNCH_CHECK("lt_k_add_rmsnorm");
+  return LATTE_OK;
+}
+
+/* ---- y[i] += x[i] ---- */
+__global__ void lt_k_add8(bf16 *y, const bf16 *x, int64_t n8) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n8; i += (int64_t)gridDim.x * blockDim.x) {
+    float a[8], d[8];
+    lt_unpack8(((const uint4 *)y)[i], a);
+    lt_unpack8(((const uint4 *)x)[i], d);
+    for (int j = 0; j < 8; j++) a[j] += d[j];
+    ((uint4 *)y)[i] = lt_pack8(a);
+  }
+}
+__global__ void lt_k_add1(bf16 *y, const bf16 *x, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = __float2bfloat16(__bfloat162float(y[i]) + __bfloat162float(x[i]));
+}
+
+extern "C" latte_status lt_cuda_add(lt_backend *b, void *y, const void *x, int64_t n) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (n <= 0) return LATTE_OK;
+  int64_t cap = (int64_t)c->sm_count * 16;
+  if (n % 8 == 0 && aligned16(x) && aligned16(y)) {
+    int64_t nb = (n / 8 + 255) / 256;
+    lt_k_add8<<<(unsigned)(nb < cap ? nb : cap), 256, 0, c->stream>>>((bf16 *)y, (const bf16 *)x, n / 8);
+    LT_LAUNCH_CHECK("lt_k_add8");
+  } else {
+    int64_t nb = (n + 255) / 256;
+    lt_k_add1<<<(unsigned)(nb < cap ? nb : cap), 256, 0, c->stream>>>((bf16 *)y, (const bf16 *)x, n);
+    LT_LAUNCH_CHECK("lt_k_add1");
+  }
+  return LATTE_OK;
+}
+
+/* ---- out[i, :] = x[rows[i], :] (rows in device memory) ---- */
+template <int VEC>
+__global__ void lt_k_gather_rows(const bf16 *x, const int32_t *rows, int dim, bf16 *out) {
+  const bf16 *src = x + (int64_t)rows[blockIdx.x] * dim;
+  bf16 *dst = out + (int64_t)blockIdx.x * dim;
+  if (VEC == 8) {
+    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) ((uint4 *)dst)[i] = ((const uint4 *)src)[i];
+  } else {
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = src[i];
+  }
+}
+
+extern "C" latte_status lt_cuda_gather_rows(lt_backend *b, const void *x, const int32_t *rows, int n, int dim,
+                                            void *out) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (n <= 0) return LATTE_OK;
+  if (dim % 8 == 0 && aligned16(x) && aligned16(out))
+    lt_k_gather_rows<8><<<n, 128, 0, c->stream>>>((const bf16 *)x, rows, dim, (bf16 *)out);
+  else
+    lt_k_gather_rows<1><<<n, 128, 0, c->stream>>>((const bf16 *)x, rows, dim, (bf16 *)out);
+  LT_LAUNCH_CHECK("lt_k_gather_rows");
+  return LATTE_OK;
+}

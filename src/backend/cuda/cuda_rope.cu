@@ -1,0 +1,95 @@
+/* cuda_rope.cu — DeepSeek RoPE on interleaved pairs (x[2i], x[2i+1]) fused with the write of
+ * [c | rope(k_pe)] into the paged bf16 latent cache, and the gather of every sequence's context into
+ * a dense [num_kv, width] array. Same semantics as cpu_rope.c; fp32 rotation, bf16 storage. */
+#include "backend/cuda/cuda_ops.h"
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
+
+/* One block per new token t: rotates q[t, h, dn:dn+dr] for every head in place, then writes
+ * cache[out_slots[t]] = [c[t, :r] | rope(kpe[t, :dr])]. cos/sin: [max_pos, dr/2] f32. */
+__global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, const float *cosb, const float *sinb,
+                                bf16 *q, int heads, int dn, int dr, const bf16 *c, const bf16 *kpe,
+                                int64_t kpe_stride, int r, bf16 *cache) {
+  int t = blockIdx.x, half = dr / 2;
+  int64_t pos = positions[t];
+  const float *cs = cosb + pos * half, *sn = sinb + pos * half;
+  if (q) {
+    for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
+      int h = i / half, p = i - h * half;
+      bf16 *x = q + ((int64_t)t * heads + h) * (dn + dr) + dn + 2 * p;
+      float a = __bfloat162float(x[0]), bb = __bfloat162float(x[1]);
+      float co = cs[p], si = sn[p];
+      x[0] = __float2bfloat16(a * co - bb * si);
+      x[1] = __float2bfloat16(bb * co + a * si);
+    }
+  }
+  bf16 *dst = cache + (int64_t)slots[t] * (r + dr);
+  const bf16 *ct = c + (int64_t)t * r;
+  for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = ct[i];
+  const bf16 *kt = kpe + (int64_t)t * kpe_stride;
+  for (int p = threadIdx.x; p < half; p += blockDim.x) {
+    float a = __bfloat162float(kt[2 * p]), bb = __bfloat162float(kt[2 * p + 1]);
+    float co = cs[p], si = sn[p];
+    dst[r + 2 * p] = __float2bfloat16(a * co - bb * si);
+    dst[r + 2 * p + 1] = __float2bfloat16(bb * co + a * si);
+  }
+}
+
+extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q,
+                                                 int heads, int dn, int dr, const void *c, const void *kpe,
+                                                 int64_t kpe_stride, int r, void *cache) {
+  lt_cuda_ctx *cx = ctx_of(b);
+  if (f->num_tokens <= 0) return LATTE_OK;
+  if (dr % 2 || rope->dim != dr)
+    return lt_err(LATTE_ERR_INVALID, "cuda rope: rope dim %d does not match qk_rope_head_dim %d", rope->dim, dr);
+  lt_k_rope_cache<<<f->num_tokens, 128, 0, cx->stream>>>(f->d_positions, f->d_out_slots, rope->cos, rope->sin,
+                                                         (bf16 *)q, heads, dn, dr, (const bf16 *)c,
+                                                         (const bf16 *)kpe, kpe_stride, r, (bf16 *)cache);
+  LT_LAUNCH_CHECK("lt_k_rope_cache");
+  return LATTE_OK;
+}
+
+/* One warp per context row j of the batch: finds its sequence s (binary search of the prefix sum
+ * kv_tok_indptr [B+1]), its page and offset, and copies the cache row (width bf16). */
+template <int VEC>
+__global__ void lt_k_gather_kv(const int32_t *kv_tok_indptr, const int32_t *kv_indptr, const int32_t *kv_indices,
+                               int nseq, int page_size, int64_t num_kv, const bf16 *cache, int width, bf16 *lat) {
+  int64_t j = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (j >= num_kv) return;
+  int lo = 0, hi = nseq - 1;  /* last s with kv_tok_indptr[s] <= j */
+  while (lo < hi) {
+    int mid = (lo + hi + 1) >> 1;
+    if (kv_tok_indptr[mid] <= j) lo = mid; else hi = mid - 1;
+  }
+  int64_t jj = j - kv_tok_indptr[lo];
+  int64_t slot = (int64_t)kv_indices[kv_indptr[lo] + jj / page_size] * page_size + jj % page_size;
+  const bf16 *src = cache + slot * width;
+  bf16 *dst = lat + j * width;
+  if (VEC == 8) {
+    for (int i = lane; i < width / 8; i += 32) ((uint4 *)dst)[i] = ((const uint4 *)src)[i];
+  } else {
+    for (int i = lane; i < width; i += 32) dst[i] = src[i];
+  }
+}
+
+extern "C" latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat) {
+  lt_cuda_ctx *cx = ctx_of(b);
+  if (f->num_kv <= 0 || f->num_seqs <= 0) return LATTE_OK;
+  const int warps = 8;
+  unsigned nb = (unsigned)((f->num_kv + warps - 1) / warps);
+  int vec = width % 8 == 0 && ((uintptr_t)cache & 15) == 0 && ((uintptr_t)lat & 15) == 0;
+  if (vec)
+    lt_k_gather_kv<8><<<nb, 32 * warps, 0, cx->stream>>>(f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
+                                                         f->num_seqs, f->page_size, f->num_kv, (const bf16 *)cache,
+                                                         width, (bf16 *)lat);
+  else
+    lt_k_gather_kv<1><<<nb, 32 * warps, 0, cx->stream>>>(f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
+                                                         f->num_seqs, f->page_size, f->num_kv, (const bf16 *)cache,
+                                                         width, (bf16 *)lat);
+  LT_LAUNCH_CHECK("lt_k_gather_kv");
+  return LATTE_OK;
+}

@@ -1,0 +1,379 @@
+/* test_cuda_core.c — the CUDA backend's core ops (embed, rmsnorm, add_rmsnorm, add, gather_rows,
+ * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out) against their CPU twins on
+ * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend/backend.h"
+#include "io/safetensors.h"
+#include "testutil.h"
+#ifdef LATTE_HAVE_CUDA
+#include <cuda_runtime.h>
+#include "backend/cuda/cuda_ops.h"
+
+extern int lt_cuda_gemm_force;
+static lt_backend *gpu, *cpu, *cpu8;
+static unsigned long long seed = 0x1234abcdULL;
+
+#define OK(call) do { latte_status s_ = (call); CHECK(s_ == LATTE_OK, "%s: %s", #call, latte_last_error()); \
+  if (s_) return; } while (0)
+
+static void round_bf16(float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = lt_bf16_to_f32(lt_f32_to_bf16(x[i]));
+}
+static float *rnd(size_t n, float a) {
+  float *x = malloc(n * sizeof(float));
+  lt_rand_fill(x, (long)n, a, &seed);
+  round_bf16(x, n);
+  return x;
+}
+/* device bf16 copy of host f32 (already bf16-rounded) */
+static void *dev_act(const float *h, size_t n) {
+  void *d = NULL;
+  if (gpu->alloc(gpu, (n ? n : 1) * 2, &d) || lt_cuda_f32_to_act(gpu, h, d, n)) return NULL;
+  return d;
+}
+static void *dev_copy(const void *h, size_t bytes) {
+  void *d = NULL;
+  if (gpu->alloc(gpu, bytes, &d) || gpu->upload(gpu, d, h, bytes)) return NULL;
+  return d;
+}
+static void poison(void *d, size_t bytes) { cudaMemset(d, 0xFF, bytes); cudaDeviceSynchronize(); }
+static double cmp_act(const char *what, const void *d, const float *ref, size_t n, double tol) {
+  float *h = malloc(n * sizeof(float));
+  latte_status s = lt_cuda_act_to_f32(gpu, d, h, n);
+  double e = s ? INFINITY : lt_rel_err(h, ref, (long)n);
+  printf("  %-58s rel %.2e (tol %.0e)\n", what, e, tol);
+  CHECK(e <= tol, "%s: rel err %.3e > %.1e", what, e, tol);
+  free(h);
+  return e;
+}
+
+/* ---------------- embed ---------------- */
+static void test_embed(int V, int H) {
+  int T = 9;
+  float *e = rnd((size_t)V * H, 1.0f);
+  uint16_t *eb = malloc((size_t)V * H * 2);
+  for (size_t i = 0; i < (size_t)V * H; i++) eb[i] = lt_f32_to_bf16(e[i]);
+  lt_st_tensor t = {.name = "emb", .dtype = LT_BF16, .ndim = 2, .shape = {V, H}, .numel = (int64_t)V * H,
+                    .data = eb, .nbytes = (size_t)V * H * 2};
+  lt_weight wc, wg;
+  int32_t ids[9] = {0, 5, V - 1, 17, 17, 3, 100 % V, 2, 1};
+  OK(cpu->weight_new(cpu, &t, NULL, &wc));
+  OK(gpu->weight_new(gpu, &t, NULL, &wg));
+  lt_fwd fc = {0}, fg = {0};
+  int32_t qo[2] = {0, T}, sl[1] = {T}, kvp[2] = {0, T}, kvi[9], pos[9], slots[9], kvt[2] = {0, T};
+  for (int i = 0; i < T; i++) { kvi[i] = i; pos[i] = i; slots[i] = i; }
+  fc.num_seqs = 1; fc.num_tokens = T; fc.page_size = 1; fc.num_kv = T;
+  fc.h_qo_indptr = qo; fc.h_seq_lens = sl; fc.h_kv_indptr = kvp; fc.h_kv_indices = kvi; fc.h_positions = pos;
+  fc.h_out_slots = slots; fc.h_kv_tok_indptr = kvt;
+  fg = fc;
+  OK(cpu->set_batch(cpu, &fc, ids, NULL));
+  OK(gpu->set_batch(gpu, &fg, ids, NULL));
+  float *ref = malloc((size_t)T * H * sizeof(float));
+  void *dx;
+  OK(gpu->alloc(gpu, (size_t)T * H * 2, &dx));
+  poison(dx, (size_t)T * H * 2);
+  OK(cpu->embed(cpu, &fc, &wc, ref));
+  OK(gpu->embed(gpu, &fg, &wg, dx));
+  char what[128];
+  snprintf(what, sizeof what, "embed V=%d H=%d T=%d", V, H, T);
+  cmp_act(what, dx, ref, (size_t)T * H, 0.0);
+  gpu->dfree(gpu, dx);
+  gpu->weight_free(gpu, &wg);
+  cpu->weight_free(cpu, &wc);
+  free(e); free(eb); free(ref);
+}
+
+/* ---------------- rmsnorm (strided, in place), add_rmsnorm, add, gather_rows ---------------- */
+static void test_norms(int rows, int dim) {
+  char what[128];
+  int64_t xs = dim + 64;  /* strided input rows, as q_a / kv_a slices */
+  float *x = rnd((size_t)rows * xs, 2.0f), *w = rnd(dim, 1.0f);
+  for (int i = 0; i < dim; i++) w[i] += 1.0f;
+  float *ref = malloc((size_t)(rows > 5 ? rows : 5) * xs * sizeof(float));
+  void *dx = dev_act(x, (size_t)rows * xs), *dy, *dw = dev_copy(w, dim * sizeof(float));
+  OK(gpu->alloc(gpu, (size_t)rows * dim * 2, &dy));
+  poison(dy, (size_t)rows * dim * 2);
+  OK(cpu->rmsnorm(cpu, x, xs, w, ref, dim, rows, dim, 1e-6f));
+  OK(gpu->rmsnorm(gpu, dx, xs, dw, dy, dim, rows, dim, 1e-6f));
+  snprintf(what, sizeof what, "rmsnorm rows=%d dim=%d x_stride=%lld", rows, dim, (long long)xs);
+  cmp_act(what, dy, ref, (size_t)rows * dim, 1e-2);
+  /* in place, contiguous */
+  float *xc = rnd((size_t)rows * dim, 3.0f);
+  void *dxc = dev_act(xc, (size_t)rows * dim);
+  OK(cpu->rmsnorm(cpu, xc, dim, w, ref, dim, rows, dim, 1e-6f));
+  OK(gpu->rmsnorm(gpu, dxc, dim, dw, dxc, dim, rows, dim, 1e-6f));
+  snprintf(what, sizeof what, "rmsnorm in place rows=%d dim=%d", rows, dim);
+  cmp_act(what, dxc, ref, (size_t)rows * dim, 1e-2);
+  /* add_rmsnorm */
+  float *r = rnd((size_t)rows * dim, 4.0f), *d = rnd((size_t)rows * dim, 1.0f);
+  void *dr = dev_act(r, (size_t)rows * dim), *dd = dev_act(d, (size_t)rows * dim);
+  poison(dy, (size_t)rows * dim * 2);
+  OK(cpu->add_rmsnorm(cpu, r, d, w, ref, rows, dim, 1e-6f));
+  OK(gpu->add_rmsnorm(gpu, dr, dd, dw, dy, rows, dim, 1e-6f));
+  snprintf(what, sizeof what, "add_rmsnorm y rows=%d dim=%d", rows, dim);
+  cmp_act(what, dy, ref, (size_t)rows * dim, 1e-2);
+  snprintf(what, sizeof what, "add_rmsnorm resid rows=%d dim=%d", rows, dim);
+  cmp_act(what, dr, r, (size_t)rows * dim, 1e-2);
+  /* add (vector and odd-length scalar path) */
+  OK(cpu->add(cpu, r, d, (int64_t)rows * dim));
+  OK(gpu->add(gpu, dr, dd, (int64_t)rows * dim));
+  snprintf(what, sizeof what, "add n=%d", rows * dim);
+  cmp_act(what, dr, r, (size_t)rows * dim, 1e-2);
+  OK(cpu->add(cpu, r, d, dim - 3));
+  OK(gpu->add(gpu, dr, dd, dim - 3));
+  snprintf(what, sizeof what, "add n=%d", dim - 3);
+  cmp_act(what, dr, r, (size_t)rows * dim, 1e-2);
+  /* gather_rows (fresh bf16 data: r above holds f32 sums the GPU stored as bf16) */
+  float *gx = rnd((size_t)rows * dim, 1.0f);
+  void *dgx = dev_act(gx, (size_t)rows * dim);
+  int n = 5;
+  int32_t sel[5] = {rows - 1, 0, rows / 2, rows - 1, 1 % rows};
+  int32_t *dsel = dev_copy(sel, sizeof sel);
+  void *dg;
+  OK(gpu->alloc(gpu, (size_t)n * dim * 2, &dg));
+  poison(dg, (size_t)n * dim * 2);
+  OK(cpu->gather_rows(cpu, gx, sel, n, dim, ref));
+  OK(gpu->gather_rows(gpu, dgx, dsel, n, dim, dg));
+  snprintf(what, sizeof what, "gather_rows n=%d dim=%d", n, dim);
+  cmp_act(what, dg, ref, (size_t)n * dim, 0.0);
+  gpu->dfree(gpu, dx); gpu->dfree(gpu, dy); gpu->dfree(gpu, dw); gpu->dfree(gpu, dxc); gpu->dfree(gpu, dr);
+  gpu->dfree(gpu, dd); gpu->dfree(gpu, dsel); gpu->dfree(gpu, dg); gpu->dfree(gpu, dgx);
+  free(gx); free(x); free(w); free(ref); free(xc); free(r); free(d);
+}
+
+/* ---------------- rope_cache_write + gather_kv over a mixed batch ---------------- */
+static void test_rope(int heads, int page_size) {
+  const int dn = 128, dr = 64, r = 512, W = r + dr, max_pos = 4096;
+  /* prefill (new), decode, extend, decode, prefill(long) */
+  int B = 5, qlen[5] = {5, 1, 3, 1, 70}, slen[5] = {5, 37, 70, 130, 70};
+  int32_t qo[6], sl[5], kvp[6], kvt[6], kvi[64], pos[256], slots[256];
+  int T = 0, np = 0, nkv = 0;
+  qo[0] = kvp[0] = kvt[0] = 0;
+  int npages_total = 0;
+  for (int s = 0; s < B; s++) npages_total += (slen[s] + page_size - 1) / page_size;
+  /* pages handed out in a scrambled order */
+  int *perm = malloc(sizeof(int) * npages_total);
+  for (int i = 0; i < npages_total; i++) perm[i] = i;
+  for (int i = npages_total - 1; i > 0; i--) {
+    seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+    int j = (int)(seed % (unsigned long long)(i + 1)), t = perm[i];
+    perm[i] = perm[j]; perm[j] = t;
+  }
+  int32_t *kvix = malloc(sizeof(int32_t) * npages_total);
+  for (int s = 0; s < B; s++) {
+    int pages = (slen[s] + page_size - 1) / page_size;
+    for (int p = 0; p < pages; p++) { kvix[np] = perm[np]; np++; }
+    kvp[s + 1] = np;
+    sl[s] = slen[s];
+    kvt[s + 1] = kvt[s] + slen[s];
+    for (int i = 0; i < qlen[s]; i++) {
+      int j = slen[s] - qlen[s] + i;
+      pos[T] = j;
+      slots[T] = kvix[kvp[s] + j / page_size] * page_size + j % page_size;
+      T++;
+    }
+    qo[s + 1] = T;
+  }
+  nkv = kvt[B];
+  (void)kvi;
+  lt_fwd fc = {0};
+  fc.num_seqs = B; fc.num_tokens = T; fc.page_size = page_size; fc.num_kv = nkv; fc.n_logits = 0;
+  fc.max_q_len = 70; fc.max_seq_len = 130;
+  fc.h_qo_indptr = qo; fc.h_seq_lens = sl; fc.h_kv_indptr = kvp; fc.h_kv_indices = kvix; fc.h_positions = pos;
+  fc.h_out_slots = slots; fc.h_kv_tok_indptr = kvt;
+  lt_fwd fg = fc;
+  int32_t *ids = calloc(T, sizeof(int32_t));
+  OK(cpu->set_batch(cpu, &fc, ids, NULL));
+  OK(gpu->set_batch(gpu, &fg, ids, NULL));
+  /* rope table */
+  float *cs = malloc(sizeof(float) * max_pos * (dr / 2)), *sn = malloc(sizeof(float) * max_pos * (dr / 2));
+  for (int p = 0; p < max_pos; p++)
+    for (int i = 0; i < dr / 2; i++) {
+      double f = pow(10000.0, -2.0 * i / dr) * p;
+      cs[p * (dr / 2) + i] = (float)(cos(f) * 1.1);
+      sn[p * (dr / 2) + i] = (float)(sin(f) * 1.1);
+    }
+  lt_rope rc = {max_pos, dr, cs, sn}, rg = {max_pos, dr, dev_copy(cs, sizeof(float) * max_pos * (dr / 2)),
+                                           dev_copy(sn, sizeof(float) * max_pos * (dr / 2))};
+  size_t qn = (size_t)T * heads * (dn + dr), cn = (size_t)npages_total * page_size * W;
+  float *q = rnd(qn, 2.0f), *c = rnd((size_t)T * r, 1.0f), *kva = rnd((size_t)T * W, 1.5f), *cache = rnd(cn, 1.0f);
+  void *dq = dev_act(q, qn), *dc = dev_act(c, (size_t)T * r), *dkva = dev_act(kva, (size_t)T * W);
+  void *dcache = dev_act(cache, cn);
+  OK(cpu->rope_cache_write(cpu, &fc, &rc, q, heads, dn, dr, c, kva + r, W, r, cache));
+  OK(gpu->rope_cache_write(gpu, &fg, &rg, dq, heads, dn, dr, dc, (uint16_t *)dkva + r, W, r, dcache));
+  char what[128];
+  snprintf(what, sizeof what, "rope q heads=%d page=%d T=%d", heads, page_size, T);
+  cmp_act(what, dq, q, qn, 1e-2);
+  snprintf(what, sizeof what, "rope cache write heads=%d page=%d", heads, page_size);
+  cmp_act(what, dcache, cache, cn, 1e-2);
+  float *lat = malloc(sizeof(float) * (size_t)nkv * W);
+  void *dlat;
+  OK(gpu->alloc(gpu, (size_t)nkv * W * 2, &dlat));
+  poison(dlat, (size_t)nkv * W * 2);
+  OK(cpu->gather_kv(cpu, &fc, cache, W, lat));
+  OK(gpu->gather_kv(gpu, &fg, dcache, W, dlat));
+  snprintf(what, sizeof what, "gather_kv page=%d num_kv=%d", page_size, nkv);
+  cmp_act(what, dlat, lat, (size_t)nkv * W, 1e-2);
+  gpu->dfree(gpu, dq); gpu->dfree(gpu, dc); gpu->dfree(gpu, dkva); gpu->dfree(gpu, dcache); gpu->dfree(gpu, dlat);
+  gpu->dfree(gpu, rg.cos); gpu->dfree(gpu, rg.sin);
+  free(perm); free(kvix); free(ids); free(cs); free(sn); free(q); free(c); free(kva); free(cache); free(lat);
+}
+
+/* ---------------- linear ---------------- */
+typedef struct {
+  int n, k, fp8;
+  void *wdata;
+  float *sc;
+  lt_weight wc, wg;
+} tw;
+
+static int make_weight(tw *t, int n, int k, int fp8) {
+  memset(t, 0, sizeof *t);
+  t->n = n; t->k = k; t->fp8 = fp8;
+  size_t nk = (size_t)n * k;
+  lt_st_tensor wt = {.name = "w", .ndim = 2, .shape = {n, k}, .numel = (int64_t)nk};
+  lt_st_tensor st = {.name = "w_scale_inv", .dtype = LT_F32, .ndim = 2};
+  if (fp8) {
+    uint8_t *q = malloc(nk);
+    for (size_t i = 0; i < nk; i++) {  /* sign, exponent 4..10, any mantissa: ±2^-3 .. 2^3 */
+      seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+      uint32_t u = (uint32_t)(seed >> 20);
+      q[i] = (uint8_t)((u & 0x80) | ((4 + (u >> 8) % 7) << 3) | (u & 7));
+    }
+    int64_t sn = (n + 127) / 128, sk = (k + 127) / 128;
+    t->sc = malloc(sizeof(float) * sn * sk);
+    for (int64_t i = 0; i < sn * sk; i++) {
+      seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+      t->sc[i] = (0.5f + (float)((seed >> 40) % 1000) / 1000.0f) * 1e-2f;
+    }
+    wt.dtype = LT_F8E4M3; wt.data = q; wt.nbytes = nk;
+    st.shape[0] = sn; st.shape[1] = sk; st.numel = sn * sk; st.data = t->sc; st.nbytes = sizeof(float) * sn * sk;
+    t->wdata = q;
+  } else {
+    float *f = rnd(nk, 0.05f);
+    uint16_t *h = malloc(nk * 2);
+    for (size_t i = 0; i < nk; i++) h[i] = lt_f32_to_bf16(f[i]);
+    free(f);
+    wt.dtype = LT_BF16; wt.data = h; wt.nbytes = nk * 2;
+    t->wdata = h;
+  }
+  lt_backend *c = fp8 ? cpu8 : cpu;
+  if (c->weight_new(c, &wt, fp8 ? &st : NULL, &t->wc) || gpu->weight_new(gpu, &wt, fp8 ? &st : NULL, &t->wg)) {
+    CHECK(0, "weight_new %dx%d: %s", n, k, latte_last_error());
+    return 1;
+  }
+  CHECK(t->wg.dtype == (fp8 ? LT_F8E4M3 : LT_BF16), "cuda weight dtype");
+  return 0;
+}
+static void free_weight(tw *t) {
+  lt_backend *c = t->fp8 ? cpu8 : cpu;
+  c->weight_free(c, &t->wc);
+  gpu->weight_free(gpu, &t->wg);
+  free(t->wdata); free(t->sc);
+}
+
+static void run_linear(tw *t, int M, int xs_pad, int f32out, const char *tag) {
+  int n = t->n, k = t->k;
+  int64_t xs = f32out ? k : k + xs_pad;
+  lt_backend *c = t->fp8 ? cpu8 : cpu;
+  float *x = rnd((size_t)M * xs, 1.0f);
+  for (int i = 0; i < M; i++) x[(size_t)i * xs + (i * 37) % k] *= 8.0f;  /* outliers per row */
+  float *ref = malloc(sizeof(float) * (size_t)M * n);
+  void *dx = dev_act(x, (size_t)M * xs), *dy;
+  size_t yb = (size_t)M * n * (f32out ? 4 : 2);
+  if (gpu->alloc(gpu, yb, &dy)) { CHECK(0, "alloc"); return; }
+  poison(dy, yb);
+  latte_status s1, s2;
+  if (f32out) {
+    s1 = c->linear_f32out(c, x, &t->wc, ref, M);
+    s2 = gpu->linear_f32out(gpu, dx, &t->wg, dy, M);
+  } else {
+    s1 = c->linear(c, x, xs, &t->wc, ref, M);
+    s2 = gpu->linear(gpu, dx, xs, &t->wg, dy, M);
+  }
+  CHECK(!s1 && !s2, "linear %dx%d M=%d: %s", n, k, M, latte_last_error());
+  double tol = t->fp8 ? 2e-2 : 1e-2, e;
+  char what[160];
+  snprintf(what, sizeof what, "linear%s %s n=%d k=%d M=%d%s%s", f32out ? "_f32out" : "", t->fp8 ? "fp8" : "bf16", n,
+           k, M, xs != k ? " strided" : "", tag);
+  if (f32out) {
+    float *h = malloc(yb);
+    gpu->download(gpu, h, dy, yb);
+    e = lt_rel_err(h, ref, (long)M * n);
+    printf("  %-58s rel %.2e (tol %.0e)\n", what, e, tol);
+    CHECK(e <= tol, "%s: rel err %.3e", what, e);
+    free(h);
+  } else {
+    cmp_act(what, dy, ref, (size_t)M * n, tol);
+  }
+  gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+  free(x); free(ref);
+}
+
+static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
+  tw t;
+  if (make_weight(&t, n, k, fp8)) return;
+  for (int i = 0; i < nm; i++) run_linear(&t, Ms[i], i == 1 ? 64 : 0, 0, "");
+  free_weight(&t);
+}
+
+int main(void) {
+  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  if (lt_cuda_backend_create(1, &gpu) || lt_cpu_backend_create(0, 0, &cpu) || lt_cpu_backend_create(1, 0, &cpu8)) {
+    printf("FAIL: backend create: %s\n", latte_last_error());
+    return 1;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  struct cudaDeviceProp p;
+  cudaGetDeviceProperties(&p, 0);
+  printf("device: %s\n", p.name);
+  test_embed(1000, 2048);
+  test_embed(517, 7168);
+  int dims[4] = {2048, 7168, 512, 1536};
+  for (int i = 0; i < 4; i++) test_norms(7, dims[i]);
+  test_norms(3, 100);  /* unaligned scalar paths */
+  for (int ps = 0; ps < 2; ps++) { test_rope(16, ps ? 64 : 1); test_rope(128, ps ? 64 : 1); }
+
+  const int Ms[4] = {1, 7, 64, 512};
+  /* ragged fixtures (bf16 and fp8) */
+  int rag[3][2] = {{160, 256}, {384, 192}, {256, 96}};
+  for (int i = 0; i < 3; i++) {
+    test_linear_shape(rag[i][0], rag[i][1], 0, Ms, 4);
+    test_linear_shape(rag[i][0], rag[i][1], 1, Ms, 4);
+  }
+  /* real shapes: V2-Lite and V3 (LT_TEST_QUICK=1 skips them, e.g. under compute-sanitizer) */
+  int quick = getenv("LT_TEST_QUICK") != NULL;
+  int real[][2] = {{2048, 2048}, {1536, 7168}, {24576, 1536}, {576, 7168}, {7168, 16384}, {2048, 7168}};
+  for (int i = 0; i < (quick ? 0 : 6); i++) test_linear_shape(real[i][0], real[i][1], 1, Ms, 4);
+  for (int i = 0; i < (quick ? 0 : 4); i++) test_linear_shape(real[i][0], real[i][1], 0, Ms, 4);
+  /* our FP8 kernel at M = 512 too, and cuBLASLt at M = 64 */
+  {
+    tw t;
+    if (!make_weight(&t, 576, 7168, 1)) {
+      lt_cuda_gemm_force = 1; run_linear(&t, 512, 0, 0, " [own kernel]");
+      lt_cuda_gemm_force = 2; run_linear(&t, 64, 0, 0, " [cuBLASLt]");
+      lt_cuda_gemm_force = 0;
+      free_weight(&t);
+    }
+  }
+  /* lm_head-like f32 output (bf16) and FP8 f32 output */
+  {
+    tw t;
+    if (!make_weight(&t, 3000, 2048, 0)) { run_linear(&t, 7, 0, 1, ""); run_linear(&t, 1, 0, 1, ""); free_weight(&t); }
+    if (!make_weight(&t, 384, 192, 1)) { run_linear(&t, 7, 0, 1, ""); run_linear(&t, 300, 0, 1, ""); free_weight(&t); }
+    if (!make_weight(&t, 1536, 2048, 1)) { run_linear(&t, 300, 0, 1, ""); free_weight(&t); }
+  }
+  gpu->destroy(gpu);
+  cpu->destroy(cpu);
+  cpu8->destroy(cpu8);
+  return lt_test_done();
+}
+#else
+int main(void) {
+  printf("SKIP: built without CUDA\n");
+  return 77;
+}
+#endif
