@@ -6,40 +6,6 @@
 #include <string.h>
 #include <stdio.h>
 
-/* Op families live in their own files; weak references let a partial build link (an op that is
- * missing is reported as unsupported when the model calls it). */
-#define WEAK __attribute__((weak))
-extern "C" {
-WEAK latte_status lt_cuda_embed(lt_backend *, const lt_fwd *, const lt_weight *, void *);
-WEAK latte_status lt_cuda_rmsnorm(lt_backend *, const void *, int64_t, const float *, void *, int64_t, int, int, float);
-WEAK latte_status lt_cuda_add_rmsnorm(lt_backend *, void *, const void *, const float *, void *, int, int, float);
-WEAK latte_status lt_cuda_add(lt_backend *, void *, const void *, int64_t);
-WEAK latte_status lt_cuda_gather_rows(lt_backend *, const void *, const int32_t *, int, int, void *);
-WEAK latte_status lt_cuda_rope_cache_write(lt_backend *, const lt_fwd *, const lt_rope *, void *, int, int, int,
-                                           const void *, const void *, int64_t, int, void *);
-WEAK latte_status lt_cuda_gather_kv(lt_backend *, const lt_fwd *, const void *, int, void *);
-WEAK latte_status lt_cuda_linear(lt_backend *, const void *, int64_t, const lt_weight *, void *, int);
-WEAK latte_status lt_cuda_linear_f32out(lt_backend *, const void *, const lt_weight *, float *, int);
-WEAK latte_status lt_cuda_attn_extend(lt_backend *, const lt_fwd *, const void *, const void *, const void *, void *,
-                                      int, int, int, int, int, float);
-WEAK latte_status lt_cuda_mla_new(lt_backend *, const lt_weight *, int, int, int, int, lt_mla_w *);
-WEAK void lt_cuda_mla_free(lt_backend *, lt_mla_w *);
-WEAK latte_status lt_cuda_mla_absorb_q(lt_backend *, const void *, const lt_mla_w *, int, void *, int);
-WEAK latte_status lt_cuda_mla_decode(lt_backend *, const lt_fwd *, const void *, const void *, void *, int, int, int, float);
-WEAK latte_status lt_cuda_mla_out_v(lt_backend *, const void *, const lt_mla_w *, void *, int);
-WEAK latte_status lt_cuda_moe_new(lt_backend *, lt_moe_w *);
-WEAK void lt_cuda_moe_free(lt_backend *, lt_moe_w *);
-WEAK latte_status lt_cuda_moe_route(lt_backend *, const void *, const lt_weight *, const float *, const lt_route_cfg *,
-                                    int, int32_t *, float *);
-WEAK latte_status lt_cuda_moe_experts(lt_backend *, const void *, const lt_moe_w *, const int32_t *, const float *, int,
-                                      int, void *);
-WEAK latte_status lt_cuda_mlp_new(lt_backend *, lt_mlp_w *);
-WEAK void lt_cuda_mlp_free(lt_backend *, lt_mlp_w *);
-WEAK latte_status lt_cuda_mlp(lt_backend *, const void *, const lt_mlp_w *, void *, int);
-WEAK latte_status lt_cuda_argmax_rows(lt_backend *, const float *, int, int, int32_t *);
-WEAK void lt_cuda_linear_release(lt_weight *);
-}
-
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 extern "C" int lt_cuda_device_count(void) {
@@ -180,7 +146,7 @@ static latte_status cu_weight_new(lt_backend *b, const lt_st_tensor *t, const lt
 }
 
 static void cu_weight_free(lt_backend *b, lt_weight *w) {
-  if (w->priv && lt_cuda_linear_release) lt_cuda_linear_release(w);  /* device buffers the GEMM prepared */
+  if (w->priv) lt_cuda_linear_release(w);  /* device buffers the GEMM prepared */
   cudaFree(w->data);
   cudaFree(w->scale);
   if (w->priv) free(w->priv);
@@ -229,18 +195,6 @@ static latte_status cu_set_batch(lt_backend *b, lt_fwd *f, const int32_t *ids, c
   return s;
 }
 
-static latte_status missing_op(const char *name) {
-  return lt_err(LATTE_ERR_UNSUPPORTED, "cuda backend: op %s is not built", name);
-}
-static latte_status no_mlp_new(lt_backend *b, lt_mlp_w *w) { return LATTE_OK; }
-static void no_mlp_free(lt_backend *b, lt_mlp_w *w) {}
-static latte_status no_moe_new(lt_backend *b, lt_moe_w *w) { return LATTE_OK; }
-static void no_moe_free(lt_backend *b, lt_moe_w *w) {}
-static latte_status no_mla_new(lt_backend *b, const lt_weight *kv, int h, int dn, int dv, int r, lt_mla_w *o) {
-  return missing_op("mla_new");
-}
-static void no_mla_free(lt_backend *b, lt_mla_w *w) {}
-
 extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   *out = NULL;
   lt_backend *b = (lt_backend *)calloc(1, sizeof *b);
@@ -283,12 +237,12 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->weight_free = cu_weight_free;
   b->vec_new = cu_vec_new;
   b->set_batch = cu_set_batch;
-  b->mlp_new = lt_cuda_mlp_new ? lt_cuda_mlp_new : no_mlp_new;
-  b->mlp_free = lt_cuda_mlp_free ? lt_cuda_mlp_free : no_mlp_free;
-  b->moe_new = lt_cuda_moe_new ? lt_cuda_moe_new : no_moe_new;
-  b->moe_free = lt_cuda_moe_free ? lt_cuda_moe_free : no_moe_free;
-  b->mla_new = lt_cuda_mla_new ? lt_cuda_mla_new : no_mla_new;
-  b->mla_free = lt_cuda_mla_free ? lt_cuda_mla_free : no_mla_free;
+  b->mlp_new = lt_cuda_mlp_new;
+  b->mlp_free = lt_cuda_mlp_free;
+  b->moe_new = lt_cuda_moe_new;
+  b->moe_free = lt_cuda_moe_free;
+  b->mla_new = lt_cuda_mla_new;
+  b->mla_free = lt_cuda_mla_free;
   b->embed = lt_cuda_embed;
   b->rmsnorm = lt_cuda_rmsnorm;
   b->add_rmsnorm = lt_cuda_add_rmsnorm;
