@@ -14,9 +14,17 @@ void lt_cli_error(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* The server lives in its own files; a build without them still links (weak) and says so. */
+int lt_cmd_serve(int argc, char **argv) __attribute__((weak));
+static int cmd_serve(int argc, char **argv) {
+  if (!lt_cmd_serve) { lt_cli_error("serve: this build has no HTTP server"); return 1; }
+  return lt_cmd_serve(argc, argv);
+}
+
 typedef struct { const char *name; int (*fn)(int, char **); const char *help; } lt_cmd;
 
 static const lt_cmd cmds[] = {
+  {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching and a prefix cache"},
   {"generate", lt_cmd_generate, "generate tokens from a prompt (ids or text)"},
   {"logits", lt_cmd_logits, "write the logits of every prompt position to a safetensors file"},
   {"bench", lt_cmd_bench, "offline prefill/decode throughput on random ids; `bench serve`: HTTP load generator"},
