@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/install-py-deps.sh   # the official openai client for the server tests
 JOBS="$(nproc 2>/dev/null || echo 2)"
 if [ "${1:-}" = "--sanitize" ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLATTE_SANITIZE=ON -DLATTE_CUDA=OFF
