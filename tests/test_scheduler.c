@@ -242,7 +242,7 @@ static void test_sampling(void) {
   if (!s) return;
   int32_t p[40], ref[MAXG];
   make_prompt(p, 40, 21);
-  float lp0;
+  float lp0 = 0;
   ref_greedy(p, 40, 32, ref, &lp0);
   static coll a, b, c, d, e[8];
   lt_sampling sp = greedy(32);

@@ -16,10 +16,12 @@
 
 static void help(void) {
   printf("usage: latte bench serve --url URL --num-prompts N [--request-rate R | --max-concurrency C]\n"
-         "         [--input-len L --output-len N | --dataset FILE.jsonl] [--model NAME] [--api-key KEY] [--seed S]\n"
+         "         [--input-len L --output-len N [--random-range-ratio R] | --dataset FILE.jsonl] [--model NAME]\n"
+         "         [--api-key KEY] [--seed S]\n"
          "Sends N streamed /v1/completions requests (temperature 0, ignore_eos) to URL (e.g. http://127.0.0.1:8000):\n"
          "Poisson arrivals at R requests/s (default: all at once), at most C in flight. Random prompts hold L random\n"
-         "token ids; --dataset reads {\"prompt\": TEXT, \"output_len\": N} lines. Prints the usual serving metrics.\n");
+         "token ids (lengths uniform in [L*R, L] and [N*R, N] with --random-range-ratio R < 1, as sglang's\n"
+         "random dataset); --dataset reads {\"prompt\": TEXT, \"output_len\": N} lines. Prints the usual serving metrics.\n");
 }
 
 static double now_s(void) {
@@ -183,7 +185,7 @@ static char *fetch_model(const char *base, const char *api_key) {
 int lt_cmd_bench_serve(int argc, char **argv) {
   const char *url = NULL, *dataset = NULL, *model = NULL, *api_key = NULL, *v;
   long num = 0, in_len = 128, out_len = 128, conc = 0, seed = 0;
-  double rate = INFINITY;
+  double rate = INFINITY, range_ratio = 1.0;
   int r;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(); return 0; }
@@ -198,6 +200,10 @@ int lt_cmd_bench_serve(int argc, char **argv) {
     INTOPT("--output-len", out_len, 1, 1 << 24)
     INTOPT("--max-concurrency", conc, 1, 100000)
     INTOPT("--seed", seed, 0, 0x7fffffffL)
+    if ((r = lt_arg_val(argc, argv, &i, "--random-range-ratio", &v))) {
+      if (r < 0 || lt_parse_float("--random-range-ratio", v, 0, 1, &range_ratio)) return 2;
+      continue;
+    }
     if ((r = lt_arg_val(argc, argv, &i, "--request-rate", &v))) {
       if (r < 0 || lt_parse_float("--request-rate", v, 1e-6, 1e9, &rate)) return 2;
       continue;
@@ -256,8 +262,16 @@ int lt_cmd_bench_serve(int argc, char **argv) {
       lt_json_free(doc);
       doc = NULL;
     } else {
+      /* as sglang's random dataset: lengths uniform in [len * ratio, len] */
+      long il = in_len, lo = (long)(in_len * range_ratio), olo = (long)(out_len * range_ratio);
+      if (range_ratio < 1) {
+        il = lo + (long)(NEXT() % (unsigned long long)(in_len - lo + 1));
+        ol = (int)(olo + (long)(NEXT() % (unsigned long long)(out_len - olo + 1)));
+        if (il < 1) il = 1;
+        if (ol < 1) ol = 1;
+      }
       lt_sbuf_putc(&b, '[');
-      for (long k = 0; k < in_len; k++) lt_sbuf_printf(&b, k ? ",%llu" : "%llu", 1000 + NEXT() % 99000);
+      for (long k = 0; k < il; k++) lt_sbuf_printf(&b, k ? ",%llu" : "%llu", 1000 + NEXT() % 99000);
       lt_sbuf_putc(&b, ']');
     }
     lt_sbuf_printf(&b, ",\"max_tokens\":%d,\"temperature\":0,\"ignore_eos\":true,\"stream\":true,"

@@ -57,6 +57,7 @@ struct lt_sched {
   lt_req **b_req;            /* [max_running] request of each sequence */
   int *b_logit;              /* [max_running] logit row index of each sequence or -1 */
   float *logits;             /* [max_running, vocab] */
+  int32_t *b_greedy;         /* [max_running] ids picked on the backend for all-greedy steps */
   lt_sample_scratch **scr;   /* one per OpenMP thread */
   int n_scr;
   lt_sample_result *res;     /* [max_running] */

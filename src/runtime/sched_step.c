@@ -338,7 +338,19 @@ int lt_sched_step_impl(lt_sched *s) {
     latte_batch b = {.num_seqs = B, .num_tokens = T, .ids = s->b_ids, .positions = s->b_pos, .qo_indptr = s->b_qo,
                      .seq_lens = s->b_sl, .kv_indptr = s->b_kvp, .kv_indices = kvi, .n_logits = L,
                      .logit_rows = s->b_rows};
-    latte_status st = latte_forward(s->e, &b, s->logits);
+    /* a step whose sampled rows are all plain greedy (no penalties, no logprobs) lets the backend pick
+     * the ids: only L ids cross back instead of L × vocab logits */
+    int all_greedy = L > 0;
+    for (int i = 0; i < B && all_greedy; i++) {
+      const lt_req *r = s->b_req[i];
+      if (s->b_logit[i] < 0) continue;
+      const lt_sampling *sp = &r->sp;
+      all_greedy = (sp->temperature <= 0 || sp->top_k == 1) && sp->frequency_penalty == 0 &&
+                   sp->presence_penalty == 0 && (sp->repetition_penalty == 0 || sp->repetition_penalty == 1) &&
+                   sp->top_logprobs == 0 && !sp->want_logprob;
+    }
+    if (all_greedy) b.greedy_ids = s->b_greedy;
+    latte_status st = latte_forward(s->e, &b, all_greedy ? NULL : s->logits);
     if (st) {
       char msg[512];
       snprintf(msg, sizeof msg, "forward failed: %s", latte_last_error());
@@ -351,6 +363,11 @@ int lt_sched_step_impl(lt_sched *s) {
         lt_req *r = s->b_req[i];
         int j = s->b_logit[i];
         if (j < 0) continue;
+        if (all_greedy) {
+          memset(&s->res[j], 0, sizeof s->res[j]);
+          s->res[j].id = s->b_greedy[j];
+          continue;
+        }
         int tid = omp_get_thread_num();
         lt_sample_full(&r->smp, s->logits + (size_t)j * s->vocab, s->vocab, r->toks, r->n_prompt,
                        r->toks + r->n_prompt, r->len - r->n_prompt, r->sp.top_logprobs, s->scr[tid],

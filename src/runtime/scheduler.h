@@ -32,6 +32,8 @@ typedef struct {
   const int32_t *stop_ids; int n_stop_ids;   /* finish (reason "stop") when generated; copied at submit */
   int ignore_eos;             /* else the model's EOS id finishes with reason "stop" */
   int top_logprobs;           /* 0..20: also report the top-n logprobs per token */
+  int want_logprob;           /* the chosen token's logprob is reported (else it may be 0: a step whose
+                               * rows are all plain greedy picks its ids on the backend, no logits copied) */
 } lt_sampling;
 
 typedef enum { LT_FINISH_NONE = 0, LT_FINISH_STOP, LT_FINISH_LENGTH, LT_FINISH_CANCELLED, LT_FINISH_ERROR } lt_finish;

@@ -181,7 +181,7 @@ int lt_oai_parse(lt_server *s, const lt_json *root, int chat, lt_oai_req *r, lt_
   if (lt_oai_check_model(s, root, e)) return -1;
   double d;
   int64_t k;
-  int rc, b;
+  int rc, b = 0;
   r->sp.top_p = 1;
   r->sp.repetition_penalty = 1;
   r->sp.temperature = 1;   /* the OpenAI default */
@@ -237,6 +237,7 @@ int lt_oai_parse(lt_server *s, const lt_json *root, int chat, lt_oai_req *r, lt_
     if (rc) { r->want_logprobs = 1; r->top_logprobs = (int)k; }
   }
   r->sp.top_logprobs = r->top_logprobs;
+  r->sp.want_logprob = r->want_logprobs;
   if ((rc = opt_bool(root, "return_token_ids", &b, e)) < 0) return -1;
   if (rc) r->return_token_ids = b;
   if (!chat) {
