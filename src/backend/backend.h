@@ -66,6 +66,9 @@ typedef struct {
   int32_t *d_kv_tok_indptr;        /* [B+1] */
   int meta_slot;                   /* which of the backend's metadata buffers set_batch fills (0..3):
                                     * the model keeps one per sub-batch of a mixed batch */
+  int plan_ctx;                    /* > 0: a pure-decode batch whose every context is ≤ plan_ctx (a
+                                    * bucket); ops size grids and scratch from it, never from h_*, so
+                                    * the launches are the same for every step of the bucket (graphs) */
 } lt_fwd;
 
 /* RoPE table: cos/sin [max_pos, dr/2] (f32, backend memory), already scaled by YaRN's mscale. */
@@ -155,6 +158,17 @@ struct lt_backend {
   /* ids [rows] (int32, backend memory) = argmax of each row of logits [rows, vocab] (f32), lowest
    * index on ties: greedy sampling on the device, so a decode step copies back only the ids */
   latte_status (*argmax_rows)(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
+
+  /* ---- graphs (optional: NULL where the backend has none, e.g. the CPU) ----
+   * graph_begin starts capturing the stream: ops enqueued until graph_end are recorded, not run.
+   * graph_end stops; *graph = an executable graph, or NULL when the capture failed (an op was not
+   * capture-safe; the error is cleared, nothing ran). graph_launch replays it asynchronously; it
+   * sets *stale (and runs nothing) when backend scratch the graph refers to was reallocated since.
+   * set_batch is never captured: it refills the fixed metadata buffers a graph reads. */
+  latte_status (*graph_begin)(lt_backend *b);
+  latte_status (*graph_end)(lt_backend *b, void **graph);
+  latte_status (*graph_launch)(lt_backend *b, void *graph, int *stale);
+  void (*graph_free)(lt_backend *b, void *graph);
 };
 
 /* Backend constructors. lt_backend_create picks by name ("cpu", "cuda", NULL = $LATTE_BACKEND, else

@@ -1,13 +1,14 @@
 /* deepseek_forward.c — the DeepSeek-V2/V3 forward pass over one batch, written once in backend ops:
  * embed → per layer [RMSNorm → MLA attention (extend/MHA or absorbed) → add+RMSNorm → dense MLP or
  * MoE (+ shared experts)] → final norm on the logit rows → lm_head. Shapes in comments: T new tokens,
- * H hidden, nh heads, dn/dr/dv head dims, r kv_lora_rank, N context tokens of the batch. */
+ * H hidden, nh heads, dn/dr/dv head dims, r kv_lora_rank, N context tokens of the batch. A pure-decode
+ * batch is replayed as a backend graph where the backend has them (docs/cuda-graphs.md). */
 #include "model/model.h"
 #include "base/err.h"
 #include <stdlib.h>
 #include <string.h>
 
-/* Grow-only scratch buffer in backend memory. */
+/* Grow-only scratch buffer in backend memory (moving it makes the engine's graphs stale). */
 static latte_status buf(latte_engine *e, int i, size_t bytes, void **out) {
   lt_backend *be = e->m->be;
   if (e->buf[i].cap < bytes) {
@@ -16,6 +17,7 @@ static latte_status buf(latte_engine *e, int i, size_t bytes, void **out) {
     e->buf[i].cap = 0;
     LT_TRY(be->alloc(be, bytes, &e->buf[i].p));
     e->buf[i].cap = bytes;
+    e->buf_gen++;  /* graphs captured before refer to the old buffer */
   }
   *out = e->buf[i].p;
   return LATTE_OK;
@@ -148,13 +150,110 @@ static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run
   return n;
 }
 
-latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
-                              int attn_mode, float *logits, int32_t *greedy_ids) {
+/* The ops of one forward after set_batch: embed → layers → final norm → lm_head (→ greedy ids), all
+ * on the backend's stream with no host copy or synchronisation, so the call can be captured whole. */
+static latte_status forward_ops(latte_engine *e, lt_fwd *f, lt_run *runs, int nr, int greedy) {
   latte_model *m = e->m;
   lt_backend *be = m->be;
   const lt_config *c = &m->cfg;
   size_t es = lt_dtype_size(be->act_dtype);
   int T = f->num_tokens, H = c->hidden_size, V = c->vocab_size, n = f->n_logits;
+  void *x, *h, *att, *delta, *rows;
+  float *dlogits;
+  LT_TRY(buf(e, LT_BUF_X, es * (size_t)T * H, &x));
+  LT_TRY(buf(e, LT_BUF_H, es * (size_t)T * H, &h));
+  LT_TRY(buf(e, LT_BUF_ATT, es * (size_t)T * H, &att));
+  LT_TRY(buf(e, LT_BUF_DELTA, es * (size_t)T * H, &delta));
+  LT_TRY(be->embed(be, f, &m->embed, x));                                              /* x [T, H] residual */
+  for (int l = 0; l < c->num_hidden_layers; l++) {
+    const lt_layer *ly = &m->layers[l];
+    if (l == 0) LT_TRY(be->rmsnorm(be, x, H, ly->in_ln, h, H, T, H, c->rms_norm_eps));
+    else LT_TRY(be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps));  /* x += ffn out */
+    for (int r = 0; r < nr; r++) {
+      size_t off = es * (size_t)runs[r].row0 * H;
+      LT_TRY(attention(e, &runs[r].f, l, (char *)h + off, (char *)att + off, runs[r].absorbed));
+    }
+    LT_TRY(be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps));       /* x += attn out */
+    LT_TRY(ffn(e, f, l, h, delta));
+  }
+  if (c->num_hidden_layers > 0) LT_TRY(be->add(be, x, delta, (int64_t)T * H));
+  if (n <= 0) return LATTE_OK;
+  LT_TRY(buf(e, LT_BUF_LROWS, es * (size_t)n * H, &rows));
+  LT_TRY(buf(e, LT_BUF_LOGITS, sizeof(float) * (size_t)n * V, (void **)&dlogits));
+  LT_TRY(be->gather_rows(be, x, f->d_logit_rows, n, H, rows));                         /* rows [n, H] */
+  LT_TRY(be->rmsnorm(be, rows, H, m->final_ln, rows, H, n, H, c->rms_norm_eps));
+  LT_TRY(be->linear_f32out(be, rows, &m->lm_head, dlogits, n));                        /* logits [n, V] */
+  if (greedy) {
+    int32_t *dids;
+    LT_TRY(buf(e, LT_BUF_ARGMAX, sizeof(int32_t) * (size_t)n, (void **)&dids));
+    LT_TRY(be->argmax_rows(be, dlogits, n, V, dids));                                  /* ids [n] */
+  }
+  return LATTE_OK;
+}
+
+/* Context bucket of a decode batch: the next power of two ≥ max(ctx, 256). Attention plans its grid
+ * and scratch from the bucket, so every step of a bucket launches the same kernels. */
+static int ctx_bucket(int ctx) {
+  int b = 256;
+  while (b < ctx && b < (1 << 30)) b *= 2;
+  return b;
+}
+
+/* The engine's graph entry for a key (a free or evicted one when new). */
+static lt_graph_ent *graph_entry(latte_engine *e, int B, int n, int ctx, int greedy) {
+  lt_graph_ent *fr = NULL;
+  for (int i = 0; i < LT_MAX_GRAPHS; i++) {
+    lt_graph_ent *g = &e->graphs[i];
+    if (g->used && g->B == B && g->n == n && g->ctx == ctx && g->greedy == greedy) return g;
+    if (!g->used && !fr) fr = g;
+  }
+  if (!fr) {  /* table full: evict in rotation */
+    fr = &e->graphs[e->graph_captures % LT_MAX_GRAPHS];
+    if (fr->graph) e->m->be->graph_free(e->m->be, fr->graph);
+  }
+  memset(fr, 0, sizeof *fr);
+  fr->used = 1; fr->B = B; fr->n = n; fr->ctx = ctx; fr->greedy = greedy;
+  return fr;
+}
+
+/* A pure-decode forward through a graph: replay the key's graph; or, the second time a key is seen
+ * (the first ran eagerly and sized every scratch buffer and GEMM plan), capture forward_ops and
+ * launch the capture. *ran = 0 leaves the step to the eager path (first sight, failed capture). */
+static latte_status graph_forward(latte_engine *e, lt_fwd *f, lt_run *runs, int nr, int greedy, int *ran) {
+  lt_backend *be = e->m->be;
+  lt_graph_ent *g = graph_entry(e, f->num_seqs, f->n_logits, f->plan_ctx, greedy);
+  int stale = 0;
+  *ran = 0;
+  if (g->graph && g->buf_gen == e->buf_gen) {
+    LT_TRY(be->graph_launch(be, g->graph, &stale));
+    if (!stale) { e->graph_replays++; *ran = 1; return LATTE_OK; }
+  }
+  if (g->graph) { be->graph_free(be, g->graph); g->graph = NULL; }  /* buffers moved: recapture */
+  if (!g->seen) { g->seen = 1; return LATTE_OK; }
+  if (g->failed >= 2) return LATTE_OK;
+  unsigned gen = e->buf_gen;
+  LT_TRY(be->graph_begin(be));
+  latte_status cs = forward_ops(e, f, runs, nr, greedy);
+  void *gr = NULL;
+  LT_TRY(be->graph_end(be, &gr));
+  if (cs || !gr || e->buf_gen != gen) {  /* not capture-safe this time: run eagerly */
+    if (gr) be->graph_free(be, gr);
+    g->failed++;
+    return LATTE_OK;
+  }
+  g->graph = gr;
+  g->buf_gen = gen;
+  e->graph_captures++;
+  LT_TRY(be->graph_launch(be, gr, &stale));
+  *ran = !stale;
+  return LATTE_OK;
+}
+
+latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
+                              int attn_mode, float *logits, int32_t *greedy_ids) {
+  latte_model *m = e->m;
+  lt_backend *be = m->be;
+  int V = m->cfg.vocab_size, n = f->n_logits;
   lt_run runs[LT_MAX_RUNS];
   int nr = split_runs(f, ids, attn_mode, runs);
   if (nr == -2) return lt_err(LATTE_ERR_NOMEM, "forward: out of memory");
@@ -162,41 +261,27 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
     for (int i = 0; i < LT_MAX_RUNS; i++) free(runs[i].qo);
     nr = split_runs(f, ids, 1, runs);
   }
+  /* decode runs (one new token per sequence) plan attention from a context bucket, graphs or not,
+   * so replaying a graph computes exactly what the eager path does */
+  for (int r = 0; r < nr; r++)
+    if (runs[r].absorbed && runs[r].f.max_q_len == 1) runs[r].f.plan_ctx = ctx_bucket(runs[r].f.max_seq_len);
+  const int decode = nr == 1 && runs[0].absorbed && runs[0].f.plan_ctx > 0;
+  if (decode) f->plan_ctx = runs[0].f.plan_ctx;
   latte_status st = LATTE_OK;
-  void *x = NULL, *h = NULL, *att = NULL, *delta = NULL, *rows = NULL;
-  float *dlogits;
   f->meta_slot = 0;
   st = be->set_batch(be, f, ids, logit_rows);
   for (int r = 0; r < nr && !st; r++) st = be->set_batch(be, &runs[r].f, ids + runs[r].row0, NULL);
-  if (!st) st = buf(e, LT_BUF_X, es * (size_t)T * H, &x);
-  if (!st) st = buf(e, LT_BUF_H, es * (size_t)T * H, &h);
-  if (!st) st = buf(e, LT_BUF_ATT, es * (size_t)T * H, &att);
-  if (!st) st = buf(e, LT_BUF_DELTA, es * (size_t)T * H, &delta);
-  if (!st) st = be->embed(be, f, &m->embed, x);                                        /* x [T, H] residual */
-  for (int l = 0; l < c->num_hidden_layers && !st; l++) {
-    const lt_layer *ly = &m->layers[l];
-    if (l == 0) st = be->rmsnorm(be, x, H, ly->in_ln, h, H, T, H, c->rms_norm_eps);
-    else st = be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps);     /* x += ffn out */
-    for (int r = 0; r < nr && !st; r++) {
-      size_t off = es * (size_t)runs[r].row0 * H;
-      st = attention(e, &runs[r].f, l, (char *)h + off, (char *)att + off, runs[r].absorbed);
-    }
-    if (!st) st = be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps); /* x += attn out */
-    if (!st) st = ffn(e, f, l, h, delta);
-  }
+  int ran = 0;
+  if (!st && decode && e->graphs_on && be->graph_begin) st = graph_forward(e, f, runs, nr, greedy_ids != NULL, &ran);
+  if (!st && !ran) st = forward_ops(e, f, runs, nr, greedy_ids != NULL);
   for (int r = 0; r < nr; r++) free(runs[r].qo);
   if (st) return st;
-  if (c->num_hidden_layers > 0) LT_TRY(be->add(be, x, delta, (int64_t)T * H));
   if (n <= 0) return be->sync(be);
-  LT_TRY(buf(e, LT_BUF_LROWS, es * (size_t)n * H, &rows));
+  float *dlogits;  /* the buffers forward_ops used (already this size: no reallocation) */
   LT_TRY(buf(e, LT_BUF_LOGITS, sizeof(float) * (size_t)n * V, (void **)&dlogits));
-  LT_TRY(be->gather_rows(be, x, f->d_logit_rows, n, H, rows));                         /* rows [n, H] */
-  LT_TRY(be->rmsnorm(be, rows, H, m->final_ln, rows, H, n, H, c->rms_norm_eps));
-  LT_TRY(be->linear_f32out(be, rows, &m->lm_head, dlogits, n));                        /* logits [n, V] */
   if (greedy_ids) {
     int32_t *dids;
     LT_TRY(buf(e, LT_BUF_ARGMAX, sizeof(int32_t) * (size_t)n, (void **)&dids));
-    LT_TRY(be->argmax_rows(be, dlogits, n, V, dids));                                  /* ids [n] */
     LT_TRY(be->download(be, greedy_ids, dids, sizeof(int32_t) * (size_t)n));
   }
   if (logits) LT_TRY(be->download(be, logits, dlogits, sizeof(float) * (size_t)n * V));

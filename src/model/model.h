@@ -43,11 +43,26 @@ enum { LT_BUF_X, LT_BUF_H, LT_BUF_QA, LT_BUF_Q, LT_BUF_KVA, LT_BUF_C, LT_BUF_LAT
        LT_BUF_LOGITS, LT_BUF_ARGMAX, LT_NBUF };
 typedef struct { void *p; size_t cap; } lt_buf;
 
+/* A pure-decode forward captured as a backend graph (docs/cuda-graphs.md), keyed by the launch
+ * shape: B sequences of one new token each, n logit rows, the context bucket, greedy or not. */
+enum { LT_MAX_GRAPHS = 32 };
+typedef struct {
+  int used, B, n, ctx, greedy;
+  int seen;                /* the key ran once eagerly (scratch and GEMM plans sized): capture next */
+  int failed;              /* capture failed: this key runs eagerly */
+  void *graph;             /* backend graph, or NULL */
+  unsigned buf_gen;        /* the engine's buf_gen at capture */
+} lt_graph_ent;
+
 struct latte_engine {
   latte_model *m;
   int page_size, num_pages, max_tokens, max_seqs;
   void **kv;               /* [layers] latent cache [num_pages * page_size, r + dr] of act_dtype */
   lt_buf buf[LT_NBUF];
+  unsigned buf_gen;        /* bumped whenever a scratch buffer moves (graphs captured before are stale) */
+  int graphs_on;           /* replay decode steps as graphs where the backend has them ($LATTE_GRAPHS=0: off) */
+  lt_graph_ent graphs[LT_MAX_GRAPHS];
+  long graph_replays, graph_captures;   /* counters (tests, diagnostics) */
 };
 
 /* Runs the model over a prepared batch; writes logits F32 [n_logits, vocab] to host memory. */

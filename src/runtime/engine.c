@@ -25,6 +25,8 @@ latte_status latte_engine_new(latte_model *m, const latte_engine_opts *opts, lat
   e->num_pages = o.num_pages;
   e->max_tokens = o.max_tokens;
   e->max_seqs = o.max_seqs;
+  const char *gv = getenv("LATTE_GRAPHS");
+  e->graphs_on = !(gv && !strcmp(gv, "0"));
   int L = m->cfg.num_hidden_layers;
   e->kv = calloc((size_t)(L > 0 ? L : 1), sizeof(void *));
   if (!e->kv) { free(e); return lt_err(LATTE_ERR_NOMEM, "out of memory"); }
@@ -45,6 +47,8 @@ latte_status latte_engine_new(latte_model *m, const latte_engine_opts *opts, lat
 void latte_engine_free(latte_engine *e) {
   if (!e) return;
   lt_backend *be = e->m->be;
+  for (int i = 0; i < LT_MAX_GRAPHS; i++)
+    if (e->graphs[i].graph && be->graph_free) be->graph_free(be, e->graphs[i].graph);
   for (int l = 0; l < e->m->cfg.num_hidden_layers; l++) be->dfree(be, e->kv[l]);
   for (int i = 0; i < LT_NBUF; i++) be->dfree(be, e->buf[i].p);
   free(e->kv);

@@ -1,6 +1,7 @@
 /* cuda_backend.cu — the CUDA backend's table: device memory, the stream and cuBLASLt handle, weight
  * upload (bf16 as is; F16/F32 → bf16; FP8 kept as e4m3 + f32 block scales with --w8a8, else
- * dequantised to bf16 once), batch metadata upload, grow-only scratch, and f32 ↔ bf16 helpers. */
+ * dequantised to bf16 once), batch metadata upload (pinned, asynchronous), grow-only scratch, stream
+ * capture into CUDA graphs (docs/cuda-graphs.md), and f32 ↔ bf16 helpers. */
 #include "backend/cuda/cuda_ops.h"
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@ extern "C" int lt_cuda_device_count(void) {
 extern "C" latte_status lt_cuda_scratch(lt_cuda_ctx *c, int slot, size_t bytes, void **out) {
   if (slot < 0 || slot >= LT_CUDA_SCRATCH_SLOTS) return lt_err(LATTE_ERR_INVALID, "cuda scratch slot %d", slot);
   if (c->scratch_cap[slot] < bytes) {
+    if (c->capturing)
+      return lt_err(LATTE_ERR_BACKEND, "cuda scratch slot %d cannot grow to %zu bytes inside a graph capture", slot, bytes);
+    c->scratch_gen++;
     if (c->scratch[slot]) {
       LT_CUDA_TRY(cudaStreamSynchronize(c->stream));
       LT_CUDA_TRY(cudaFree(c->scratch[slot]));
@@ -40,6 +44,11 @@ static void cu_destroy(lt_backend *b) {
   if (c) {
     cudaStreamSynchronize(c->stream);
     for (int i = 0; i < LT_CUDA_SCRATCH_SLOTS; i++) cudaFree(c->scratch[i]);
+    for (int i = 0; i < 4; i++) {
+      if (c->meta_host[i]) cudaFreeHost(c->meta_host[i]);
+      if (c->meta_ev[i]) cudaEventDestroy(c->meta_ev[i]);
+    }
+    cudaFree(c->blas_ws);
     cudaFree(c->lt_ws);
     if (c->lt) cublasLtDestroy(c->lt);
     if (c->blas) cublasDestroy(c->blas);
@@ -163,36 +172,109 @@ static latte_status cu_vec_new(lt_backend *b, const lt_st_tensor *t, float **out
   return s;
 }
 
-/* Packs every metadata array into one host buffer and one device scratch buffer (one copy). */
+/* Packs every metadata array into the slot's pinned staging buffer and copies it to the slot's
+ * device scratch with one asynchronous copy (no synchronisation: the ops that read it follow on the
+ * stream). kv_indices go last, so for a fixed (B, T, n_logits) every other array keeps its device
+ * address from step to step — what a captured graph reads. With plan_ctx the buffer is sized for
+ * the bucket's pages up front, so a growing context does not reallocate it. */
 static latte_status cu_set_batch(lt_backend *b, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows) {
   lt_cuda_ctx *c = ctx_of(b);
   int B = f->num_seqs, T = f->num_tokens;
   int np = f->h_kv_indptr[B];
-  size_t n = (size_t)T /*ids*/ + T /*pos*/ + (B + 1) + B + (B + 1) + np + T /*slots*/ + f->n_logits + (B + 1);
-  int32_t *dev;
+  size_t fixed = (size_t)T /*ids*/ + T /*pos*/ + (B + 1) + B + (B + 1) + T /*slots*/ + f->n_logits + (B + 1);
+  size_t n = fixed + np, cap = n;
+  if (f->plan_ctx > 0 && f->page_size > 0) {
+    size_t want = fixed + (size_t)B * ((size_t)f->plan_ctx / f->page_size + 2);
+    if (want > cap) cap = want;
+  }
+  int32_t *dev = NULL;
   if (f->meta_slot < 0 || f->meta_slot > 3) return lt_err(LATTE_ERR_INVALID, "set_batch: meta_slot %d", f->meta_slot);
-  int slot = f->meta_slot == 0 ? LT_SCR_MISC : LT_SCR_META1 + f->meta_slot - 1;
-  LT_TRY(lt_cuda_scratch(c, slot, n * sizeof(int32_t), (void **)&dev));
-  int32_t *h = (int32_t *)malloc(n * sizeof(int32_t));
-  if (!h) return lt_err(LATTE_ERR_NOMEM, "set_batch: out of memory");
+  const int ms = f->meta_slot;
+  int slot = ms == 0 ? LT_SCR_MISC : LT_SCR_META1 + ms - 1;
+  LT_TRY(lt_cuda_scratch(c, slot, cap * sizeof(int32_t), (void **)&dev));
+  if (!c->meta_ev[ms]) LT_CUDA_TRY(cudaEventCreateWithFlags(&c->meta_ev[ms], cudaEventDisableTiming));
+  LT_CUDA_TRY(cudaEventSynchronize(c->meta_ev[ms]));  /* the previous copy out of the staging is done */
+  if (c->meta_host_cap[ms] < n) {
+    if (c->meta_host[ms]) LT_CUDA_TRY(cudaFreeHost(c->meta_host[ms]));
+    c->meta_host[ms] = NULL;
+    c->meta_host_cap[ms] = 0;
+    size_t hc = cap < 1024 ? 1024 : cap + cap / 4;
+    if (cudaMallocHost((void **)&c->meta_host[ms], hc * sizeof(int32_t)) != cudaSuccess) {
+      cudaGetLastError();
+      return lt_err(LATTE_ERR_NOMEM, "set_batch: cannot allocate %zu bytes of pinned memory", hc * sizeof(int32_t));
+    }
+    c->meta_host_cap[ms] = hc;
+  }
+  int32_t *h = c->meta_host[ms];
   size_t o = 0;
-#define PUT(field, src, cnt) do { memcpy(h + o, src, sizeof(int32_t) * (size_t)(cnt)); f->field = dev + o; o += (size_t)(cnt); } while (0)
+#define PUT(field, src, cnt) do { if (cnt) memcpy(h + o, src, sizeof(int32_t) * (size_t)(cnt)); f->field = dev + o; o += (size_t)(cnt); } while (0)
   PUT(d_ids, ids, T);
   PUT(d_positions, f->h_positions, T);
   PUT(d_qo_indptr, f->h_qo_indptr, B + 1);
   PUT(d_seq_lens, f->h_seq_lens, B);
   PUT(d_kv_indptr, f->h_kv_indptr, B + 1);
-  PUT(d_kv_indices, f->h_kv_indices, np);
   PUT(d_out_slots, f->h_out_slots, T);
   PUT(d_logit_rows, logit_rows, f->n_logits);
   PUT(d_kv_tok_indptr, f->h_kv_tok_indptr, B + 1);
+  PUT(d_kv_indices, f->h_kv_indices, np);
 #undef PUT
-  latte_status s = LATTE_OK;
-  cudaError_t e = cudaMemcpyAsync(dev, h, n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
-  if (e != cudaSuccess) s = lt_err(LATTE_ERR_BACKEND, "set_batch: %s", cudaGetErrorString(e));
+  LT_CUDA_TRY(cudaMemcpyAsync(dev, h, n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
+  LT_CUDA_TRY(cudaEventRecord(c->meta_ev[ms], c->stream));
+  return LATTE_OK;
+}
+
+/* ---- graphs: stream capture of a whole decode forward, replayed per step ---- */
+typedef struct {
+  cudaGraphExec_t exec;
+  uint64_t gen;   /* scratch_gen at capture */
+} lt_cuda_graph;
+
+static latte_status cu_graph_begin(lt_backend *b) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (c->capturing) return lt_err(LATTE_ERR_INVALID, "graph_begin: already capturing");
+  LT_CUDA_TRY(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+  c->capturing = 1;
+  return LATTE_OK;
+}
+
+static latte_status cu_graph_end(lt_backend *b, void **graph) {
+  lt_cuda_ctx *c = ctx_of(b);
+  *graph = NULL;
+  if (!c->capturing) return lt_err(LATTE_ERR_INVALID, "graph_end: not capturing");
+  c->capturing = 0;
+  cudaGraph_t g = NULL;
+  cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+  if (e != cudaSuccess || !g) {  /* invalidated by a capture-unsafe call: not fatal, run eagerly */
+    cudaGetLastError();
+    if (g) cudaGraphDestroy(g);
+    return LATTE_OK;
+  }
+  cudaGraphExec_t x = NULL;
+  e = cudaGraphInstantiate(&x, g, 0);
+  cudaGraphDestroy(g);
+  if (e != cudaSuccess) { cudaGetLastError(); return LATTE_OK; }
+  lt_cuda_graph *h = (lt_cuda_graph *)malloc(sizeof *h);
+  if (!h) { cudaGraphExecDestroy(x); return lt_err(LATTE_ERR_NOMEM, "graph_end: out of memory"); }
+  h->exec = x;
+  h->gen = c->scratch_gen;
+  *graph = h;
+  return LATTE_OK;
+}
+
+static latte_status cu_graph_launch(lt_backend *b, void *graph, int *stale) {
+  lt_cuda_ctx *c = ctx_of(b);
+  lt_cuda_graph *h = (lt_cuda_graph *)graph;
+  *stale = h->gen != c->scratch_gen;
+  if (*stale) return LATTE_OK;
+  LT_CUDA_TRY(cudaGraphLaunch(h->exec, c->stream));
+  return LATTE_OK;
+}
+
+static void cu_graph_free(lt_backend *b, void *graph) {
+  lt_cuda_graph *h = (lt_cuda_graph *)graph;
+  if (!h) return;
+  cudaGraphExecDestroy(h->exec);
   free(h);
-  return s;
 }
 
 extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
@@ -223,6 +305,13 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
     s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cannot create cuBLAS handles");
   if (!s && cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS)
     s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cublasSetStream failed");
+  c->blas_ws_size = 32u << 20;  /* cuBLAS's recommendation for Hopper; fixed so captures never allocate */
+  if (!s && cudaMalloc(&c->blas_ws, c->blas_ws_size) != cudaSuccess) {
+    cudaGetLastError();
+    s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cannot allocate the cuBLAS workspace");
+  }
+  if (!s && cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_size) != CUBLAS_STATUS_SUCCESS)
+    s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cublasSetWorkspace failed");
   if (s) { cu_destroy(b); return s; }
   b->name = "cuda";
   b->act_dtype = LT_BF16;
@@ -260,6 +349,10 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->moe_experts = lt_cuda_moe_experts;
   b->mlp = lt_cuda_mlp;
   b->argmax_rows = lt_cuda_argmax_rows;
+  b->graph_begin = cu_graph_begin;
+  b->graph_end = cu_graph_end;
+  b->graph_launch = cu_graph_launch;
+  b->graph_free = cu_graph_free;
   *out = b;
   return LATTE_OK;
 }

@@ -44,9 +44,18 @@ typedef struct {
   int w8a8;
   void *scratch[LT_CUDA_SCRATCH_SLOTS];
   size_t scratch_cap[LT_CUDA_SCRATCH_SLOTS];
+  /* graphs (cuda_backend.cu, docs/cuda-graphs.md) */
+  uint64_t scratch_gen;   /* bumped on every scratch reallocation: graphs captured before are stale */
+  int capturing;          /* inside graph_begin .. graph_end: scratch must not grow */
+  void *blas_ws;          /* fixed cuBLAS workspace (no allocation inside a capture) */
+  size_t blas_ws_size;
+  int32_t *meta_host[4];  /* pinned staging of set_batch, one per meta_slot */
+  size_t meta_host_cap[4];
+  cudaEvent_t meta_ev[4]; /* the staging's last copy: waited on before it is rewritten */
 } lt_cuda_ctx;
 
-/* Returns a device buffer of at least bytes for slot (grow-only; contents undefined). */
+/* Returns a device buffer of at least bytes for slot (grow-only; contents undefined). Growing
+ * bumps scratch_gen; during a graph capture it fails instead (the caller falls back to eager). */
 latte_status lt_cuda_scratch(lt_cuda_ctx *c, int slot, size_t bytes, void **out);
 
 #define LT_CUDA_TRY(call) do { cudaError_t lt_e_ = (call); if (lt_e_ != cudaSuccess) \

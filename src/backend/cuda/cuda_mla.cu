@@ -542,10 +542,17 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
   /* Split-KV: pick a chunk so that (tokens × head blocks × splits) fills the GPU about twice. */
   int64_t work = 0;  /* Σ over tokens of context length × head blocks */
   int max_ctx = 1;
-  for (int s = 0; s < B; s++) {
-    int64_t ql_ = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s], pre = f->h_seq_lens[s] - ql_;
-    work += ql_ * pre + ql_ * (ql_ + 1) / 2;
-    if (ql_ > 0 && f->h_seq_lens[s] > max_ctx) max_ctx = f->h_seq_lens[s];
+  if (f->plan_ctx > 0) {  /* decode bucket: plan from the bound alone (same launch every step; graphs) */
+    if (f->max_seq_len > f->plan_ctx)
+      return lt_err(LATTE_ERR_INVALID, "mla_decode: context %d beyond plan_ctx %d", f->max_seq_len, f->plan_ctx);
+    work = (int64_t)T * f->plan_ctx;
+    max_ctx = f->plan_ctx;
+  } else {
+    for (int s = 0; s < B; s++) {
+      int64_t ql_ = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s], pre = f->h_seq_lens[s] - ql_;
+      work += ql_ * pre + ql_ * (ql_ + 1) / 2;
+      if (ql_ > 0 && f->h_seq_lens[s] > max_ctx) max_ctx = f->h_seq_lens[s];
+    }
   }
   work *= H / M;
   const int64_t target = 2 * (int64_t)c->sm_count * per_sm;
