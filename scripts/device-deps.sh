@@ -15,6 +15,13 @@ case "${1:-}" in
   unpack)
     mkdir -p .deps/root
     for f in .deps/debs/*.deb; do dpkg -x "$f" .deps/root; done
+    # Debian's libcurl needs libssh2/ldap builds the GPU machine lacks: link its own libcurl.so.4 (ABI 4)
+    # when it has one, with Debian's headers
+    sys=/usr/lib/x86_64-linux-gnu/libcurl.so.4
+    if [ -e "$sys" ]; then
+      rm -f .deps/root/usr/lib/x86_64-linux-gnu/libcurl.so*
+      ln -s "$sys" .deps/root/usr/lib/x86_64-linux-gnu/libcurl.so
+    fi
     echo "-DLATTE_DEPS_PREFIX=$PWD/.deps/root"
     echo "export LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:\${LD_LIBRARY_PATH:-}" ;;
   *) echo "usage: $0 fetch|unpack" >&2; exit 2 ;;
