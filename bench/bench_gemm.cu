@@ -1,6 +1,7 @@
 /* bench_gemm.cu — floors and lt_cuda_linear timings: D2D copy bandwidth, cuBLASLt bf16 and FP8
  * 8192³ rates, then FP8 (our kernel vs cuBLASLt block-scaled) and bf16 linear at DeepSeek-V3 shapes
- * for M ∈ {1, 64, 512, 4096}. CUDA events, median of many runs, rotating buffers for small M. */
+ * for M ∈ {1, 8, 16, 32, 64, 512, 4096} (FP8: previous split-K kernel, our current kernels, cuBLASLt,
+ * automatic dispatch). CUDA events, median of many runs, rotating buffers for small M. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,11 +166,15 @@ int main(void) {
     cudaFree(sc);
     printf("cuBLASLt version %zu\n", cublasLtGetVersion());
   }
-  const int shapes[4][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}};  /* N, K */
-  const int Ms[4] = {1, 64, 512, 4096};
+  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
+  const int Ms[7] = {1, 8, 16, 32, 64, 512, 4096};
+  /* FP8 paths: split-K = the previous small-M kernel (quantise, GEMM, split-K sum: 3 launches),
+   * ours = our kernels (split-free: 1 launch at M ≤ 16, 2 above), cublasLt, auto = linear's dispatch */
+  const char *pnames[4] = {"split-K", "ours", "cublasLt", "auto"};
+  const int pforce[4] = {3, 1, 2, 0};
   printf("\n%-6s %-13s %5s %-9s %9s %9s %9s %7s %7s\n", "dtype", "N x K", "M", "path", "us", "MB", "GFLOP",
          "%bw", "%mma");
-  for (int si = 0; si < 4; si++) {
+  for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
     for (int dt = 0; dt < 2; dt++) {  /* 0 fp8, 1 bf16 */
       const int fp8 = dt == 0;
@@ -192,8 +197,9 @@ int main(void) {
           free(h);
         }
       }
-      for (int mi = 0; mi < 4; mi++) {
+      for (int mi = 0; mi < 7; mi++) {
         const int M = Ms[mi];
+        if (!fp8 && (si == 4 || (M > 1 && M < 64))) continue;  /* bf16: the reference points only */
         int nx = M <= 64 ? 4 : 1;
         void *x[4], *y;
         for (int i = 0; i < nx; i++) {
@@ -204,9 +210,10 @@ int main(void) {
         lin_arg a = {b, ws, nw, x, nx, y, M};
         double flop = 2.0 * M * (double)N * K;
         double bytes = (double)wbytes + (double)M * K * 2 + (double)M * N * 2;
-        for (int path = 0; path < (fp8 ? 2 : 1); path++) {
-          const char *pn = !fp8 ? "cublasLt" : path == 0 ? "ours" : "cublasLt";
-          lt_cuda_gemm_force = !fp8 ? 0 : path == 0 ? 1 : 2;
+        for (int path = 0; path < (fp8 ? 4 : 1); path++) {
+          if (fp8 && M > 64 && path < 2) continue;  /* our kernels at large M: ragged-k fallback only */
+          const char *pn = !fp8 ? "cublasLt" : pnames[path];
+          lt_cuda_gemm_force = !fp8 ? 0 : pforce[path];
           /* probe: cuBLASLt may refuse (e.g. M = 1) */
           latte_status s = lt_cuda_linear(b, x[0], K, &ws[0], y, M);
           cudaStreamSynchronize(g_st);

@@ -1,6 +1,7 @@
 /* test_cuda_core.c — the CUDA backend's core ops (embed, rmsnorm, add_rmsnorm, add, gather_rows,
  * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out) against their CPU twins on
- * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks. */
+ * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks; every FP8
+ * path (split-free fused / unfused, split-K, cuBLASLt) is also forced once. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,22 +339,44 @@ int main(void) {
   for (int ps = 0; ps < 2; ps++) { test_rope(16, ps ? 64 : 1); test_rope(128, ps ? 64 : 1); }
 
   const int Ms[4] = {1, 7, 64, 512};
+  /* FP8: M ≤ 16 is the split-free kernel quantising x itself, 16 < M ≤ 64 the split-free kernel or
+   * cuBLASLt, M = 7 (second entry) with a padded row stride */
+  const int Ms8[8] = {1, 7, 8, 16, 17, 33, 64, 512};
   /* ragged fixtures (bf16 and fp8) */
   int rag[3][2] = {{160, 256}, {384, 192}, {256, 96}};
   for (int i = 0; i < 3; i++) {
     test_linear_shape(rag[i][0], rag[i][1], 0, Ms, 4);
-    test_linear_shape(rag[i][0], rag[i][1], 1, Ms, 4);
+    test_linear_shape(rag[i][0], rag[i][1], 1, Ms8, 8);
+  }
+  /* each FP8 path forced on the ragged fixtures: split-free (fused at M ≤ 16, else after the
+   * quantisation kernel), the split-K kernel; an odd x row stride (unaligned rows: scalar x loads) */
+  for (int i = 0; i < 3; i++) {
+    tw t;
+    if (make_weight(&t, rag[i][0], rag[i][1], 1)) continue;
+    lt_cuda_gemm_force = 1;
+    run_linear(&t, 3, 3, 0, " [split-free, x stride k+3]");
+    run_linear(&t, 16, 0, 0, " [split-free]");
+    run_linear(&t, 40, 0, 0, " [split-free]");
+    run_linear(&t, 64, 8, 0, " [split-free]");
+    lt_cuda_gemm_force = 3;
+    run_linear(&t, 7, 0, 0, " [split-K]");
+    lt_cuda_gemm_force = 0;
+    free_weight(&t);
   }
   /* real shapes: V2-Lite and V3 (LT_TEST_QUICK=1 skips them, e.g. under compute-sanitizer) */
   int quick = getenv("LT_TEST_QUICK") != NULL;
   int real[][2] = {{2048, 2048}, {1536, 7168}, {24576, 1536}, {576, 7168}, {7168, 16384}, {2048, 7168}};
-  for (int i = 0; i < (quick ? 0 : 6); i++) test_linear_shape(real[i][0], real[i][1], 1, Ms, 4);
+  for (int i = 0; i < (quick ? 0 : 6); i++) test_linear_shape(real[i][0], real[i][1], 1, Ms8, 8);
   for (int i = 0; i < (quick ? 0 : 4); i++) test_linear_shape(real[i][0], real[i][1], 0, Ms, 4);
   /* our FP8 kernel at M = 512 too, and cuBLASLt at M = 64 */
   {
     tw t;
     if (!make_weight(&t, 576, 7168, 1)) {
       lt_cuda_gemm_force = 1; run_linear(&t, 512, 0, 0, " [own kernel]");
+      run_linear(&t, 1, 0, 0, " [split-free, K split over a cluster]");
+      run_linear(&t, 64, 0, 0, " [split-free]");
+      run_linear(&t, 33, 0, 1, " [split-free]");
+      lt_cuda_gemm_force = 3; run_linear(&t, 8, 0, 0, " [split-K]");
       lt_cuda_gemm_force = 2; run_linear(&t, 64, 0, 0, " [cuBLASLt]");
       lt_cuda_gemm_force = 0;
       free_weight(&t);
@@ -363,7 +386,11 @@ int main(void) {
   {
     tw t;
     if (!make_weight(&t, 3000, 2048, 0)) { run_linear(&t, 7, 0, 1, ""); run_linear(&t, 1, 0, 1, ""); free_weight(&t); }
-    if (!make_weight(&t, 384, 192, 1)) { run_linear(&t, 7, 0, 1, ""); run_linear(&t, 300, 0, 1, ""); free_weight(&t); }
+    if (!make_weight(&t, 384, 192, 1)) {
+      run_linear(&t, 7, 0, 1, ""); run_linear(&t, 300, 0, 1, "");
+      lt_cuda_gemm_force = 1; run_linear(&t, 20, 0, 1, " [split-free]"); lt_cuda_gemm_force = 0;
+      free_weight(&t);
+    }
     if (!make_weight(&t, 1536, 2048, 1)) { run_linear(&t, 300, 0, 1, ""); free_weight(&t); }
   }
   gpu->destroy(gpu);

@@ -1,6 +1,7 @@
 /* test_cuda_moe.c — the CUDA router, routed experts and dense MLP against the CPU twins (cpu_moe.c)
  * at DeepSeek V2-Lite / V2 / V3 shapes, bf16 and FP8 (w8a8, ragged 128-blocks); CUDA outputs are
- * poisoned (0xFF = NaN) before each run. "./test_cuda_moe small" runs only the tiny cases. */
+ * poisoned (0xFF = NaN) before each run. M ≤ 8 runs both the GEMV decode path and the tiled path.
+ * "./test_cuda_moe small" runs only the tiny cases. */
 #include "backend/backend.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -13,8 +14,14 @@
 #ifdef LATTE_HAVE_CUDA
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
+#ifdef __cplusplus
+extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode;
+#else
+extern int lt_cuda_moe_decode, lt_cuda_mlp_decode;   /* cuda_moe.cu: largest M of the GEMV decode path */
+#endif
 
 static lt_backend *cpu, *gpu;
+static int moe_dflt, mlp_dflt;
 static unsigned long long seed = 0x9e3779b97f4a7c15ull;
 
 static float bf16r(float v) { return lt_bf16_to_f32(lt_f32_to_bf16(v)); }
@@ -214,13 +221,17 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
     void *dx = to_dev_act(x, (long)M * H), *dids = to_dev(ids, sizeof(int32_t) * (size_t)M * K);
     void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    poison(dout, sizeof(uint16_t) * (size_t)M * H);
-    s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
-    CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
-    lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
-    double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-    printf("experts %-32s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
-    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    for (int path = 1; path >= (M <= 8 ? 0 : 1); path--) {   /* 1: decode GEMVs (M ≤ 8), 0: tiled */
+      lt_cuda_moe_decode = lt_cuda_mlp_decode = path ? 8 : 0;
+      poison(dout, sizeof(uint16_t) * (size_t)M * H);
+      s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
+      CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
+      lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
+      double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
+      printf("experts %-32s M=%4d %-6s: rel err %.3e (tol %.0e)\n", name, M, M <= 8 && path ? "decode" : "tiled", err, tol);
+      CHECK(err <= tol, "%s M=%d path %d: rel err %.3e", name, M, path, err);
+    }
+    lt_cuda_moe_decode = moe_dflt; lt_cuda_mlp_decode = mlp_dflt;
     free(x); free(ref); free(out); free(w); free(ids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout);
   }
@@ -254,13 +265,17 @@ static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, in
     CHECK(s == LATTE_OK, "%s: cpu mlp: %s", name, latte_last_error());
     void *dx = to_dev_act(x, (long)M * H), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    poison(dout, sizeof(uint16_t) * (size_t)M * H);
-    s = gpu->mlp(gpu, dx, &mg, dout, M);
-    CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
-    lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
-    double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-    printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
-    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    for (int path = 1; path >= (M <= 8 ? 0 : 1); path--) {   /* 1: decode GEMVs (M ≤ 8), 0: tiled */
+      lt_cuda_moe_decode = lt_cuda_mlp_decode = path ? 8 : 0;
+      poison(dout, sizeof(uint16_t) * (size_t)M * H);
+      s = gpu->mlp(gpu, dx, &mg, dout, M);
+      CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
+      lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
+      double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
+      printf("mlp %-36s M=%4d %-6s: rel err %.3e (tol %.0e)\n", name, M, M <= 8 && path ? "decode" : "tiled", err, tol);
+      CHECK(err <= tol, "%s M=%d path %d: rel err %.3e", name, M, path, err);
+    }
+    lt_cuda_moe_decode = moe_dflt; lt_cuda_mlp_decode = mlp_dflt;
     free(x); free(ref); free(out);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dout);
   }
@@ -286,6 +301,7 @@ int main(int argc, char **argv) {
   }
   /* router: V2-Lite (softmax greedy 64/top-6), V2 (group_limited_greedy 160/top-6, 8 groups keep 3,
    * scale 16), V3 (sigmoid noaux_tc 256/top-8, 8 groups keep 4, bias, renorm, scale 2.5) */
+  moe_dflt = lt_cuda_moe_decode; mlp_dflt = lt_cuda_mlp_decode;
   const int Ts[] = {1, 5, 33, 300};
   for (int i = small ? 1 : 0; i < (small ? 3 : 4); i++) {
     check_route("v2-lite softmax greedy 64/6", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[i]);
@@ -294,21 +310,21 @@ int main(int argc, char **argv) {
     check_route("v3 sigmoid noaux_tc 256/8 g8k4", 256, small ? 512 : 7168, 8, LT_TOPK_NOAUX_TC, 1, 8, 4, 1, 1, 2.5f, 1,
                 Ts[i]);
   }
-  const int Ms[] = {1, 5, 64, 300}, Ms_small[] = {5, 40};
-  check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 2);
-  check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 2);
-  const int Mm[] = {1, 37, 300};
-  check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 3);
-  check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 3);
-  check_mlp("tiny H256 I96 bf16", 256, 96, 0, Mm, 3);
+  const int Ms[] = {1, 5, 8, 64, 300}, Ms_small[] = {1, 5, 8, 40};
+  check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 4);
+  check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 4);
+  const int Mm[] = {1, 4, 8, 37, 300};
+  check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 5);
+  check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 5);
+  check_mlp("tiny H256 I96 bf16", 256, 96, 0, Mm, 5);
   if (!small) {
-    check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 4);
-    check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 4);
-    check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 4);
-    check_experts("v3-tp8 E256 I256 H7168 top8 fp8", 256, 256, 7168, 8, 1, Ms, 4);
-    check_mlp("v2-lite dense H2048 I10944 bf16", 2048, 10944, 0, Mm, 3);
-    check_mlp("v2-lite dense H2048 I10944 fp8", 2048, 10944, 1, Mm, 3);
-    check_mlp("v3 shared H7168 I2048 fp8", 7168, 2048, 1, Mm, 3);
+    check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 5);
+    check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 5);
+    check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 5);
+    check_experts("v3-tp8 E256 I256 H7168 top8 fp8", 256, 256, 7168, 8, 1, Ms, 5);
+    check_mlp("v2-lite dense H2048 I10944 bf16", 2048, 10944, 0, Mm, 5);
+    check_mlp("v2-lite dense H2048 I10944 fp8", 2048, 10944, 1, Mm, 5);
+    check_mlp("v3 shared H7168 I2048 fp8", 7168, 2048, 1, Mm, 5);
   }
   gpu->destroy(gpu);
   cpu->destroy(cpu);

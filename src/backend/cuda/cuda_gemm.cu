@@ -1,21 +1,29 @@
 /* cuda_gemm.cu — linear layers y = x · Wᵀ: bf16 weights through cuBLASLt (fp32 compute); FP8 e4m3
  * weights (--w8a8) through per-token-group activation quantisation (1×128, s = amax/448) and either
- * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernel (decode sizes, ragged shapes). */
+ * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): a
+ * split-free one that quantises x itself (rows ≤ 16, one launch) and the older split-K one. */
 #include "backend/cuda/cuda_ops.h"
+#include <cooperative_groups.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef __nv_bfloat16 bf16;
 
-/* 0: automatic; 1: always our FP8 kernel; 2: always cuBLASLt for FP8 (bench / tests) */
+/* 0: automatic; 1: always our FP8 kernels (split-free kernel where it applies, else the split-K one);
+ * 2: always cuBLASLt for FP8; 3: always the split-K kernel with the separate quantisation (bench / tests) */
 extern "C" int lt_cuda_gemm_force;
 int lt_cuda_gemm_force = 0;
 
 enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
-       LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled;
-                                  at M = 64 cuBLASLt measured 3-6x faster than ours, H200) */
-       LT_FP8_WARPS = 4 };     /* warps per block of our FP8 kernel; they split the K-groups */
+       LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled) */
+       LT_FP8_FUSE_M = 16,     /* rows at or below: the split-free kernel quantises x itself */
+       LT_FP8_SF_M = 64,       /* rows at or below: the split-free kernel may run (see linear_any) */
+       LT_FP8_WARPS = 4 };     /* warps per block of our FP8 kernels */
+/* weight bytes (n·k) at or below which the fused split-free kernel is chosen: measured (H200) faster
+ * than the split-K kernel and cuBLASLt up to 37.7 MB at rows ≤ 8 (slower at 117 MB), and up to 14.7 MB
+ * at 9..16 rows (slower than cuBLASLt at 37.7 MB) */
+static const int64_t LT_FP8_SF_BYTES8 = (int64_t)64 << 20, LT_FP8_SF_BYTES16 = (int64_t)24 << 20;
 
 /* A cuBLASLt matmul prepared for one (rows, x stride, output type, alignments); the descriptors are
  * the opaque in-place kind, so the whole cache is one malloc'd block (freed with free(w->priv)). */
@@ -300,6 +308,249 @@ static latte_status fp8_own(lt_cuda_ctx *c, const lt_weight *w, const uint8_t *x
   return LATTE_OK;
 }
 
+/* ============ FP8 GEMM, split-free: one kernel, whole K per output tile (decode sizes) ============ */
+
+namespace cg = cooperative_groups;
+
+/* Lane (gq, tq)'s B fragment (see lt_k_fp8_gemm) for token row m and K-group g, quantised here:
+ * x[m, g·128 + tq·32 .. +32) scaled by inv = 448/amax of the row's whole group (the quad's four lanes
+ * hold its 128 values), q = e4m3 RNE saturating — lt_k_quant_rows's arithmetic. *s = amax/448; rows
+ * m ≥ M and columns ≥ K read as 0. xvec: x rows 16-byte aligned and K % 8 == 0 (uint4 loads). */
+__device__ __forceinline__ void lt_quant_frag(const bf16 *__restrict__ x, int64_t xs, int M, int K, int xvec, int m,
+                                              int g, int tq, uint4 *xb, float *s) {
+  float v[32];
+  const int k0 = g * 128 + tq * 32;
+  if (m < M && xvec) {
+    const bf16 *p = x + (int64_t)m * xs + k0;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+      uint4 u = make_uint4(0, 0, 0, 0);
+      if (k0 + c * 8 < K) u = *(const uint4 *)(p + c * 8);
+      const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const float2 f = __bfloat1622float2(h[j]);
+        v[c * 8 + 2 * j] = f.x;
+        v[c * 8 + 2 * j + 1] = f.y;
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 32; j++) v[j] = (m < M && k0 + j < K) ? __bfloat162float(x[(int64_t)m * xs + k0 + j]) : 0.0f;
+  }
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(v[j]));
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+  const float inv = amax > 0.0f ? __fdiv_rn(448.0f, amax) : 0.0f;  /* exact division even under fast-math */
+  uint32_t q[8];
+#pragma unroll
+  for (int i = 0; i < 8; i++) {  /* byte j of word i = element 4i + j (the weights' byte order) */
+    const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(__fmul_rn(v[4 * i], inv), __fmul_rn(v[4 * i + 1], inv)),
+                                                 __NV_SATFINITE, __NV_E4M3);
+    const uint32_t hi = __nv_cvt_float2_to_fp8x2(
+        make_float2(__fmul_rn(v[4 * i + 2], inv), __fmul_rn(v[4 * i + 3], inv)), __NV_SATFINITE, __NV_E4M3);
+    q[i] = (lo & 0xffffu) | (hi << 16);
+  }
+  xb[0] = make_uint4(q[0], q[1], q[2], q[3]);
+  xb[1] = make_uint4(q[4], q[5], q[6], q[7]);
+  *s = __fdiv_rn(amax, 448.0f);
+}
+
+/* y[m, n] = Σ_g sa[g, m] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (y [M, N], W [N, K] e4m3, M ≤ 64)
+ * Same mma m16n8k32 mapping as lt_k_fp8_gemm (W rows = MMA M, tokens = MMA N, quad lanes own 32
+ * contiguous bytes of a group), but no split-K reduce kernel: a block owns R = WN·NT·16 weight rows
+ * and all MT·8 tokens; its 4 warps are WN along the rows × WK = 4/WN along the K-groups. When the
+ * grid alone is too small, blockIdx.z splits the K-groups over a thread-block cluster (1, 1, S) and
+ * rank 0 sums the S partial tiles from the others' shared memory (fixed order: deterministic).
+ * FUSE: x is bf16 [M, K] (row stride xs) and each warp quantises the rows of its groups itself;
+ * else x is already quantised (xq [M, kq], scales xsc [G][M] from lt_k_quant_rows).
+ * Needs K % 16 == 0 and 16-byte aligned W (uint4 weight loads). */
+template <int MT, int NT, int WN, bool FUSE>
+__global__ void __launch_bounds__(LT_FP8_WARPS * 32)
+    lt_k_fp8_sf(const uint8_t *__restrict__ w, const float *__restrict__ wsc, const bf16 *__restrict__ x, int64_t xs,
+                int xvec, const uint8_t *__restrict__ xq, const float *__restrict__ xsc, int M, int N, int K, int kq,
+                int kg_per_split, void *out, int out_f32) {
+  constexpr int WK = LT_FP8_WARPS / WN, R = WN * NT * 16, C = MT * 8;
+  __shared__ float red[R * C];  /* [row][token] partial tile */
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
+  const int wn = warp % WN, wk = warp / WN;
+  const int nb0 = blockIdx.x * R, n0 = nb0 + wn * NT * 16;
+  const int G = (K + 127) / 128;
+  const int gbeg = blockIdx.z * kg_per_split, gend = min(G, gbeg + kg_per_split);
+
+  float acc[NT][MT][4];
+#pragma unroll
+  for (int a = 0; a < NT; a++)
+#pragma unroll
+    for (int b = 0; b < MT; b++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
+
+  uint4 wa[NT][2][2], wn_[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
+  int g = gbeg + wk;
+  if (g < gend) {
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++)
+          wa[nt][rr][hh] = lt_ld_w<true>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
+  }
+  for (; g < gend; g += WK) {
+    const int gn = g + WK;
+    if (gn < gend) {  /* prefetch the next K-group's weights */
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++)
+            wn_[nt][rr][hh] = lt_ld_w<true>(w, N, K, n0 + nt * 16 + rr * 8 + gq, gn * 128 + tq * 32 + hh * 16);
+    }
+    float ws[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) ws[nt] = (n0 + nt * 16 < N) ? wsc[(int64_t)((n0 + nt * 16) / 128) * G + g] : 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      uint4 xb[2];
+      float s0, s1;
+      if (FUSE) {
+        float sa;
+        lt_quant_frag(x, xs, M, K, xvec, mt * 8 + gq, g, tq, xb, &sa);
+        s0 = __shfl_sync(0xffffffffu, sa, tq * 8);      /* token tq·2 lives in quad tq·2 */
+        s1 = __shfl_sync(0xffffffffu, sa, tq * 8 + 4);
+      } else {
+        const int mrow = mt * 8 + gq;
+        if (mrow < M) {
+          const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
+          xb[0] = p[0];
+          xb[1] = p[1];
+        } else {
+          xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
+        }
+        const int mc = mt * 8 + tq * 2;
+        s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
+        s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          const int h = j >> 1, wi = (j & 1) * 2;
+          lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
+                      lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
+        }
+        acc[nt][mt][0] += t[0] * (ws[nt] * s0);
+        acc[nt][mt][1] += t[1] * (ws[nt] * s1);
+        acc[nt][mt][2] += t[2] * (ws[nt] * s0);
+        acc[nt][mt][3] += t[3] * (ws[nt] * s1);
+      }
+    }
+    if (gn < gend) {
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++) wa[nt][rr][hh] = wn_[nt][rr][hh];
+    }
+  }
+  /* the WK warps of a row slice add their partials in warp order (deterministic) */
+#pragma unroll 1
+  for (int kw = 0; kw < WK; kw++) {
+    if (wk == kw) {
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+          for (int c = 0; c < 4; c++) {
+            const int r = wn * NT * 16 + nt * 16 + gq + (c >> 1) * 8, col = mt * 8 + tq * 2 + (c & 1);
+            if (kw == 0) red[r * C + col] = acc[nt][mt][c];
+            else red[r * C + col] += acc[nt][mt][c];
+          }
+    }
+    __syncthreads();
+  }
+  const int S = (int)gridDim.z;
+  cg::cluster_group cl = cg::this_cluster();
+  if (S > 1) cl.sync();  /* every rank's partial tile is in its shared memory */
+  if (S == 1 || cl.block_rank() == 0) {
+    for (int i = threadIdx.x; i < R * C; i += blockDim.x) {
+      const int nl = i % R, ml = i / R, n = nb0 + nl, m = ml;
+      float v = red[nl * C + ml];
+      for (int r = 1; r < S; r++) v += cl.map_shared_rank(red, r)[nl * C + ml];
+      if (n >= N || m >= M) continue;
+      if (out_f32) ((float *)out)[(int64_t)m * N + n] = v;
+      else ((bf16 *)out)[(int64_t)m * N + n] = __float2bfloat16(v);
+    }
+  }
+  if (S > 1) cl.sync();  /* the other ranks keep their shared memory until rank 0 has read it */
+}
+
+template <int MT, int NT, int WN, bool FUSE>
+static cudaError_t launch_sf(dim3 grid, cudaStream_t st, const uint8_t *w, const float *wsc, const bf16 *x, int64_t xs,
+                             int xvec, const uint8_t *xq, const float *xsc, int M, int N, int K, int kq, int kgs,
+                             void *out, int out_f32) {
+  cudaLaunchConfig_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = 1;
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = grid.z;
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(LT_FP8_WARPS * 32, 1, 1);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = st;
+  cfg.attrs = at;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, lt_k_fp8_sf<MT, NT, WN, FUSE>, w, wsc, x, xs, xvec, xq, xsc, M, N, K, kq, kgs, out,
+                            out_f32);
+}
+
+/* The split-free kernel: fuse = 1 (M ≤ 16): x is the bf16 input (row stride xs), no quantisation
+ * kernel; fuse = 0 (M ≤ 64): xq / xsc come from lt_k_quant_rows. Needs K % 16 == 0, 16-aligned W. */
+static latte_status fp8_sf(lt_cuda_ctx *c, const lt_weight *w, const void *x, int64_t xs, const uint8_t *xq,
+                           const float *xsc, int M, void *y, int out_f32, int fuse) {
+  const int N = (int)w->n, K = (int)w->k, G = (int)cdiv(K, 128), kq = G * 128;
+  const int mt = M <= 8 ? 1 : M <= 16 ? 2 : M <= 32 ? 4 : 8;
+  if (M > LT_FP8_SF_M || (fuse && M > LT_FP8_FUSE_M))
+    return lt_err(LATTE_ERR_INVALID, "cuda linear: split-free FP8 kernel given %d rows", M);
+  const int wn = fuse ? 1 : 4, wk = LT_FP8_WARPS / wn;
+  /* two 16-row tiles per warp (half the x re-quantisation per weight byte) while ≥ 4 blocks per SM */
+  const int nt = (fuse && cdiv(N, 32) >= 4 * (int64_t)c->sm_count) ? 2 : 1;
+  const int64_t gx = cdiv(N, wn * nt * 16);
+  /* split the K-groups over a cluster until ~3 blocks per SM, each warp keeping ≥ 1 group */
+  int S = 1;
+  while (S < 8 && gx * S < 3 * (int64_t)c->sm_count && cdiv(G, 2 * S) >= wk) S *= 2;
+  const int kgs = (int)cdiv(G, S);
+  dim3 grid((unsigned)gx, 1, (unsigned)S);
+  const int xvec = fuse && xs % 8 == 0 && K % 8 == 0 && ((uintptr_t)x & 15) == 0;
+  const uint8_t *wd = (const uint8_t *)w->data;
+  const bf16 *xb = (const bf16 *)x;
+  cudaError_t e;
+  switch (fuse * 1000 + mt * 10 + nt) {
+  case 1011: e = launch_sf<1, 1, 1, true>(grid, c->stream, wd, w->scale, xb, xs, xvec, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 1012: e = launch_sf<1, 2, 1, true>(grid, c->stream, wd, w->scale, xb, xs, xvec, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 1021: e = launch_sf<2, 1, 1, true>(grid, c->stream, wd, w->scale, xb, xs, xvec, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 1022: e = launch_sf<2, 2, 1, true>(grid, c->stream, wd, w->scale, xb, xs, xvec, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 11: e = launch_sf<1, 1, 4, false>(grid, c->stream, wd, w->scale, xb, xs, 0, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 21: e = launch_sf<2, 1, 4, false>(grid, c->stream, wd, w->scale, xb, xs, 0, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  case 41: e = launch_sf<4, 1, 4, false>(grid, c->stream, wd, w->scale, xb, xs, 0, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  default: e = launch_sf<8, 1, 4, false>(grid, c->stream, wd, w->scale, xb, xs, 0, xq, xsc, M, N, K, kq, kgs, y, out_f32); break;
+  }
+  if (e != cudaSuccess)
+    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_sf (grid %lld×%d, rows %d): %s", __FILE__, __LINE__,
+                  (long long)gx, S, M, cudaGetErrorString(e));
+  LT_LAUNCH_CHECK("lt_k_fp8_sf");
+  return LATTE_OK;
+}
+
 /* ================================ cuBLASLt paths ================================ */
 
 /* Copies the weight scales [nb][G] into cuBLASLt's [nb][L4] (L4 = G rounded up to 4), zero padded. */
@@ -434,8 +685,17 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   }
   if (w->dtype != LT_F8E4M3)
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: weight dtype %s", lt_dtype_name(w->dtype));
+  const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, G = kq / 128, force = lt_cuda_gemm_force;
+  /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
+   * where it measured fastest (H200, bench_gemm): rows ≤ 8 up to LT_FP8_SF_BYTES8 weight bytes,
+   * rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K kernel / cuBLASLt, as before) */
+  const int sf_ok = K % 16 == 0 && ((uintptr_t)w->data & 15) == 0 && force != 2 && force != 3;
+  const int64_t wbytes = w->n * w->k;
+  const int sf_fused = sf_ok && rows <= LT_FP8_FUSE_M &&
+                       (force == 1 || (rows <= LT_FP8_SMALL_M ? wbytes <= LT_FP8_SF_BYTES8
+                                                              : wbytes <= LT_FP8_SF_BYTES16 || K % 128 != 0));
+  if (sf_fused) return fp8_sf(c, w, x, xs, NULL, NULL, rows, y, out_f32, 1);
   /* [x_q (rows × kq bytes) | pad to 256 | scales (G × rows f32)] in one scratch slot */
-  const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, G = kq / 128;
   size_t qbytes = ((size_t)rows * kq + 255) / 256 * 256;
   uint8_t *buf;
   LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_A, qbytes + sizeof(float) * (size_t)G * rows, (void **)&buf));
@@ -444,15 +704,18 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   int64_t warps = (int64_t)rows * G;
   lt_k_quant_rows<<<(unsigned)cdiv(warps, 8), 256, 0, c->stream>>>((const bf16 *)x, xs, rows, K, kq, xq, xsc);
   LT_LAUNCH_CHECK("lt_k_quant_rows");
-  int use_cublas = lt_cuda_gemm_force == 2 || (lt_cuda_gemm_force == 0 && rows > LT_FP8_SMALL_M && K % 128 == 0);
+  /* rows > 8: cuBLASLt's block-scaled GEMM; refusals and ragged k fall back to the split-K kernel.
+   * The unfused split-free kernel (16 < rows ≤ 64) only runs forced: it measured slower than both. */
+  int use_cublas = force == 2 || (force == 0 && rows > LT_FP8_SMALL_M && K % 128 == 0);
   if (use_cublas) {
     int done;
     LT_TRY(lt_gemm_cublas(c, w, xq, kq, xsc, y, rows, out_f32, &done));
     if (done > 0) return LATTE_OK;
-    if (lt_cuda_gemm_force == 2)
+    if (force == 2)
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: cuBLASLt refuses FP8 rows %d, n %lld, k %lld (status %d)",
                     rows, (long long)w->n, (long long)w->k, -done - 1);
   }
+  if (force == 1 && sf_ok && rows <= LT_FP8_SF_M) return fp8_sf(c, w, x, xs, xq, xsc, rows, y, out_f32, 0);
   return fp8_own(c, w, xq, xsc, rows, kq, y, out_f32);
 }
 

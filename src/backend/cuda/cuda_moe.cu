@@ -810,6 +810,340 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   return lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp);
 }
 
+/* ================= decode path (M ≤ 8 tokens): two GEMV kernels ================= */
+/* At decode sizes the experts are weight-bandwidth bound, and the tiled path's chain of small
+ * dependent kernels (align, gate_up, split-K reduce, down, combine) costs more than the bytes.
+ * Here, for M ≤ 8 tokens and M·top_k ≤ 64 (token, slot) pairs:
+ * - lt_k_dec_gu: h [P, I] f32 = silu(x_t · gate_eᵀ) · (x_t · up_eᵀ) for every pair p = t·K + j,
+ *   e = ids[p]. Block (p, rows): it runs only when p is the first pair of its expert, and then
+ *   serves every token that chose e, so each expert's w13 rows are read once.
+ * - lt_k_dec_down: out [M, H] bf16 = Σ over the unique experts of w[t, e] · (h[pair] · w2[e]ᵀ);
+ *   a warp (or WPR warps splitting k) owns an output row n for every token and walks the
+ *   (expert, k) chunks of that row: no atomics, no split-K reduce, no combine, deterministic.
+ * Both use 16-byte streaming loads (L1 no-allocate), U of them in flight per lane, and f32 dots.
+ * e4m3 (w8a8): x and h are quantised per token and 128 channels by lt_k_quant_fp8 (the CPU's
+ * arithmetic), the dots use the e4m3 values times the activation and weight block scales.
+ * Launch shapes depend only on M, top_k and the weights (graph capturable). The MLP at M ≤ 8 is
+ * the case ids = NULL: one expert, every token, weight 1. */
+extern "C" {
+/* Largest M that takes the decode path (0: always the tiled path). Off by default: on an H200 it
+ * was no faster than the tiled path at M = 1 and slower at M = 4 (docs/cuda-moe.md); the tests
+ * and bench_moe run it at M ≤ 8 by setting these. */
+int lt_cuda_moe_decode = 0;   /* routed experts */
+int lt_cuda_mlp_decode = 0;   /* dense MLP / shared experts */
+}
+enum { LT_DEC_MAXM = 8, LT_DEC_MAXP = 64, LT_DEC_NW = 8, LT_DEC_U = 4 };
+
+__device__ __forceinline__ uint4 lt_ld_stream(const uint8_t *p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+/* Σ a·b over 8 bf16 pairs */
+__device__ __forceinline__ float lt_dot8_bf16(uint4 a, uint4 b) {
+  const __nv_bfloat162 *pa = (const __nv_bfloat162 *)&a, *pb = (const __nv_bfloat162 *)&b;
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+/* Σ a·h over 8 bf16 a and 8 f32 h (16-byte aligned) */
+__device__ __forceinline__ float lt_dot8_bf16_f32(uint4 a, const float *h) {
+  const __nv_bfloat162 *pa = (const __nv_bfloat162 *)&a;
+  float4 h0 = __ldg((const float4 *)h), h1 = __ldg((const float4 *)(h + 4));
+  float2 f0 = __bfloat1622float2(pa[0]), f1 = __bfloat1622float2(pa[1]), f2 = __bfloat1622float2(pa[2]),
+         f3 = __bfloat1622float2(pa[3]);
+  float s = f0.x * h0.x;
+  s = fmaf(f0.y, h0.y, s); s = fmaf(f1.x, h0.z, s); s = fmaf(f1.y, h0.w, s);
+  s = fmaf(f2.x, h1.x, s); s = fmaf(f2.y, h1.y, s); s = fmaf(f3.x, h1.z, s); s = fmaf(f3.y, h1.w, s);
+  return s;
+}
+__device__ __forceinline__ float2 lt_e4m3x2(uint32_t v) {
+  __half2_raw r = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(v & 0xffffu), __NV_E4M3);
+  return __half22float2(*(const __half2 *)&r);
+}
+/* Σ a·b over 16 e4m3 pairs (exact products, f32 sum) */
+__device__ __forceinline__ float lt_dot16_e4m3(uint4 a, uint4 b) {
+  const uint32_t *pa = (const uint32_t *)&a, *pb = (const uint32_t *)&b;
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    float2 a0 = lt_e4m3x2(pa[i]), a1 = lt_e4m3x2(pa[i] >> 16), b0 = lt_e4m3x2(pb[i]), b1 = lt_e4m3x2(pb[i] >> 16);
+    s = fmaf(a0.x, b0.x, s); s = fmaf(a0.y, b0.y, s); s = fmaf(a1.x, b1.x, s); s = fmaf(a1.y, b1.y, s);
+  }
+  return s;
+}
+__device__ __forceinline__ float lt_warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/* h [P, I] f32 (see above). x: bf16 [M, H], or e4m3 [M, H] with xs [M, ceil(H/128)]; ids NULL =
+ * every token on expert 0 (MLP). grid (P, ceil(I / (NW/WPR))), NW warps: WPR warps per h column j
+ * (gate row j, up row I + j) split its k-chunks. */
+template <int FP8, int WPR>
+__global__ void __launch_bounds__(LT_DEC_NW * 32)
+lt_k_dec_gu(const uint8_t *x, const float *xs, int H, const int32_t *ids, int P, int K, int E, const uint8_t *w13,
+            const float *s13, int I, float *h) {
+  constexpr int ES = FP8 ? 1 : 2, RPB = LT_DEC_NW / WPR, U = LT_DEC_U;
+  __shared__ int s_q[LT_DEC_MAXM], s_go;
+  __shared__ float s_red[LT_DEC_NW][LT_DEC_MAXM][2];
+  const int p = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int e = ids ? __ldg(ids + p) : 0;
+  if ((unsigned)e >= (unsigned)E) return;
+  if (threadIdx.x < LT_DEC_MAXM) s_q[threadIdx.x] = -1;
+  __syncthreads();
+  if (warp == 0) {  /* run only for the first pair of expert e; s_q[t] = token t's pair on e */
+    int go = 1;
+    for (int q0 = 0; q0 < P; q0 += 32) {
+      int q = q0 + lane, eq = q < P ? (ids ? __ldg(ids + q) : 0) : -1;
+      if (eq == e) {
+        if (q < p) go = 0;
+        s_q[q / K] = q;
+      }
+    }
+    go = __all_sync(0xffffffffu, go);
+    if (lane == 0) s_go = go;
+  }
+  __syncthreads();
+  if (!s_go) return;
+  int qs[LT_DEC_MAXM];
+#pragma unroll
+  for (int t = 0; t < LT_DEC_MAXM; t++) qs[t] = s_q[t];
+  const int j = blockIdx.y * RPB + warp / WPR, kp = warp % WPR;
+  const int KV = H * ES / 16, skh = (H + 127) / 128, ski = (I + 127) / 128;
+  float ag[LT_DEC_MAXM], au[LT_DEC_MAXM];
+#pragma unroll
+  for (int t = 0; t < LT_DEC_MAXM; t++) ag[t] = au[t] = 0.f;
+  if (j < I) {
+    /* g [tokens] = x · w13[e, j]ᵀ, u = x · w13[e, I + j]ᵀ: K = H in 16-byte chunks */
+    const uint8_t *wg = w13 + ((size_t)e * 2 * I + j) * (size_t)H * ES, *wu = wg + (size_t)I * H * ES;
+    const float *sg = FP8 ? s13 + ((size_t)e * 2 * ski + j / 128) * skh : NULL;
+    const float *su = FP8 ? sg + (size_t)ski * skh : NULL;
+    for (int kv0 = kp * 32 + lane; kv0 < KV; kv0 += U * 32 * WPR) {
+      uint4 a[U], b[U];
+#pragma unroll
+      for (int i = 0; i < U; i++) {
+        int kv = kv0 + i * 32 * WPR;
+        if (kv < KV) { a[i] = lt_ld_stream(wg + (size_t)kv * 16); b[i] = lt_ld_stream(wu + (size_t)kv * 16); }
+      }
+#pragma unroll
+      for (int i = 0; i < U; i++) {
+        int kv = kv0 + i * 32 * WPR;
+        if (kv >= KV) break;
+        float fg = 1.f, fu = 1.f;
+        if (FP8) { fg = __ldg(sg + (kv >> 3)); fu = __ldg(su + (kv >> 3)); }
+#pragma unroll
+        for (int t = 0; t < LT_DEC_MAXM; t++) {
+          if (qs[t] < 0) continue;
+          uint4 xv = __ldg((const uint4 *)(x + (size_t)t * H * ES + (size_t)kv * 16));
+          if (FP8) {
+            float sx = __ldg(xs + (size_t)t * skh + (kv >> 3));
+            ag[t] = fmaf(lt_dot16_e4m3(a[i], xv), fg * sx, ag[t]);
+            au[t] = fmaf(lt_dot16_e4m3(b[i], xv), fu * sx, au[t]);
+          } else {
+            ag[t] += lt_dot8_bf16(a[i], xv);
+            au[t] += lt_dot8_bf16(b[i], xv);
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < LT_DEC_MAXM; t++) {
+    if (qs[t] < 0) continue;
+    ag[t] = lt_warp_sum(ag[t]);
+    au[t] = lt_warp_sum(au[t]);
+    if (WPR > 1 && lane == 0) { s_red[warp][t][0] = ag[t]; s_red[warp][t][1] = au[t]; }
+  }
+  if (WPR > 1) __syncthreads();
+  if (j < I && kp == 0 && lane == 0) {
+#pragma unroll
+    for (int t = 0; t < LT_DEC_MAXM; t++) {
+      if (qs[t] < 0) continue;
+      float g = ag[t], u = au[t];
+      if (WPR > 1) {
+        g = s_red[warp][t][0]; u = s_red[warp][t][1];
+        for (int w = 1; w < WPR; w++) { g += s_red[warp + w][t][0]; u += s_red[warp + w][t][1]; }
+      }
+      h[(size_t)qs[t] * I + j] = g / (1.0f + __expf(-g)) * u;
+    }
+  }
+}
+
+/* out [M, H] bf16 = Σ_(t, e) w[t, e] · (h[pair(t, e)] · w2[e]ᵀ). h: f32 [P, I], or e4m3 [P, I] with
+ * hs [P, ceil(I/128)]. wts NULL = weight 1. grid ceil(H / (NW/WPR)), NW warps: WPR warps per
+ * output row n split the (unique expert, k-chunk) list of the row. */
+template <int FP8, int WPR>
+__global__ void __launch_bounds__(LT_DEC_NW * 32)
+lt_k_dec_down(const uint8_t *hv, const float *hs, int I, const int32_t *ids, const float *wts, int P, int K, int M,
+              int E, const uint8_t *w2, const float *s2, int H, __nv_bfloat16 *out) {
+  constexpr int ES = FP8 ? 1 : 2, RPB = LT_DEC_NW / WPR, U = LT_DEC_U;
+  __shared__ int s_ue[LT_DEC_MAXP], s_uq[LT_DEC_MAXP][LT_DEC_MAXM], s_nu;
+  __shared__ float s_uw[LT_DEC_MAXP][LT_DEC_MAXM];
+  __shared__ float s_red[LT_DEC_NW][LT_DEC_MAXM];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int i = threadIdx.x; i < LT_DEC_MAXP * LT_DEC_MAXM; i += blockDim.x) (&s_uq[0][0])[i] = -1;
+  __syncthreads();
+  if (warp == 0) {  /* unique experts in first-pair order: s_ue[u], s_uq[u][t] pair, s_uw[u][t] weight */
+    int nu = 0;
+    for (int q0 = 0; q0 < P; q0 += 32) {
+      const int q = q0 + lane;
+      const int eq = q < P ? (ids ? __ldg(ids + q) : 0) : -1;
+      const bool valid = (unsigned)eq < (unsigned)E;
+      int u = -1;
+      for (int v = 0; v < nu; v++)
+        if (s_ue[v] == eq) u = v;
+      const unsigned peers = __match_any_sync(0xffffffffu, eq);
+      const int leader = __ffs(peers) - 1;
+      const bool is_new = valid && u < 0 && leader == lane;
+      const unsigned newm = __ballot_sync(0xffffffffu, is_new);
+      if (is_new) { u = nu + __popc(newm & ((1u << lane) - 1u)); s_ue[u] = eq; }
+      u = __shfl_sync(0xffffffffu, u, leader);
+      if (valid) { s_uq[u][q / K] = q; s_uw[u][q / K] = wts ? __ldg(wts + q) : 1.f; }
+      nu += __popc(newm);
+      __syncwarp();
+    }
+    if (lane == 0) s_nu = nu;
+  }
+  __syncthreads();
+  const int nu = s_nu, n = blockIdx.x * RPB + warp / WPR, kp = warp % WPR;
+  const int KV = I * ES / 16, skh = (H + 127) / 128, ski = (I + 127) / 128, total = nu * KV;
+  float acc[LT_DEC_MAXM];
+#pragma unroll
+  for (int t = 0; t < LT_DEC_MAXM; t++) acc[t] = 0.f;
+  if (n < H) {
+    /* acc[t] += w · (w2[e, n, chunk] · h[pair, chunk]) over (u, chunk) = idx / KV, idx % KV */
+    for (int i0 = kp * 32 + lane; i0 < total; i0 += U * 32 * WPR) {
+      uint4 a[U];
+      int uu[U], kk[U];
+#pragma unroll
+      for (int i = 0; i < U; i++) {
+        int idx = i0 + i * 32 * WPR;
+        uu[i] = -1;
+        if (idx < total) {
+          uu[i] = idx / KV;
+          kk[i] = idx - uu[i] * KV;
+          a[i] = lt_ld_stream(w2 + ((size_t)s_ue[uu[i]] * H + n) * (size_t)I * ES + (size_t)kk[i] * 16);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < U; i++) {
+        if (uu[i] < 0) break;
+        float sw = 1.f;
+        if (FP8) sw = __ldg(s2 + ((size_t)s_ue[uu[i]] * skh + n / 128) * ski + (kk[i] >> 3));
+#pragma unroll
+        for (int t = 0; t < LT_DEC_MAXM; t++) {
+          const int q = s_uq[uu[i]][t];
+          if (q < 0) continue;
+          float d;
+          if (FP8) {
+            uint4 hq = __ldg((const uint4 *)(hv + (size_t)q * I + (size_t)kk[i] * 16));
+            d = lt_dot16_e4m3(a[i], hq) * (__ldg(hs + (size_t)q * ski + (kk[i] >> 3)) * sw);
+          } else {
+            d = lt_dot8_bf16_f32(a[i], (const float *)hv + (size_t)q * I + (size_t)kk[i] * 8);
+          }
+          acc[t] = fmaf(s_uw[uu[i]][t], d, acc[t]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < LT_DEC_MAXM; t++) {
+    if (t >= M) break;
+    acc[t] = lt_warp_sum(acc[t]);
+    if (WPR > 1 && lane == 0) s_red[warp][t] = acc[t];
+  }
+  if (WPR > 1) __syncthreads();
+  if (n < H && kp == 0 && lane == 0) {
+#pragma unroll
+    for (int t = 0; t < LT_DEC_MAXM; t++) {
+      if (t >= M) break;
+      float s = acc[t];
+      if (WPR > 1) {
+        s = s_red[warp][t];
+        for (int w = 1; w < WPR; w++) s += s_red[warp + w][t];
+      }
+      out[(size_t)t * H + n] = __float2bfloat16(s);
+    }
+  }
+}
+
+/* warps per row: enough warps in flight (~32 per SM) when there are few rows */
+static int lt_dec_wpr(int64_t rows, int sm_count) {
+  int w = 1;
+  while (w < LT_DEC_NW && rows * w < (int64_t)32 * sm_count) w *= 2;
+  return w;
+}
+
+static int lt_dec_ok(const lt_cuda_ffn *f, const void *x, int M, int K, int max_m) {
+  return M >= 1 && M <= max_m && M <= LT_DEC_MAXM && M * K <= LT_DEC_MAXP && f->H % 16 == 0 &&
+         f->I % 16 == 0 && !((uintptr_t)x & 15);
+}
+
+template <int FP8, int WPR>
+static latte_status lt_dec_launch(lt_cuda_ctx *c, int which, dim3 grid, const uint8_t *a, const float *as, const lt_cuda_ffn *f,
+                                  const int32_t *ids, const float *wts, int P, int K, int M, void *out) {
+  if (which == 0) {
+    lt_k_dec_gu<FP8, WPR><<<grid, LT_DEC_NW * 32, 0, c->stream>>>(a, as, f->H, ids, P, K, f->E, f->w13, f->s13, f->I,
+                                                                 (float *)out);
+    LT_LAUNCH_CHECK("lt_k_dec_gu");
+  } else {
+    lt_k_dec_down<FP8, WPR><<<grid, LT_DEC_NW * 32, 0, c->stream>>>(a, as, f->I, ids, wts, P, K, M, f->E, f->w2, f->s2,
+                                                                   f->H, (__nv_bfloat16 *)out);
+    LT_LAUNCH_CHECK("lt_k_dec_down");
+  }
+  return LATTE_OK;
+}
+
+static latte_status lt_dec_launch_w(lt_cuda_ctx *c, int which, int wpr, int fp8, dim3 grid, const uint8_t *a,
+                                    const float *as, const lt_cuda_ffn *f, const int32_t *ids, const float *wts, int P,
+                                    int K, int M, void *out) {
+#define LT_DEC_CASE(W) \
+  case W: return fp8 ? lt_dec_launch<1, W>(c, which, grid, a, as, f, ids, wts, P, K, M, out) \
+                     : lt_dec_launch<0, W>(c, which, grid, a, as, f, ids, wts, P, K, M, out);
+  switch (wpr) {
+    LT_DEC_CASE(1)
+    LT_DEC_CASE(2)
+    LT_DEC_CASE(4)
+    LT_DEC_CASE(8)
+    default: return lt_err(LATTE_ERR_INVALID, "decode ffn: %d warps per row", wpr);
+  }
+#undef LT_DEC_CASE
+}
+
+/* out [M, H] = Σ_j w[t, j] · ffn_{ids[t, j]}(x[t]) for M ≤ 8 (ids NULL: the MLP, one expert, weight 1) */
+static latte_status lt_dec_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const void *x, int M, const int32_t *ids,
+                                   const float *wts, int K, int slot, void *out) {
+  const int I = f->I, H = f->H, fp8 = f->fp8, P = M * K;
+  const int skh = (H + 127) / 128, ski = (I + 127) / 128;
+  size_t o_xq = lt_al(sizeof(float) * (size_t)P * I);
+  size_t o_xs = o_xq + (fp8 ? lt_al((size_t)M * H) : 0);
+  size_t o_hq = o_xs + (fp8 ? lt_al(sizeof(float) * (size_t)M * skh) : 0);
+  size_t o_hs = o_hq + (fp8 ? lt_al((size_t)P * I) : 0);
+  size_t end = o_hs + (fp8 ? lt_al(sizeof(float) * (size_t)P * ski) : 0);
+  uint8_t *base;
+  LT_TRY(lt_cuda_scratch(c, slot, end, (void **)&base));
+  float *h = (float *)base, *xs = (float *)(base + o_xs), *hs = (float *)(base + o_hs);
+  uint8_t *xq = base + o_xq, *hq = base + o_hq;
+  /* h [P, I] = silu(x · gateᵀ) · (x · upᵀ) per pair (x quantised per 128 channels for e4m3) */
+  if (fp8) LT_TRY(lt_gg_quant(c, x, 0, H, NULL, M, H, xq, xs));
+  int64_t experts = ids ? (P < f->E ? P : f->E) : 1;
+  int w1 = lt_dec_wpr(experts * I, c->sm_count), rpb1 = LT_DEC_NW / w1;
+  dim3 g1((unsigned)P, (unsigned)((I + rpb1 - 1) / rpb1));
+  LT_TRY(lt_dec_launch_w(c, 0, w1, fp8, g1, fp8 ? xq : (const uint8_t *)x, xs, f, ids, NULL, P, K, M, h));
+  /* out [M, H] = Σ w · h · downᵀ (h quantised per pair and 128 channels for e4m3) */
+  if (fp8) LT_TRY(lt_gg_quant(c, h, 1, I, NULL, P, I, hq, hs));
+  int w2 = lt_dec_wpr(H, c->sm_count), rpb2 = LT_DEC_NW / w2;
+  dim3 g2((unsigned)((H + rpb2 - 1) / rpb2));
+  return lt_dec_launch_w(c, 1, w2, fp8, g2, fp8 ? hq : (const uint8_t *)h, hs, f, ids, wts, P, K, M, out);
+}
+
 /* ================= routed experts ================= */
 /* Sort (token, slot) pairs by expert into BM-padded segments: rowtok [bound] (token of each sorted
  * position, -1 = padding), inv [T·K] (position of each pair), the tile list (expert, first row).
@@ -892,6 +1226,7 @@ extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const 
   if (!f) return lt_err(LATTE_ERR_INVALID, "moe_experts: moe_new was not called");
   if (rows <= 0) return LATTE_OK;
   if (top_k < 1) return lt_err(LATTE_ERR_INVALID, "moe_experts: top_k %d", top_k);
+  if (lt_dec_ok(f, x, rows, top_k, lt_cuda_moe_decode)) return lt_dec_forward(c, f, x, rows, ids, weights, top_k, LT_SCR_MOE1, out);
   const int E = f->E, H = f->H, TK = rows * top_k;
   const int act = TK < E ? TK : E;
   int gc = lt_gg_pick_cfg((double)TK / act);
@@ -925,6 +1260,7 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
   if (!f) return lt_err(LATTE_ERR_INVALID, "mlp: mlp_new was not called");
   if (rows <= 0) return LATTE_OK;
+  if (lt_dec_ok(f, x, rows, 1, lt_cuda_mlp_decode)) return lt_dec_forward(c, f, x, rows, NULL, NULL, 1, LT_SCR_MLP, out);
   int gc = lt_gg_pick_cfg(rows);
   if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
   int bm = lt_gg_shapes[gc].bm;
