@@ -70,6 +70,14 @@ typedef struct {
   int attn_mode;              /* 0 auto (extend for prefill, absorbed for decode), 1 extend, 2 absorbed */
   int32_t *greedy_ids;        /* optional [n_logits]: argmax of each logit row, computed on the backend;
                                * with it, logits may be NULL (then only the ids are copied back) */
+  /* optional per-row sampling on the backend, used with greedy_ids: [n_logits] each, or NULL. When
+   * temperature is given and some row's temperature > 0, greedy_ids receives a draw per row
+   * (temperature; top_k 0 = off; top_p 0 or 1 = off; min_p 0 = off; NULL arrays mean off / 0) from a
+   * counter-based generator: the same (seed, counter) gives the same id whatever the batch
+   * (docs/sampling.md). Rows with temperature 0 (or top_k 1) stay argmax. */
+  const float *temperature, *top_p, *min_p;
+  const int32_t *top_k;
+  const uint64_t *seed, *counter;
 } latte_batch;
 
 /* logits: F32 [n_logits, vocab] host memory, or NULL when only b->greedy_ids are wanted. */

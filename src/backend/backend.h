@@ -77,6 +77,37 @@ typedef struct {
   float *cos, *sin;
 } lt_rope;
 
+/* Per-row sampling parameters of sample_rows. temperature <= 0 or top_k == 1: argmax (lowest index on
+ * ties). Else p_i = exp((l_i - max) * (1/T)); the keep set is {i : p_i >= t} where t = max(t_kp, min_p)
+ * and t_kp is the largest threshold (LT_SAMPLE_BISECT float bisection steps on [0, 1]) that keeps at
+ * least top_k ids (top_k <= 0: off) and at least top_p of the total mass (top_p <= 0 or >= 1: off);
+ * then u = lt_sample_uniform(seed, counter) and the id is the first, in index order, at which the
+ * running kept mass exceeds u · (kept mass). The row is not hashed in: a request's draws depend on its
+ * seed and counter only, whatever the batch it rides in. */
+typedef struct lt_sample_params {
+  float temperature, top_p, min_p;
+  int32_t top_k;
+  uint64_t seed;      /* per request */
+  uint64_t counter;   /* per draw: tokens generated so far */
+} lt_sample_params;
+
+#define LT_SAMPLE_BISECT 32
+
+#ifdef __CUDACC__
+#define LT_SAMPLE_HD __host__ __device__
+#else
+#define LT_SAMPLE_HD
+#endif
+/* Uniform float in [0, 1) on a 24-bit grid from (seed, counter): splitmix64's finaliser. */
+static inline LT_SAMPLE_HD float lt_sample_uniform(uint64_t seed, uint64_t counter) {
+  uint64_t z = seed ^ (counter * 0x9E3779B97F4A7C15ull) ^ 0xD1B54A32D192ED03ull;
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
 typedef struct lt_backend lt_backend;
 struct lt_backend {
   const char *name;
@@ -158,6 +189,11 @@ struct lt_backend {
   /* ids [rows] (int32, backend memory) = argmax of each row of logits [rows, vocab] (f32), lowest
    * index on ties: greedy sampling on the device, so a decode step copies back only the ids */
   latte_status (*argmax_rows)(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
+  /* ids [rows] = one draw per row of logits [rows, vocab] (f32) under p [rows] (lt_sample_params,
+   * backend memory): temperature / top-k / top-p / min-p with a counter-based generator; the same
+   * algorithm on every backend (see lt_sample_params below and docs/sampling.md) */
+  latte_status (*sample_rows)(lt_backend *b, const float *logits, int rows, int vocab,
+                              const lt_sample_params *p, int32_t *ids);
 
   /* ---- graphs (optional: NULL where the backend has none, e.g. the CPU) ----
    * graph_begin starts capturing the stream: ops enqueued until graph_end are recorded, not run.

@@ -150,8 +150,9 @@ static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run
   return n;
 }
 
-/* The ops of one forward after set_batch: embed → layers → final norm → lm_head (→ greedy ids), all
- * on the backend's stream with no host copy or synchronisation, so the call can be captured whole. */
+/* The ops of one forward after set_batch: embed → layers → final norm → lm_head (→ ids: greedy 1
+ * argmax, 2 a draw per row under the sampling parameters already uploaded to LT_BUF_SPARAMS), all on
+ * the backend's stream with no host copy or synchronisation, so the call can be captured whole. */
 static latte_status forward_ops(latte_engine *e, lt_fwd *f, lt_run *runs, int nr, int greedy) {
   latte_model *m = e->m;
   lt_backend *be = m->be;
@@ -186,7 +187,13 @@ static latte_status forward_ops(latte_engine *e, lt_fwd *f, lt_run *runs, int nr
   if (greedy) {
     int32_t *dids;
     LT_TRY(buf(e, LT_BUF_ARGMAX, sizeof(int32_t) * (size_t)n, (void **)&dids));
-    LT_TRY(be->argmax_rows(be, dlogits, n, V, dids));                                  /* ids [n] */
+    if (greedy == 2) {
+      lt_sample_params *dsp;   /* filled before the forward (lt_model_forward): no reallocation here */
+      LT_TRY(buf(e, LT_BUF_SPARAMS, sizeof(lt_sample_params) * (size_t)n, (void **)&dsp));
+      LT_TRY(be->sample_rows(be, dlogits, n, V, dsp, dids));                           /* ids [n] drawn */
+    } else {
+      LT_TRY(be->argmax_rows(be, dlogits, n, V, dids));                                /* ids [n] */
+    }
   }
   return LATTE_OK;
 }
@@ -250,7 +257,7 @@ static latte_status graph_forward(latte_engine *e, lt_fwd *f, lt_run *runs, int 
 }
 
 latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
-                              int attn_mode, float *logits, int32_t *greedy_ids) {
+                              int attn_mode, float *logits, int32_t *greedy_ids, const lt_sample_params *sp) {
   latte_model *m = e->m;
   lt_backend *be = m->be;
   int V = m->cfg.vocab_size, n = f->n_logits;
@@ -268,12 +275,19 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
   const int decode = nr == 1 && runs[0].absorbed && runs[0].f.plan_ctx > 0;
   if (decode) f->plan_ctx = runs[0].f.plan_ctx;
   latte_status st = LATTE_OK;
+  const int tail = !greedy_ids ? 0 : sp && n > 0 && be->sample_rows ? 2 : 1;
+  if (tail == 2) {  /* the rows' sampling parameters, uploaded before any capture (graphs read them) */
+    lt_sample_params *dsp;
+    st = buf(e, LT_BUF_SPARAMS, sizeof(lt_sample_params) * (size_t)n, (void **)&dsp);
+    if (!st) st = be->upload(be, dsp, sp, sizeof(lt_sample_params) * (size_t)n);
+    if (st) { for (int r = 0; r < nr; r++) free(runs[r].qo); return st; }
+  }
   f->meta_slot = 0;
   st = be->set_batch(be, f, ids, logit_rows);
   for (int r = 0; r < nr && !st; r++) st = be->set_batch(be, &runs[r].f, ids + runs[r].row0, NULL);
   int ran = 0;
-  if (!st && decode && e->graphs_on && be->graph_begin) st = graph_forward(e, f, runs, nr, greedy_ids != NULL, &ran);
-  if (!st && !ran) st = forward_ops(e, f, runs, nr, greedy_ids != NULL);
+  if (!st && decode && e->graphs_on && be->graph_begin) st = graph_forward(e, f, runs, nr, tail, &ran);
+  if (!st && !ran) st = forward_ops(e, f, runs, nr, tail);
   for (int r = 0; r < nr; r++) free(runs[r].qo);
   if (st) return st;
   if (n <= 0) return be->sync(be);

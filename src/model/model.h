@@ -40,11 +40,12 @@ latte_status lt_rope_build(const lt_config *c, int max_pos, float **cos_out, flo
 /* Scratch activations of one engine, grown on demand (backend memory). */
 enum { LT_BUF_X, LT_BUF_H, LT_BUF_QA, LT_BUF_Q, LT_BUF_KVA, LT_BUF_C, LT_BUF_LAT, LT_BUF_KVB, LT_BUF_O,
        LT_BUF_QL, LT_BUF_OL, LT_BUF_ATT, LT_BUF_DELTA, LT_BUF_SHARED, LT_BUF_IDS, LT_BUF_WTS, LT_BUF_LROWS,
-       LT_BUF_LOGITS, LT_BUF_ARGMAX, LT_NBUF };
+       LT_BUF_LOGITS, LT_BUF_ARGMAX, LT_BUF_SPARAMS, LT_NBUF };
 typedef struct { void *p; size_t cap; } lt_buf;
 
 /* A pure-decode forward captured as a backend graph (docs/cuda-graphs.md), keyed by the launch
- * shape: B sequences of one new token each, n logit rows, the context bucket, greedy or not. */
+ * shape: B sequences of one new token each, n logit rows, the context bucket, and the tail on the
+ * logits (greedy: 0 none, 1 argmax_rows, 2 sample_rows). */
 enum { LT_MAX_GRAPHS = 32 };
 typedef struct {
   int used, B, n, ctx, greedy;
@@ -66,6 +67,7 @@ struct latte_engine {
 };
 
 /* Runs the model over a prepared batch; writes logits F32 [n_logits, vocab] to host memory. */
+/* sp: host [n_logits] sampling parameters (with greedy_ids: sample_rows instead of argmax_rows), or NULL */
 latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, const int32_t *logit_rows,
-                              int attn_mode, float *logits, int32_t *greedy_ids);
+                              int attn_mode, float *logits, int32_t *greedy_ids, const lt_sample_params *sp);
 #endif

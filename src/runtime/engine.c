@@ -77,8 +77,29 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
   for (int i = 0; i < b->n_logits; i++)
     if (b->logit_rows[i] < 0 || b->logit_rows[i] >= T)
       return lt_err(LATTE_ERR_INVALID, "batch: logit_rows[%d] = %d out of range", i, b->logit_rows[i]);
+  /* per-row sampling parameters for the backend (only when some row draws) */
+  lt_sample_params *sp = NULL;
+  int draws = 0;
+  for (int i = 0; b->greedy_ids && b->temperature && i < b->n_logits; i++) {
+    float t = b->temperature[i];
+    if (!(t >= 0) || t != t || t > 3.0e38f)
+      return lt_err(LATTE_ERR_INVALID, "batch: temperature[%d] = %g must be a finite number >= 0", i, t);
+    if (t > 0 && !(b->top_k && b->top_k[i] == 1)) draws = 1;
+  }
+  if (draws) {
+    sp = calloc((size_t)b->n_logits, sizeof *sp);
+    if (!sp) return lt_err(LATTE_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < b->n_logits; i++) {
+      sp[i].temperature = b->temperature[i];
+      sp[i].top_p = b->top_p ? b->top_p[i] : 1.0f;
+      sp[i].min_p = b->min_p ? b->min_p[i] : 0.0f;
+      sp[i].top_k = b->top_k ? b->top_k[i] : 0;
+      sp[i].seed = b->seed ? b->seed[i] : 0;
+      sp[i].counter = b->counter ? b->counter[i] : 0;
+    }
+  }
   int32_t *kv_tok = malloc(sizeof(int32_t) * (size_t)(B + 1) + sizeof(int32_t) * (size_t)T);
-  if (!kv_tok) return lt_err(LATTE_ERR_NOMEM, "out of memory");
+  if (!kv_tok) { free(sp); return lt_err(LATTE_ERR_NOMEM, "out of memory"); }
   int32_t *slots = kv_tok + B + 1;
   lt_fwd f = {.num_seqs = B, .num_tokens = T, .n_logits = b->n_logits, .page_size = ps};
   kv_tok[0] = 0;
@@ -110,9 +131,10 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
     f.h_positions = b->positions;
     f.h_out_slots = slots;
     f.h_kv_tok_indptr = kv_tok;
-    s = lt_model_forward(e, &f, b->ids, b->logit_rows, b->attn_mode, logits, b->greedy_ids);
+    s = lt_model_forward(e, &f, b->ids, b->logit_rows, b->attn_mode, logits, b->greedy_ids, sp);
   }
   free(kv_tok);
+  free(sp);
   return s;
 }
 

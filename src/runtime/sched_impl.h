@@ -57,7 +57,13 @@ struct lt_sched {
   lt_req **b_req;            /* [max_running] request of each sequence */
   int *b_logit;              /* [max_running] logit row index of each sequence or -1 */
   float *logits;             /* [max_running, vocab] */
-  int32_t *b_greedy;         /* [max_running] ids picked on the backend for all-greedy steps */
+  int32_t *b_greedy;         /* [max_running] ids picked on the backend (rows without penalties / logprobs) */
+  /* [max_running] per logit row: the backend's sampling parameters, and whether the row is drawn on
+   * the backend (1) or by the host sampler from downloaded logits (0) */
+  float *b_temp, *b_topp, *b_minp;
+  int32_t *b_topk;
+  uint64_t *b_seed, *b_ctr;
+  unsigned char *b_dev;
   lt_sample_scratch **scr;   /* one per OpenMP thread */
   int n_scr;
   lt_sample_result *res;     /* [max_running] */

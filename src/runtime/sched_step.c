@@ -338,19 +338,35 @@ int lt_sched_step_impl(lt_sched *s) {
     latte_batch b = {.num_seqs = B, .num_tokens = T, .ids = s->b_ids, .positions = s->b_pos, .qo_indptr = s->b_qo,
                      .seq_lens = s->b_sl, .kv_indptr = s->b_kvp, .kv_indices = kvi, .n_logits = L,
                      .logit_rows = s->b_rows};
-    /* a step whose sampled rows are all plain greedy (no penalties, no logprobs) lets the backend pick
-     * the ids: only L ids cross back instead of L × vocab logits */
-    int all_greedy = L > 0;
-    for (int i = 0; i < B && all_greedy; i++) {
+    /* rows without penalties and logprobs are drawn on the backend (greedy or temperature / top-k /
+     * top-p / min-p, docs/sampling.md): only their ids cross back. Their generator is counter based
+     * (the request's seeded state, tokens generated so far), so a request's text does not depend on
+     * the batch. The others are sampled here from downloaded logits, with the request's own
+     * generator; logits are copied back only when some row needs them. */
+    int n_dev = 0, n_host = 0, any_draw = 0;
+    for (int i = 0; i < B; i++) {
       const lt_req *r = s->b_req[i];
-      if (s->b_logit[i] < 0) continue;
+      int j = s->b_logit[i];
+      if (j < 0) continue;
       const lt_sampling *sp = &r->sp;
-      all_greedy = (sp->temperature <= 0 || sp->top_k == 1) && sp->frequency_penalty == 0 &&
-                   sp->presence_penalty == 0 && (sp->repetition_penalty == 0 || sp->repetition_penalty == 1) &&
-                   sp->top_logprobs == 0 && !sp->want_logprob;
+      int dev = sp->frequency_penalty == 0 && sp->presence_penalty == 0 &&
+                (sp->repetition_penalty == 0 || sp->repetition_penalty == 1) && sp->top_logprobs == 0 && !sp->want_logprob;
+      s->b_dev[j] = (unsigned char)dev;
+      s->b_temp[j] = dev ? sp->temperature : 0.0f;
+      s->b_topp[j] = sp->top_p;
+      s->b_minp[j] = sp->min_p;
+      s->b_topk[j] = sp->top_k;
+      s->b_seed[j] = r->smp.rng;
+      s->b_ctr[j] = (uint64_t)(r->len - r->n_prompt);
+      if (dev) { n_dev++; any_draw |= sp->temperature > 0 && sp->top_k != 1; }
+      else n_host++;
     }
-    if (all_greedy) b.greedy_ids = s->b_greedy;
-    latte_status st = latte_forward(s->e, &b, all_greedy ? NULL : s->logits);
+    if (n_dev > 0) b.greedy_ids = s->b_greedy;
+    if (any_draw) {
+      b.temperature = s->b_temp; b.top_p = s->b_topp; b.min_p = s->b_minp;
+      b.top_k = s->b_topk; b.seed = s->b_seed; b.counter = s->b_ctr;
+    }
+    latte_status st = latte_forward(s->e, &b, n_host > 0 ? s->logits : NULL);
     if (st) {
       char msg[512];
       snprintf(msg, sizeof msg, "forward failed: %s", latte_last_error());
@@ -363,7 +379,7 @@ int lt_sched_step_impl(lt_sched *s) {
         lt_req *r = s->b_req[i];
         int j = s->b_logit[i];
         if (j < 0) continue;
-        if (all_greedy) {
+        if (s->b_dev[j]) {
           memset(&s->res[j], 0, sizeof s->res[j]);
           s->res[j].id = s->b_greedy[j];
           continue;

@@ -19,6 +19,7 @@ static uint64_t mix64(uint64_t z) {
 static void free_bufs(lt_sched *s) {
   free(s->b_ids); free(s->b_pos); free(s->b_qo); free(s->b_sl); free(s->b_kvp); free(s->b_kvi);
   free(s->b_rows); free(s->b_req); free(s->b_logit); free(s->logits); free(s->b_greedy); free(s->res); free(s->evbuf);
+  free(s->b_temp); free(s->b_topp); free(s->b_minp); free(s->b_topk); free(s->b_seed); free(s->b_ctr); free(s->b_dev);
   for (int i = 0; i < s->n_scr; i++) lt_sample_scratch_free(s->scr[i]);
   free(s->scr);
 }
@@ -88,12 +89,20 @@ latte_status lt_sched_new(latte_model *m, const lt_sched_opts *opts, lt_sched **
     s->res = malloc(sizeof(lt_sample_result) * (size_t)R);
     s->logits = malloc(sizeof(float) * (size_t)R * s->vocab);
     s->b_greedy = malloc(sizeof(int32_t) * (size_t)R);
+    s->b_temp = malloc(sizeof(float) * (size_t)R);
+    s->b_topp = malloc(sizeof(float) * (size_t)R);
+    s->b_minp = malloc(sizeof(float) * (size_t)R);
+    s->b_topk = malloc(sizeof(int32_t) * (size_t)R);
+    s->b_seed = malloc(sizeof(uint64_t) * (size_t)R);
+    s->b_ctr = malloc(sizeof(uint64_t) * (size_t)R);
+    s->b_dev = malloc((size_t)R);
     s->evbuf = malloc(sizeof(int32_t) * (size_t)o.num_pages);
     s->n_scr = omp_get_max_threads();
     if (s->n_scr < 1) s->n_scr = 1;
     s->scr = calloc((size_t)s->n_scr, sizeof *s->scr);
     if (!s->b_greedy || !s->b_ids || !s->b_pos || !s->b_qo || !s->b_kvp || !s->b_sl || !s->b_rows || !s->b_req || !s->b_logit ||
-        !s->res || !s->logits || !s->evbuf || !s->scr)
+        !s->res || !s->logits || !s->evbuf || !s->scr || !s->b_temp || !s->b_topp || !s->b_minp || !s->b_topk ||
+        !s->b_seed || !s->b_ctr || !s->b_dev)
       st = lt_err(LATTE_ERR_NOMEM, "scheduler: out of memory");
     for (int i = 0; i < s->n_scr && !st; i++) st = lt_sample_scratch_new(s->vocab, &s->scr[i]);
   }

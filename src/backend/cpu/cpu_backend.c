@@ -120,6 +120,7 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->moe_experts = lt_cpu_moe_experts;
   b->mlp = lt_cpu_mlp;
   b->argmax_rows = lt_cpu_argmax_rows;
+  b->sample_rows = lt_cpu_sample_rows;
   *out = b;
   return LATTE_OK;
 }

@@ -21,6 +21,10 @@ latte_status lt_cpu_add_rmsnorm(lt_backend *b, void *resid, const void *delta, c
                                 int rows, int dim, float eps);
 latte_status lt_cpu_add(lt_backend *b, void *y, const void *x, int64_t n);
 latte_status lt_cpu_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
+latte_status lt_cpu_sample_rows(lt_backend *b, const float *logits, int rows, int vocab, const lt_sample_params *p,
+                                int32_t *ids);
+/* One row of sample_rows (cpu_sample.c); *thr = the keep threshold, *kept = the kept mass (optional). */
+int32_t lt_cpu_sample_row(const float *x, int vocab, const lt_sample_params *p, float *thr, double *kept);
 latte_status lt_cpu_gather_rows(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
 latte_status lt_cpu_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cpu_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);

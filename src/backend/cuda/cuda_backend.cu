@@ -349,6 +349,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->moe_experts = lt_cuda_moe_experts;
   b->mlp = lt_cuda_mlp;
   b->argmax_rows = lt_cuda_argmax_rows;
+  b->sample_rows = lt_cuda_sample_rows;
   b->graph_begin = cu_graph_begin;
   b->graph_end = cu_graph_end;
   b->graph_launch = cu_graph_launch;

@@ -49,6 +49,8 @@ void lt_cuda_mlp_free(lt_backend *b, lt_mlp_w *w);
 latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
 /* cuda_sample.cu */
 latte_status lt_cuda_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids);
+latte_status lt_cuda_sample_rows(lt_backend *b, const float *logits, int rows, int vocab, const lt_sample_params *p,
+                                 int32_t *ids);
 #ifdef __cplusplus
 }
 #endif
