@@ -24,6 +24,21 @@ static void free_bufs(lt_sched *s) {
   free(s->scr);
 }
 
+/* Frees everything a scheduler owns (also a half-built one: unset members are NULL / zero). */
+static void destroy(lt_sched *s) {
+  free(s->run);
+  free(s->wait);
+  free(s->cancels);
+  free_bufs(s);
+  lt_radix_free(s->tree);
+  lt_pool_destroy(&s->pool);
+  latte_engine_free(s->e);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->step_mu);
+  pthread_cond_destroy(&s->cv);
+  free(s);
+}
+
 latte_status lt_sched_new(latte_model *m, const lt_sched_opts *opts, lt_sched **out) {
   *out = NULL;
   if (!m) return lt_err(LATTE_ERR_INVALID, "scheduler: no model");
@@ -107,14 +122,7 @@ latte_status lt_sched_new(latte_model *m, const lt_sched_opts *opts, lt_sched **
     for (int i = 0; i < s->n_scr && !st; i++) st = lt_sample_scratch_new(s->vocab, &s->scr[i]);
   }
   if (st) {
-    free_bufs(s);
-    lt_radix_free(s->tree);
-    lt_pool_destroy(&s->pool);
-    latte_engine_free(s->e);
-    pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->step_mu);
-    pthread_cond_destroy(&s->cv);
-    free(s);
+    destroy(s);
     return st;
   }
   lt_sched_publish(s);
@@ -156,17 +164,7 @@ void lt_sched_free(lt_sched *s) {
   }
   free(in);
   pthread_mutex_unlock(&s->step_mu);
-  free(s->run);
-  free(s->wait);
-  free(s->cancels);
-  free_bufs(s);
-  lt_radix_free(s->tree);
-  lt_pool_destroy(&s->pool);
-  latte_engine_free(s->e);
-  pthread_mutex_destroy(&s->mu);
-  pthread_mutex_destroy(&s->step_mu);
-  pthread_cond_destroy(&s->cv);
-  free(s);
+  destroy(s);
 }
 
 static void *loop(void *arg) {
