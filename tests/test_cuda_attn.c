@@ -222,11 +222,9 @@ static void run_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, 
 #endif
 
 int main(void) {
-#ifndef LATTE_HAVE_CUDA
-  printf("SKIP: built without CUDA\n");
-  return 77;
-#else
-  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
+#ifdef LATTE_HAVE_CUDA
   lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
   if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
       lt_cuda_backend_create(1, &g8)) {

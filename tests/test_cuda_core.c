@@ -322,7 +322,8 @@ static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
 }
 
 int main(void) {
-  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
   if (lt_cuda_backend_create(1, &gpu) || lt_cpu_backend_create(0, 0, &cpu) || lt_cpu_backend_create(1, 0, &cpu8)) {
     printf("FAIL: backend create: %s\n", latte_last_error());
     return 1;
@@ -399,8 +400,5 @@ int main(void) {
   return lt_test_done();
 }
 #else
-int main(void) {
-  printf("SKIP: built without CUDA\n");
-  return 77;
-}
+int main(void) { return lt_test_skip_without_gpu(); }
 #endif

@@ -103,11 +103,9 @@ static void check_fixture(const char *name, int w8a8) {
 #endif
 
 int main(void) {
-#ifndef LATTE_HAVE_CUDA
-  printf("SKIP: built without CUDA\n");
-  return 77;
-#else
-  if (lt_cuda_device_count() <= 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
+#ifdef LATTE_HAVE_CUDA
   check_fixture("tiny-v3", 0);
   check_fixture("tiny-v2-lite", 0);
   check_fixture("tiny-v3-fp8", 0);

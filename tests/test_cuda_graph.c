@@ -121,11 +121,9 @@ static void check_model(const char *name) {
 #endif
 
 int main(void) {
-#ifndef LATTE_HAVE_CUDA
-  printf("SKIP: built without CUDA\n");
-  return 77;
-#else
-  if (lt_cuda_device_count() <= 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
+#ifdef LATTE_HAVE_CUDA
   check_model("tiny-v2-lite");
   check_model("tiny-v3");
   return lt_test_done();

@@ -288,12 +288,11 @@ static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, in
 #endif
 
 int main(int argc, char **argv) {
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
 #ifndef LATTE_HAVE_CUDA
   (void)argc; (void)argv;
-  printf("SKIP: built without CUDA\n");
-  return 77;
 #else
-  if (lt_cuda_device_count() == 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
   int small = argc > 1 && !strcmp(argv[1], "small");
   if (lt_cpu_backend_create(1, 0, &cpu) || lt_cuda_backend_create(1, &gpu)) {
     printf("FAIL: backends: %s\n", latte_last_error());

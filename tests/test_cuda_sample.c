@@ -175,11 +175,9 @@ static void check_engine(void) {
 #endif
 
 int main(void) {
-#ifndef LATTE_HAVE_CUDA
-  printf("SKIP: built without CUDA\n");
-  return 77;
-#else
-  if (lt_cuda_device_count() <= 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  int skip = lt_test_skip_without_gpu();
+  if (skip) return skip;
+#ifdef LATTE_HAVE_CUDA
   lt_backend *gpu = NULL, *cpu = NULL;
   if (lt_cuda_backend_create(0, &gpu) || lt_cpu_backend_create(0, 0, &cpu)) {
     fprintf(stderr, "backend: %s\n", latte_last_error());

@@ -1,5 +1,6 @@
 /* testutil.c — implementations of the shared test helpers (see testutil.h). */
 #include "testutil.h"
+#include "backend/backend.h"
 #include <math.h>
 #include <stdlib.h>
 int lt_test_pass, lt_test_fail;
@@ -14,6 +15,16 @@ const char *lt_fixture(const char *rel) {
   const char *d = getenv("LATTE_FIXTURES");
   snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/fixtures", rel);
   return buf;
+}
+
+int lt_test_skip_without_gpu(void) {
+#ifndef LATTE_HAVE_CUDA
+  printf("SKIP: built without CUDA\n");
+  return 77;
+#else
+  if (lt_cuda_device_count() <= 0) { printf("SKIP: no CUDA GPU visible\n"); return 77; }
+  return 0;
+#endif
 }
 
 const char *lt_tmpdir(void) {

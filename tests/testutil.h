@@ -14,6 +14,9 @@ const char *lt_fixture(const char *rel);
 const char *lt_tmpdir(void);
 /* Fill with uniform random values in [-a, a] from a seeded xorshift. */
 void lt_rand_fill(float *x, long n, float a, unsigned long long *seed);
+/* 0 when the CUDA backend can run here; else prints why ("SKIP: built without CUDA" / "SKIP: no CUDA GPU
+ * visible") and returns 77, the code ctest reports as skipped. */
+int lt_test_skip_without_gpu(void);
 /* ||a-b|| / ||b|| and max |a-b|. */
 double lt_rel_err(const float *a, const float *b, long n);
 double lt_max_abs(const float *a, const float *b, long n);
