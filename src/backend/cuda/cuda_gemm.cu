@@ -142,6 +142,39 @@ __device__ __forceinline__ uint32_t lt_word(const uint4 &v, int i) {
  * block's 128-wide K-groups; blockIdx.z splits them further (partials [split, M, N] f32 when split).
  * Within a K-group the lane (g, t) of a quad loads bytes [t·32, t·32+32) of its rows for both
  * operands, a k permutation the block scale does not see (the sum over the group is the same). */
+/* One 128-channel group of the FP8 kernels: for each of NT 16-row weight tiles, four m16n8k32 MMAs of
+ * the tile's fragments wa[nt] with the 8-token fragment xb, scaled by the weight block scale ws[nt]
+ * and the two tokens' activation scales (s0, s1), added to acc[nt][mt]. */
+template <int NT, int MT>
+__device__ __forceinline__ void lt_fp8_group_mma(float (&acc)[NT][MT][4], int mt, const uint4 (&wa)[NT][2][2],
+                                                 const uint4 (&xb)[2], const float (&ws)[NT], float s0, float s1) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int h = j >> 1, wi = (j & 1) * 2;
+      lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
+                  lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
+    }
+    acc[nt][mt][0] += t[0] * (ws[nt] * s0);
+    acc[nt][mt][1] += t[1] * (ws[nt] * s1);
+    acc[nt][mt][2] += t[2] * (ws[nt] * s0);
+    acc[nt][mt][3] += t[3] * (ws[nt] * s1);
+  }
+}
+
+/* The prefetched fragments of the next group become the current ones. */
+template <int NT>
+__device__ __forceinline__ void lt_fp8_take(uint4 (&wa)[NT][2][2], const uint4 (&wn)[NT][2][2]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++) wa[nt][rr][hh] = wn[nt][rr][hh];
+}
+
 template <int MT, int NT, bool VEC>
 __global__ void __launch_bounds__(LT_FP8_WARPS * 32) lt_k_fp8_gemm(const uint8_t *__restrict__ w, const float *__restrict__ wsc,
                                                      const uint8_t *__restrict__ xq, const float *__restrict__ xsc,
@@ -205,29 +238,9 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32) lt_k_fp8_gemm(const uint8_t
       const int mc = m0 + mt * 8 + tq * 2;
       const float s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
       const float s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          const int h = j >> 1, wi = (j & 1) * 2;
-          lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
-                      lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
-        }
-        acc[nt][mt][0] += t[0] * (ws[nt] * s0);
-        acc[nt][mt][1] += t[1] * (ws[nt] * s1);
-        acc[nt][mt][2] += t[2] * (ws[nt] * s0);
-        acc[nt][mt][3] += t[3] * (ws[nt] * s1);
-      }
+      lt_fp8_group_mma<NT, MT>(acc, mt, wa, xb, ws, s0, s1);
     }
-    if (gn < gend) {
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++) wa[nt][rr][hh] = wn[nt][rr][hh];
-    }
+    if (gn < gend) lt_fp8_take<NT>(wa, wn);
   }
   __syncthreads();  /* red is zeroed */
 #pragma unroll
@@ -435,29 +448,9 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32)
         s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
         s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
       }
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          const int h = j >> 1, wi = (j & 1) * 2;
-          lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
-                      lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
-        }
-        acc[nt][mt][0] += t[0] * (ws[nt] * s0);
-        acc[nt][mt][1] += t[1] * (ws[nt] * s1);
-        acc[nt][mt][2] += t[2] * (ws[nt] * s0);
-        acc[nt][mt][3] += t[3] * (ws[nt] * s1);
-      }
+      lt_fp8_group_mma<NT, MT>(acc, mt, wa, xb, ws, s0, s1);
     }
-    if (gn < gend) {
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++) wa[nt][rr][hh] = wn_[nt][rr][hh];
-    }
+    if (gn < gend) lt_fp8_take<NT>(wa, wn_);
   }
   /* the WK warps of a row slice add their partials in warp order (deterministic) */
 #pragma unroll 1
