@@ -5,6 +5,19 @@
 #include "backend/cuda/cuda_ops.h"
 #include <float.h>
 
+/* (best, bi) ← the warp's largest value and its index; ties go to the lowest index. */
+__device__ __forceinline__ void lt_warp_argmax(float *best, int *bi) {
+  float b = *best;
+  int i = *bi;
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, b, o);
+    int oi = __shfl_xor_sync(0xffffffffu, i, o);
+    if (ov > b || (ov == b && oi < i)) { b = ov; i = oi; }
+  }
+  *best = b;
+  *bi = i;
+}
+
 __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
   const float *x = logits + (size_t)blockIdx.x * vocab;
   float best = -FLT_MAX;
@@ -13,11 +26,7 @@ __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
     float v = x[j];
     if (v > best || (v == best && j < bi)) { best = v; bi = j; }
   }
-  for (int o = 16; o > 0; o >>= 1) {  /* warp reduce (value, index) */
-    float ov = __shfl_xor_sync(0xffffffffu, best, o);
-    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
-  }
+  lt_warp_argmax(&best, &bi);
   __shared__ float sv[32];
   __shared__ int si[32];
   int w = threadIdx.x / 32, l = threadIdx.x % 32;
@@ -27,11 +36,7 @@ __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
     int nw = blockDim.x / 32;
     best = l < nw ? sv[l] : -FLT_MAX;
     bi = l < nw ? si[l] : 0x7fffffff;
-    for (int o = 16; o > 0; o >>= 1) {
-      float ov = __shfl_xor_sync(0xffffffffu, best, o);
-      int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-      if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
-    }
+    lt_warp_argmax(&best, &bi);
     if (l == 0) ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
   }
 }
@@ -87,20 +92,12 @@ __global__ void lt_k_sample_rows(const float *logits, int vocab, const lt_sample
     float v = x[j];
     if (v > best || (v == best && j < bi)) { best = v; bi = j; }
   }
-  for (int o = 16; o > 0; o >>= 1) {
-    float ov = __shfl_xor_sync(0xffffffffu, best, o);
-    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
-  }
+  lt_warp_argmax(&best, &bi);
   if (l == 0) { shm[w] = best; shi[w] = bi; }
   __syncthreads();
   best = l < nw ? shm[l] : -FLT_MAX;
   bi = l < nw ? shi[l] : 0x7fffffff;
-  for (int o = 16; o > 0; o >>= 1) {
-    float ov = __shfl_xor_sync(0xffffffffu, best, o);
-    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
-  }
+  lt_warp_argmax(&best, &bi);
   if (bi == 0x7fffffff) bi = 0;
   if (!(p.temperature > 0) || p.top_k == 1 || vocab <= 1) {
     if (threadIdx.x == 0) ids[blockIdx.x] = bi;
