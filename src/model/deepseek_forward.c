@@ -100,24 +100,31 @@ typedef struct {
 /* Splits the batch into runs: in auto mode a decode sequence (one new token after a cached prefix)
  * takes the absorbed path and a prefill / chunk the extend path, so a sequence's arithmetic never
  * depends on what else is in the batch. */
-static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run *runs) {
+static void free_runs(lt_run *runs, int n) {
+  for (int i = 0; i < n; i++) free(runs[i].qo);
+}
+
+/* Sequence s takes the absorbed path: forced, or (auto) one new token after a cached prefix. */
+static int is_decode(const lt_fwd *f, int s, int attn_mode) {
+  int q = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s];
+  return attn_mode == 2 || (attn_mode == 0 && q == 1 && f->h_seq_lens[s] > 1);
+}
+
+/* Returns the number of runs (their qo arrays malloc'd), -1 when more than LT_MAX_RUNS would be
+ * needed, -2 when out of memory; on failure nothing stays allocated. */
+static int split_runs(const lt_fwd *f, int attn_mode, lt_run *runs) {
   int n = 0;
   for (int s = 0; s < f->num_seqs;) {
-    int q = f->h_qo_indptr[s + 1] - f->h_qo_indptr[s];
-    int dec = attn_mode == 2 || (attn_mode == 0 && q == 1 && f->h_seq_lens[s] > 1);
+    int dec = is_decode(f, s, attn_mode);
     int e = s + 1;
-    while (e < f->num_seqs) {
-      int q2 = f->h_qo_indptr[e + 1] - f->h_qo_indptr[e];
-      int dec2 = attn_mode == 2 || (attn_mode == 0 && q2 == 1 && f->h_seq_lens[e] > 1);
-      if (dec2 != dec) break;
-      e++;
-    }
-    if (n == LT_MAX_RUNS) return -1;
-    lt_run *r = &runs[n++];
-    memset(r, 0, sizeof *r);
+    while (e < f->num_seqs && is_decode(f, e, attn_mode) == dec) e++;
+    if (n == LT_MAX_RUNS) { free_runs(runs, n); return -1; }
+    lt_run *r = &runs[n];
     int B = e - s;
+    memset(r, 0, sizeof *r);
     r->qo = malloc(sizeof(int32_t) * (size_t)(3 * (B + 1)));
-    if (!r->qo) return -2;
+    if (!r->qo) { free_runs(runs, n); return -2; }
+    n++;
     r->kvp = r->qo + B + 1;
     r->kvt = r->kvp + B + 1;
     for (int i = 0; i <= B; i++) {
@@ -144,7 +151,6 @@ static int split_runs(const lt_fwd *f, const int32_t *ids, int attn_mode, lt_run
     g->h_out_slots = f->h_out_slots + r->row0;
     g->h_kv_tok_indptr = r->kvt;
     g->meta_slot = n;
-    (void)ids;
     s = e;
   }
   return n;
@@ -262,12 +268,9 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
   lt_backend *be = m->be;
   int V = m->cfg.vocab_size, n = f->n_logits;
   lt_run runs[LT_MAX_RUNS];
-  int nr = split_runs(f, ids, attn_mode, runs);
-  if (nr == -2) return lt_err(LATTE_ERR_NOMEM, "forward: out of memory");
-  if (nr < 0) {  /* many alternating runs: one extend pass over the whole batch */
-    for (int i = 0; i < LT_MAX_RUNS; i++) free(runs[i].qo);
-    nr = split_runs(f, ids, 1, runs);
-  }
+  int nr = split_runs(f, attn_mode, runs);
+  if (nr == -1) nr = split_runs(f, 1, runs);  /* many alternating runs: one extend pass over the batch */
+  if (nr < 0) return lt_err(LATTE_ERR_NOMEM, "forward: out of memory");
   /* decode runs (one new token per sequence) plan attention from a context bucket, graphs or not,
    * so replaying a graph computes exactly what the eager path does */
   for (int r = 0; r < nr; r++)
@@ -280,7 +283,7 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
     lt_sample_params *dsp;
     st = buf(e, LT_BUF_SPARAMS, sizeof(lt_sample_params) * (size_t)n, (void **)&dsp);
     if (!st) st = be->upload(be, dsp, sp, sizeof(lt_sample_params) * (size_t)n);
-    if (st) { for (int r = 0; r < nr; r++) free(runs[r].qo); return st; }
+    if (st) { free_runs(runs, nr); return st; }
   }
   f->meta_slot = 0;
   st = be->set_batch(be, f, ids, logit_rows);
@@ -288,7 +291,7 @@ latte_status lt_model_forward(latte_engine *e, lt_fwd *f, const int32_t *ids, co
   int ran = 0;
   if (!st && decode && e->graphs_on && be->graph_begin) st = graph_forward(e, f, runs, nr, tail, &ran);
   if (!st && !ran) st = forward_ops(e, f, runs, nr, tail);
-  for (int r = 0; r < nr; r++) free(runs[r].qo);
+  free_runs(runs, nr);
   if (st) return st;
   if (n <= 0) return be->sync(be);
   float *dlogits;  /* the buffers forward_ops used (already this size: no reallocation) */
