@@ -85,6 +85,9 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
 
 /* Convenience: run one sequence through an empty cache and return logits for every position. */
 latte_status latte_logits_all(latte_model *m, const int32_t *ids, int n, int page_size, float *logits);
+/* The same with the attention path chosen as latte_batch.attn_mode (0 auto, 1 extend, 2 absorbed). */
+latte_status latte_logits_all_attn(latte_model *m, const int32_t *ids, int n, int page_size, int attn_mode,
+                                   float *logits);
 
 #ifdef __cplusplus
 }

@@ -57,27 +57,7 @@ int lt_cmd_logits(int argc, char **argv) {
   float *logits = malloc(sizeof(float) * (size_t)n * V);
   int rc = 1;
   if (!logits) lt_cli_error("out of memory for %d x %d logits", n, V);
-  else if (attn) {
-    /* the same as latte_logits_all but with a forced attention path */
-    latte_engine_opts eo = {.page_size = (int)page, .max_tokens = n, .max_seqs = 1};
-    eo.num_pages = (n + (int)page - 1) / (int)page;
-    latte_engine *e;
-    if (latte_engine_new(m, &eo, &e)) lt_cli_error("%s", latte_last_error());
-    else {
-      int32_t *tmp = malloc(sizeof(int32_t) * (size_t)(2 * n + eo.num_pages + 8));
-      int32_t *pos = tmp, *rows = tmp + n, *pages = tmp + 2 * n, *meta = pages + eo.num_pages;
-      for (int i = 0; i < n; i++) pos[i] = rows[i] = i;
-      for (int p = 0; p < eo.num_pages; p++) pages[p] = p;
-      meta[0] = 0; meta[1] = n; meta[2] = n; meta[3] = 0; meta[4] = eo.num_pages;
-      latte_batch b = {.num_seqs = 1, .num_tokens = n, .ids = ids, .positions = pos, .qo_indptr = meta,
-                       .seq_lens = meta + 2, .kv_indptr = meta + 3, .kv_indices = pages, .n_logits = n,
-                       .logit_rows = rows, .attn_mode = attn};
-      if (latte_forward(e, &b, logits)) lt_cli_error("%s", latte_last_error());
-      else rc = 0;
-      free(tmp);
-      latte_engine_free(e);
-    }
-  } else if (latte_logits_all(m, ids, n, (int)page, logits)) {
+  else if (latte_logits_all_attn(m, ids, n, (int)page, attn, logits)) {
     lt_cli_error("%s", latte_last_error());
   } else rc = 0;
   if (rc == 0) {

@@ -139,6 +139,11 @@ latte_status latte_forward(latte_engine *e, const latte_batch *b, float *logits)
 }
 
 latte_status latte_logits_all(latte_model *m, const int32_t *ids, int n, int page_size, float *logits) {
+  return latte_logits_all_attn(m, ids, n, page_size, 0, logits);
+}
+
+latte_status latte_logits_all_attn(latte_model *m, const int32_t *ids, int n, int page_size, int attn_mode,
+                                   float *logits) {
   if (n < 1) return lt_err(LATTE_ERR_INVALID, "no input ids");
   latte_engine_opts o = {.page_size = page_size > 0 ? page_size : 64, .max_tokens = n, .max_seqs = 1};
   o.num_pages = (n + o.page_size - 1) / o.page_size;
@@ -154,7 +159,7 @@ latte_status latte_logits_all(latte_model *m, const int32_t *ids, int n, int pag
   meta[3] = 0; meta[4] = o.num_pages;       /* kv_indptr */
   latte_batch b = {.num_seqs = 1, .num_tokens = n, .ids = ids, .positions = pos, .qo_indptr = meta,
                    .seq_lens = meta + 2, .kv_indptr = meta + 3, .kv_indices = pages, .n_logits = n,
-                   .logit_rows = rows};
+                   .logit_rows = rows, .attn_mode = attn_mode};
   latte_status s = latte_forward(e, &b, logits);
   free(tmp);
   latte_engine_free(e);
