@@ -88,14 +88,14 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     for (int q = 0; q < 3; q++)
       pool_weight(b, pool.data() + (size_t)(3 * e + q) * 256 * es, fp8, q < 2 ? I : H, q < 2 ? H : I, sc.data(),
                   &wg[(size_t)q * E + e]);
-  lt_moe_w moe = {E, I, H, &wg[0], &wg[E], &wg[2 * (size_t)E], NULL};
-  LK(b->moe_new(b, &moe));
   lt_mlp_w sh;
   memset(&sh, 0, sizeof sh);
   pool_weight(b, pool.data(), fp8, Is, H, sc.data(), &sh.gate);
   pool_weight(b, pool.data() + 64 * es, fp8, Is, H, sc.data(), &sh.up);
   pool_weight(b, pool.data() + 128 * es, fp8, H, Is, sc.data(), &sh.down);
-  LK(b->mlp_new(b, &sh));
+  lt_moe_w moe = {E, I, H, &wg[0], &wg[E], &wg[2 * (size_t)E], NULL, &sh, 0};
+  LK(b->moe_new(b, &moe));   /* folds the shared experts into the stack when it can (as the model does) */
+  if (!moe.shared_folded) LK(b->mlp_new(b, &sh));
   /* router gate bf16 [E, H] (random), bias */
   std::vector<uint16_t> gh((size_t)E * H);
   for (auto &v : gh) v = lt_f32_to_bf16(frand() * 0.05f);
@@ -139,9 +139,13 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     for (int part = 0; part < 4; part++) {
       for (int it = -2; it < iters; it++) {
         if (it == 0) CK(cudaEventRecord(e0, c->stream));
-        if (part == 0 || part == 3) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts));
+        /* parts: 0 router alone, 1 experts alone (their own sort), 2 shared MLP alone (when not
+         * folded), 3 the layer as the model runs it (router sorts for the experts) */
+        if (part == 0) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, NULL));
+        if (part == 3) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
         if (part == 1 || part == 3) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));
-        if (part == 2 || part == 3) LK(b->mlp(b, x, &sh, sout, M));
+        if ((part == 2 || part == 3) && !moe.shared_folded) LK(b->mlp(b, x, &sh, sout, M));
+        if (part == 3 && !moe.shared_folded) LK(b->add(b, out, sout, (int64_t)M * H));
       }
       CK(cudaEventRecord(e1, c->stream)); CK(cudaEventSynchronize(e1));
       float ms; CK(cudaEventElapsedTime(&ms, e0, e1));

@@ -2,7 +2,7 @@
 # gpu-check.sh — on the GPU machine: unpack the carried Debian packages (scripts/device-deps.sh), build
 # latte with the CUDA backend, run the whole test suite (GPU tests included) and, with --bench, the
 # kernel benchmarks and `latte bench` on a real-size random DeepSeek-V2-Lite. Logs go to $OUT (or /tmp).
-#   scripts/gpu-check.sh [--bench] [--e2e-bench]
+#   scripts/gpu-check.sh [--build-only | [--bench] [--e2e-bench]]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/latte-out}"; mkdir -p "$OUT"
@@ -13,6 +13,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DLATTE_CUDA=ON -DLATTE_DEPS_
   || { tail -30 "$OUT/cmake.log"; exit 1; }
 cmake --build build-gpu -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -60; exit 1; }
 grep -E "registers|spill" "$OUT/build.log" | sort | uniq > "$OUT/ptxas.txt"
+[ "${1:-}" = "--build-only" ] && exit 0
 (cd build-gpu && ctest --output-on-failure -j 4 > "$OUT/ctest.log" 2>&1); rc=$?
 grep -E "tests passed|Passed|Failed|Skipped|\*\*\*" "$OUT/ctest.log" | tail -30
 for a in "$@"; do

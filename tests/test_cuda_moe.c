@@ -15,8 +15,9 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode;
+extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode, lt_cuda_fold_shared;
 #else
+extern int lt_cuda_fold_shared;   /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_moe_decode, lt_cuda_mlp_decode;   /* cuda_moe.cu: largest M of the GEMV decode path */
 #endif
 
@@ -113,14 +114,14 @@ static void check_route(const char *name, int E, int H, int K, int method, int s
   float *x = rand_act((long)T * H);
   int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)T * K), *gids = (int32_t *)malloc(sizeof(int32_t) * (size_t)T * K);
   float *w = (float *)malloc(sizeof(float) * (size_t)T * K), *gwt = (float *)malloc(sizeof(float) * (size_t)T * K);
-  latte_status s = cpu->moe_route(cpu, x, &gc, bias, &cfg, T, ids, w);
+  latte_status s = cpu->moe_route(cpu, x, &gc, bias, &cfg, T, ids, w, NULL);
   CHECK(s == LATTE_OK, "%s: cpu route: %s", name, latte_last_error());
   void *dx = to_dev_act(x, (long)T * H), *dids = NULL, *dw = NULL;
   gpu->alloc(gpu, sizeof(int32_t) * (size_t)T * K, &dids);
   gpu->alloc(gpu, sizeof(float) * (size_t)T * K, &dw);
   poison(dids, sizeof(int32_t) * (size_t)T * K);
   poison(dw, sizeof(float) * (size_t)T * K);
-  s = gpu->moe_route(gpu, dx, &gg, dbias, &cfg, T, (int32_t *)dids, (float *)dw);
+  s = gpu->moe_route(gpu, dx, &gg, dbias, &cfg, T, (int32_t *)dids, (float *)dw, NULL);
   CHECK(s == LATTE_OK, "%s: cuda route: %s", name, latte_last_error());
   gpu->download(gpu, gids, dids, sizeof(int32_t) * (size_t)T * K);
   gpu->download(gpu, gwt, dw, sizeof(float) * (size_t)T * K);
@@ -208,7 +209,7 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
     }
   free(tmp);
   free(pool);
-  lt_moe_w mc = {E, I, H, wc, wc + E, wc + 2 * E, NULL}, mg = {E, I, H, wg, wg + E, wg + 2 * E, NULL};
+  lt_moe_w mc = {E, I, H, wc, wc + E, wc + 2 * E, NULL, NULL, 0}, mg = {E, I, H, wg, wg + E, wg + 2 * E, NULL, NULL, 0};
   if (fail || cpu->moe_new(cpu, &mc) || gpu->moe_new(gpu, &mg)) { CHECK(0, "%s: weights: %s", name, latte_last_error()); return; }
   for (int mi = 0; mi < nM; mi++) {
     int M = Ms[mi];
@@ -240,6 +241,92 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
   for (int i = 0; i < 3 * E; i++) { cpu->weight_free(cpu, &wc[i]); gpu->weight_free(gpu, &wg[i]); }
   for (int i = 0; i < 6 * E; i++) free(keep[i]);
   free(keep); free(wc); free(wg);
+}
+
+/* ---------------- the whole MoE layer: router + routed + shared experts ----------------
+ * GPU: moe_route given the experts (the fused router sorts the pairs for moe_experts) then
+ * moe_experts, whose stack holds the shared experts folded in (when foldable; else mlp + add).
+ * CPU twin: route, experts, mlp, add. Router ids must match as sets (no near ties expected). */
+static void check_layer(const char *name, int E, int I, int H, int K, int ns, int fp8, int v3, const int *Ms, int nM) {
+  const int Is = ns * I;
+  lt_route_cfg cfg = v3 ? (lt_route_cfg){E, K, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f}
+                        : (lt_route_cfg){E, K, 1, 1, LT_TOPK_GREEDY, 0, 0, 0, 1.0f};
+  const int nw = 3 * E + 4;
+  lt_weight *wc = (lt_weight *)calloc((size_t)nw, sizeof(lt_weight)), *wg = (lt_weight *)calloc((size_t)nw, sizeof(lt_weight));
+  void **keep = (void **)calloc((size_t)2 * nw, sizeof(void *));
+  float *tmp = (float *)malloc(sizeof(float) * (size_t)(Is > E ? Is : E) * H);
+  int fail = 0;
+  for (int i = 0; i < nw - 1 && !fail; i++) {  /* experts (gate, up, down) ×E, shared gate, up, down */
+    int q = i < 3 * E ? i / E : i - 3 * E, n = q < 2 ? (i < 3 * E ? I : Is) : H, k = q < 2 ? H : (i < 3 * E ? I : Is);
+    lt_rand_fill(tmp, (long)n * k, 2.0f / sqrtf((float)k), &seed);
+    fail = make_weight("w", tmp, n, k, fp8, &wc[i], &wg[i], &keep[2 * i], &keep[2 * i + 1]);
+  }
+  lt_rand_fill(tmp, (long)E * H, 2.0f / sqrtf((float)H), &seed);   /* router gate, bf16 */
+  for (long i = 0; i < (long)E * H; i++) tmp[i] = bf16r(tmp[i]);
+  if (!fail) fail = make_weight("gate", tmp, E, H, 0, &wc[nw - 1], &wg[nw - 1], &keep[2 * nw - 2], &keep[2 * nw - 1]);
+  float *bias = NULL, *dbias = NULL;
+  if (v3) {
+    bias = (float *)malloc(sizeof(float) * (size_t)E);
+    lt_rand_fill(bias, E, 0.05f, &seed);
+    dbias = (float *)to_dev(bias, sizeof(float) * (size_t)E);
+  }
+  lt_mlp_w sc, sg;
+  memset(&sc, 0, sizeof sc); memset(&sg, 0, sizeof sg);
+  sc.gate = wc[3 * E]; sc.up = wc[3 * E + 1]; sc.down = wc[3 * E + 2];
+  sg.gate = wg[3 * E]; sg.up = wg[3 * E + 1]; sg.down = wg[3 * E + 2];
+  lt_moe_w mc = {E, I, H, wc, wc + E, wc + 2 * E, NULL, NULL, 0}, mg = {E, I, H, wg, wg + E, wg + 2 * E, NULL, &sg, 0};
+  if (fail || cpu->moe_new(cpu, &mc) || cpu->mlp_new(cpu, &sc) || gpu->moe_new(gpu, &mg) ||
+      (!mg.shared_folded && gpu->mlp_new(gpu, &sg))) {
+    CHECK(0, "%s: weights: %s", name, latte_last_error());
+    return;
+  }
+  wg[3 * E] = sg.gate; wg[3 * E + 1] = sg.up; wg[3 * E + 2] = sg.down;   /* moe_new / mlp_new freed what they took */
+  printf("layer %s: shared experts %s\n", name, mg.shared_folded ? "folded into the routed stack" : "a separate MLP");
+  for (int mi = 0; mi < nM; mi++) {
+    int M = Ms[mi];
+    float *x = rand_act((long)M * H), *ref = (float *)malloc(sizeof(float) * (size_t)M * H);
+    float *sh = (float *)malloc(sizeof(float) * (size_t)M * H), *out = (float *)malloc(sizeof(float) * (size_t)M * H);
+    float *w = (float *)malloc(sizeof(float) * (size_t)M * K);
+    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)M * K), *gids = (int32_t *)malloc(sizeof(int32_t) * (size_t)M * K);
+    latte_status s = cpu->moe_route(cpu, x, &wc[nw - 1], bias, &cfg, M, ids, w, &mc);
+    if (!s) s = cpu->moe_experts(cpu, x, &mc, ids, w, K, M, ref);
+    if (!s) s = cpu->mlp(cpu, x, &sc, sh, M);
+    CHECK(s == LATTE_OK, "%s: cpu layer: %s", name, latte_last_error());
+    for (long i = 0; i < (long)M * H; i++) ref[i] += sh[i];
+    void *dx = to_dev_act(x, (long)M * H), *dids = NULL, *dw = NULL, *dout = NULL, *dsh = NULL;
+    gpu->alloc(gpu, sizeof(int32_t) * (size_t)M * K, &dids);
+    gpu->alloc(gpu, sizeof(float) * (size_t)M * K, &dw);
+    gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
+    gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dsh);
+    poison(dids, sizeof(int32_t) * (size_t)M * K);
+    poison(dout, sizeof(uint16_t) * (size_t)M * H);
+    s = gpu->moe_route(gpu, dx, &wg[nw - 1], dbias, &cfg, M, (int32_t *)dids, (float *)dw, &mg);
+    if (!s) s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
+    if (!s && !mg.shared_folded) s = gpu->mlp(gpu, dx, &sg, dsh, M);
+    if (!s && !mg.shared_folded) s = gpu->add(gpu, dout, dsh, (int64_t)M * H);
+    CHECK(s == LATTE_OK, "%s: cuda layer: %s", name, latte_last_error());
+    gpu->download(gpu, gids, dids, sizeof(int32_t) * (size_t)M * K);
+    lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
+    int bad = 0;
+    for (int t = 0; t < M; t++)
+      for (int j = 0; j < K; j++) {
+        int found = 0;
+        for (int q = 0; q < K; q++) found |= gids[t * K + q] == ids[t * K + j];
+        bad += !found;
+      }
+    double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
+    printf("layer %-34s M=%4d: router id mismatches %d, rel err %.3e (tol %.0e)\n", name, M, bad, err, tol);
+    CHECK(bad == 0, "%s M=%d: %d routed ids differ from the CPU's", name, M, bad);
+    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    free(x); free(ref); free(sh); free(out); free(w); free(ids); free(gids);
+    gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dsh);
+  }
+  cpu->moe_free(cpu, &mc); cpu->mlp_free(cpu, &sc);
+  gpu->moe_free(gpu, &mg); gpu->mlp_free(gpu, &sg);
+  for (int i = 0; i < nw; i++) { cpu->weight_free(cpu, &wc[i]); gpu->weight_free(gpu, &wg[i]); }
+  for (int i = 0; i < 2 * nw; i++) free(keep[i]);
+  free(keep); free(wc); free(wg); free(tmp); free(bias);
+  gpu->dfree(gpu, dbias);
 }
 
 /* ---------------- dense MLP ---------------- */
@@ -316,7 +403,19 @@ int main(int argc, char **argv) {
   check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 5);
   check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 5);
   check_mlp("tiny H256 I96 bf16", 256, 96, 0, Mm, 5);
+  /* whole layers: shared experts folded (I % 128 == 0 or bf16) and not (ragged fp8) */
+  const int Ml[] = {1, 5, 32, 33, 200};
+  check_layer("tiny e8 I96 H256 top2 +2 shared bf16", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
+  check_layer("tiny e8 I96 H256 top2 +2 shared fp8", 8, 96, 256, 2, 2, 1, 0, Ml, 5);
+  check_layer("tiny e16 I128 H256 top4 +1 shared fp8 v3", 16, 128, 256, 4, 1, 1, 1, Ml, 5);
+  lt_cuda_fold_shared = 0;
+  check_layer("tiny e8 I96 H256 top2 +2 shared bf16 unfolded", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
+  lt_cuda_fold_shared = 1;
   if (!small) {
+    check_layer("v2-lite E64 I1408 H2048 top6 +2 shared bf16", 64, 1408, 2048, 6, 2, 0, 0, Ml, 5);
+    check_layer("v2-lite E64 I1408 H2048 top6 +2 shared fp8", 64, 1408, 2048, 6, 2, 1, 0, Ml, 5);
+    check_layer("v3-tp8 E256 I256 H7168 top8 +1 shared bf16", 256, 256, 7168, 8, 1, 0, 1, Ml, 5);
+    check_layer("v3-tp8 E256 I256 H7168 top8 +1 shared fp8", 256, 256, 7168, 8, 1, 1, 1, Ml, 5);
     check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 5);
     check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 5);
     check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 5);

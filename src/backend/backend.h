@@ -32,6 +32,11 @@ typedef struct {
   int num_experts, inter, hidden;
   lt_weight *gate, *up, *down;  /* [E] each: [I, H], [I, H], [H, I] */
   void *priv;                   /* backend-private stacked form (CUDA: w13 [E, 2I, H], w2 [E, H, I]) */
+  lt_mlp_w *shared;             /* the layer's shared experts (gate/up/down filled, mlp_new not yet
+                                 * called), or NULL. moe_new may fold them into its own form: it then
+                                 * sets shared_folded, owns (and may free) their weights, moe_experts
+                                 * adds them, and the model neither calls mlp_new nor runs them. */
+  int shared_folded;
 } lt_moe_w;
 
 /* Absorbed-MLA weights derived from kv_b_proj [H*(dn+dv), r]. */
@@ -178,10 +183,13 @@ struct lt_backend {
   /* out [T, H*dv] = per head out_lat[:, h] · w_vc[h]ᵀ */
   latte_status (*mla_out_v)(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
   /* router: logits = x · gateᵀ in f32, scores, (grouped) top-k; ids [T, k] int32, weights [T, k] f32
-   * (backend memory). bias: e_score_correction_bias [E] or NULL */
+   * (backend memory). bias: e_score_correction_bias [E] or NULL. experts: the layer's experts (or
+   * NULL), whose moe_experts call with these ids and rows comes next: a backend may prepare that
+   * call here (CUDA sorts the pairs by expert in the router's kernel) */
   latte_status (*moe_route)(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
-                            const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights);
-  /* out [T, H] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t]) */
+                            const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
+                            const lt_moe_w *experts);
+  /* out [T, H] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t]) (+ shared(x[t]) when w->shared_folded) */
   latte_status (*moe_experts)(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                               const float *weights, int top_k, int rows, void *out);
   /* out [rows, H] = mlp(x) */

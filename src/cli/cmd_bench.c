@@ -19,8 +19,8 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Bytes of a weight from its shape and dtype (a backend may have moved its data into a stacked form). */
 static double wbytes(const lt_weight *w) {
-  if (!w->data) return 0;
   double b = (double)w->n * w->k * (w->dtype == LT_F8E4M3 ? 1 : w->dtype == LT_F32 ? 4 : 2);
   if (w->dtype == LT_F8E4M3) b += 4.0 * ((w->n + 127) / 128) * ((w->k + 127) / 128);
   return b;
@@ -40,9 +40,6 @@ static double active_bytes(const latte_model *m) {
       if (ly->experts.gate && ly->experts.num_experts > 0)
         b += c->num_experts_per_tok * (wbytes(&ly->experts.gate[0]) + wbytes(&ly->experts.up[0]) +
                                        wbytes(&ly->experts.down[0]));
-      if (ly->experts.gate && !ly->experts.gate[0].data)  /* experts stacked by the backend */
-        b += c->num_experts_per_tok * 3.0 * c->moe_intermediate_size * c->hidden_size *
-             (m->be->w8a8 && c->fp8 ? 1 : 2);
     }
   }
   return b;

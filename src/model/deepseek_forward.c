@@ -76,9 +76,9 @@ static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out) {
   void *ids, *wts;
   LT_TRY(buf(e, LT_BUF_IDS, sizeof(int32_t) * (size_t)T * K, &ids));
   LT_TRY(buf(e, LT_BUF_WTS, sizeof(float) * (size_t)T * K, &wts));
-  LT_TRY(be->moe_route(be, h, &ly->gate, ly->gate_bias, &m->route, T, ids, wts));     /* ids, wts [T, K] */
+  LT_TRY(be->moe_route(be, h, &ly->gate, ly->gate_bias, &m->route, T, ids, wts, &ly->experts)); /* ids, wts [T, K] */
   LT_TRY(be->moe_experts(be, h, &ly->experts, ids, wts, K, T, out));                  /* out [T, H] routed */
-  if (ly->has_mlp) {
+  if (ly->has_mlp && !ly->experts.shared_folded) {
     void *sh;
     LT_TRY(buf(e, LT_BUF_SHARED, lt_dtype_size(be->act_dtype) * (size_t)T * H, &sh));
     LT_TRY(be->mlp(be, h, &ly->mlp, sh, T));                                          /* shared experts */

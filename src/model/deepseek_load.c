@@ -82,14 +82,18 @@ static latte_status vec(lt_loader *L, float **out, int64_t n, const char *fmt, i
   return L->m->be->vec_new(L->m->be, t, out);
 }
 
-static latte_status mlp(lt_loader *L, lt_mlp_w *w, int64_t hidden, int64_t inter, const char *prefix) {
+static latte_status mlp_weights(lt_loader *L, lt_mlp_w *w, int64_t hidden, int64_t inter, const char *prefix) {
   char n[256];
   snprintf(n, sizeof n, "%s.gate_proj", prefix);
   LT_TRY(linear(L, &w->gate, inter, hidden, n));
   snprintf(n, sizeof n, "%s.up_proj", prefix);
   LT_TRY(linear(L, &w->up, inter, hidden, n));
   snprintf(n, sizeof n, "%s.down_proj", prefix);
-  LT_TRY(linear(L, &w->down, hidden, inter, n));
+  return linear(L, &w->down, hidden, inter, n);
+}
+
+static latte_status mlp(lt_loader *L, lt_mlp_w *w, int64_t hidden, int64_t inter, const char *prefix) {
+  LT_TRY(mlp_weights(L, w, hidden, inter, prefix));
   return L->m->be->mlp_new(L->m->be, w);
 }
 
@@ -147,12 +151,14 @@ static latte_status load_layer(lt_loader *L, int l) {
     snprintf(n, sizeof n, "%s.mlp.experts.%d.down_proj", p, e);
     LT_TRY(linear(L, &ex->down[e], H, I, n));
   }
-  LT_TRY(m->be->moe_new(m->be, ex));
-  if (c->n_shared_experts > 0) {
+  if (c->n_shared_experts > 0) {  /* loaded first: the backend may fold them into the experts */
     snprintf(n, sizeof n, "%s.mlp.shared_experts", p);
     ly->has_mlp = 1;
-    LT_TRY(mlp(L, &ly->mlp, H, (int64_t)I * c->n_shared_experts, n));
+    LT_TRY(mlp_weights(L, &ly->mlp, H, (int64_t)I * c->n_shared_experts, n));
+    ex->shared = &ly->mlp;
   }
+  LT_TRY(m->be->moe_new(m->be, ex));
+  if (ly->has_mlp && !ex->shared_folded) LT_TRY(m->be->mlp_new(m->be, &ly->mlp));
   return LATTE_OK;
 }
 

@@ -67,7 +67,9 @@ static void route_row(const lt_route_cfg *cfg, const float *logit, const float *
 }
 
 latte_status lt_cpu_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
-                              const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights) {
+                              const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
+                              const lt_moe_w *experts) {
+  (void)experts;
   if (cfg->num_experts > 1024 || cfg->top_k > 64 || cfg->n_group > 64)
     return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts / top-%d / %d groups exceed the CPU router's limits",
                   cfg->num_experts, cfg->top_k, cfg->n_group);

@@ -41,7 +41,8 @@ latte_status lt_cpu_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, c
                                int heads, int r, int dr, float scale);
 latte_status lt_cpu_mla_out_v(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
 latte_status lt_cpu_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
-                              const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights);
+                              const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
+                              const lt_moe_w *experts);
 latte_status lt_cpu_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                 const float *weights, int top_k, int rows, void *out);
 latte_status lt_cpu_mlp(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);

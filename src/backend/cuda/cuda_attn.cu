@@ -51,6 +51,7 @@ static __device__ __forceinline__ void ext_load_kv(const lt_ext_params &p, int64
 /* CTA = BM new tokens of one sequence × one head; warp w owns query rows [16w, 16w+16). */
 template <int DQK, int DV, int BM>
 __global__ void __launch_bounds__(BM * 2) lt_k_attn_extend(lt_ext_params p) {
+  LT_PDL_ENTER();
   typedef ext_cfg<DQK, DV, BM> C;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16 *sQ = (bf16 *)smem;
@@ -181,6 +182,7 @@ __global__ void __launch_bounds__(BM * 2) lt_k_attn_extend(lt_ext_params p) {
  * dn+dr <= 512, dv <= 512. */
 enum { EXT_GEN_MAX = 16 };
 __global__ void lt_k_attn_extend_generic(lt_ext_params p, int num_seqs) {
+  LT_PDL_ENTER();
   const int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x;
   int lo = 0, hi = num_seqs - 1;
   while (lo < hi) {
@@ -238,7 +240,7 @@ static latte_status launch_ext_bm(lt_cuda_ctx *c, const lt_ext_params &p, const 
     attr_set = 1;
   }
   dim3 grid((f->max_q_len + BM - 1) / BM, p.heads, f->num_seqs);
-  lt_k_attn_extend<DQK, DV, BM><<<grid, BM * 2, smem, c->stream>>>(p);
+  (void)lt_launch(lt_k_attn_extend<DQK, DV, BM>, grid, BM * 2, smem, c->stream, p);
   LT_LAUNCH_CHECK("attn_extend");
   return LATTE_OK;
 }
@@ -271,7 +273,7 @@ extern "C" latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, cons
   if (aligned && dn + dr == 128 && dv == 128) return launch_ext<128, 128>(c, p, f);
   if (dn + dr > 32 * EXT_GEN_MAX || dv > 32 * EXT_GEN_MAX)
     return lt_err(LATTE_ERR_UNSUPPORTED, "attn_extend: head dims %d+%d / %d beyond the cuda kernels", dn, dr, dv);
-  lt_k_attn_extend_generic<<<dim3(H, f->num_tokens), 32, 0, c->stream>>>(p, f->num_seqs);
+  (void)lt_launch(lt_k_attn_extend_generic, dim3(H, f->num_tokens), 32, 0, c->stream, p, f->num_seqs);
   LT_LAUNCH_CHECK("attn_extend_generic");
   return LATTE_OK;
 }

@@ -9,6 +9,8 @@
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
+int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
+
 extern "C" int lt_cuda_device_count(void) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
@@ -50,6 +52,7 @@ static void cu_destroy(lt_backend *b) {
     }
     cudaFree(c->blas_ws);
     cudaFree(c->lt_ws);
+    cudaFree(c->counters);
     if (c->lt) cublasLtDestroy(c->lt);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -292,6 +295,8 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
     return lt_err(LATTE_ERR_BACKEND, "cuda backend: no usable CUDA device");
   }
   c->sm_count = p.multiProcessorCount;
+  const char *pdl = getenv("LATTE_PDL");
+  if (pdl && *pdl) lt_cuda_pdl = atoi(pdl) != 0;
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;
   c->w8a8 = w8a8;
@@ -312,6 +317,11 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   }
   if (!s && cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_size) != CUBLAS_STATUS_SUCCESS)
     s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cublasSetWorkspace failed");
+  if (!s && (cudaMalloc((void **)&c->counters, sizeof(unsigned) * LT_CTR_COUNT) != cudaSuccess ||
+             cudaMemset(c->counters, 0, sizeof(unsigned) * LT_CTR_COUNT) != cudaSuccess)) {
+    cudaGetLastError();
+    s = lt_err(LATTE_ERR_BACKEND, "cuda backend: cannot allocate the kernel counters");
+  }
   if (s) { cu_destroy(b); return s; }
   b->name = "cuda";
   b->act_dtype = LT_BF16;
@@ -360,10 +370,12 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
 
 /* ---- f32 ↔ bf16 between host f32 and device activations (tests, logits) ---- */
 __global__ void lt_k_f32_to_bf16(const float *x, __nv_bfloat16 *y, size_t n) {
+  LT_PDL_ENTER();
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
   if (i < n) y[i] = __float2bfloat16(x[i]);
 }
 __global__ void lt_k_bf16_to_f32(const __nv_bfloat16 *x, float *y, size_t n) {
+  LT_PDL_ENTER();
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
   if (i < n) y[i] = __bfloat162float(x[i]);
 }
@@ -375,7 +387,7 @@ extern "C" latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, voi
   LT_TRY(cu_alloc(b, n * sizeof(float), (void **)&tmp));
   latte_status s = cu_upload(b, tmp, host, n * sizeof(float));
   if (!s) {
-    lt_k_f32_to_bf16<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>(tmp, (__nv_bfloat16 *)dev, n);
+    (void)lt_launch(lt_k_f32_to_bf16, (unsigned)((n + 255) / 256), 256, 0, c->stream, tmp, (__nv_bfloat16 *)dev, n);
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess) s = lt_err(LATTE_ERR_BACKEND, "f32_to_act: %s", cudaGetErrorString(e));
@@ -389,7 +401,7 @@ extern "C" latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float
   float *tmp;
   if (!n) return LATTE_OK;
   LT_TRY(cu_alloc(b, n * sizeof(float), (void **)&tmp));
-  lt_k_bf16_to_f32<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>((const __nv_bfloat16 *)dev, tmp, n);
+  (void)lt_launch(lt_k_bf16_to_f32, (unsigned)((n + 255) / 256), 256, 0, c->stream, (const __nv_bfloat16 *)dev, tmp, n);
   cudaError_t e = cudaGetLastError();
   latte_status s = LATTE_OK;
   if (e != cudaSuccess) s = lt_err(LATTE_ERR_BACKEND, "act_to_f32: %s", cudaGetErrorString(e));

@@ -52,7 +52,15 @@ typedef struct {
   int32_t *meta_host[4];  /* pinned staging of set_batch, one per meta_slot */
   size_t meta_host_cap[4];
   cudaEvent_t meta_ev[4]; /* the staging's last copy: waited on before it is rewritten */
+  /* last-block counters of single-pass kernels (zeroed at creation; each kernel that takes one
+   * resets it before it ends, so graph replays find it zero): LT_CTR_* index them */
+  unsigned *counters;
+  /* moe_route prepared the sort of these ids for the next moe_experts (cuda_moe.cu) */
+  const void *moe_prep_ids, *moe_prep_ffn;
+  int moe_prep_rows, moe_prep_k;
 } lt_cuda_ctx;
+
+enum { LT_CTR_ROUTE = 0, LT_CTR_COUNT = 1024 };
 
 /* Returns a device buffer of at least bytes for slot (grow-only; contents undefined). Growing
  * bumps scratch_gen; during a graph capture it fails instead (the caller falls back to eager). */
@@ -65,7 +73,38 @@ latte_status lt_cuda_scratch(lt_cuda_ctx *c, int slot, size_t bytes, void **out)
 #define LT_CUBLAS_TRY(call) do { cublasStatus_t lt_b_ = (call); if (lt_b_ != CUBLAS_STATUS_SUCCESS) \
   return lt_err(LATTE_ERR_BACKEND, "%s:%d: %s: cuBLAS status %d", __FILE__, __LINE__, #call, (int)lt_b_); } while (0)
 
+/* Programmatic dependent launch (PDL, docs/cuda-graphs.md): latte's kernels are launched with
+ * LT_LAUNCH, which lets the next kernel in the stream be scheduled before this one ends; every
+ * kernel begins with LT_PDL_ENTER(): it waits until the previous kernel's grid has finished and its
+ * writes are visible (griddepcontrol.wait; a no-op when launched without the attribute), then lets
+ * the following kernel launch (griddepcontrol.launch_dependents). The wait comes before any global
+ * access and before any early return, so "kernel N finished" still implies "kernels < N finished".
+ * lt_cuda_pdl = 0 (LATTE_PDL=0) launches without the attribute. */
+extern int lt_cuda_pdl;
+
 #ifdef __cplusplus
 }
+#endif
+
+#ifdef __CUDACC__
+#define LT_PDL_ENTER() do { asm volatile("griddepcontrol.wait;" ::: "memory"); \
+                            asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); } while (0)
+
+/* kern<<<grid, block, smem, stream>>>(args...) with the PDL attribute (when lt_cuda_pdl). */
+template <typename... KA, typename... A>
+static inline cudaError_t lt_launch(void (*kern)(KA...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                                    A... args) {
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg;
+  cfg.gridDim = grid; cfg.blockDim = block; cfg.dynamicSmemBytes = smem; cfg.stream = st;
+  cfg.attrs = at; cfg.numAttrs = lt_cuda_pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kern, ((KA)args)...);
+}
+/* Launch and check: returns a latte_status from the enclosing function when the launch fails. */
+#define LT_LAUNCH(what, kern, grid, block, smem, st, ...) do { \
+  cudaError_t lt_l_ = lt_launch(kern, grid, block, smem, st, __VA_ARGS__); if (lt_l_ != cudaSuccess) \
+  return (void)cudaGetLastError(), lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of %s: %s", __FILE__, __LINE__, what, cudaGetErrorString(lt_l_)); } while (0)
 #endif
 #endif

@@ -14,6 +14,7 @@ typedef __nv_bfloat16 bf16;
 
 /* y [n, k] bf16 = e4m3 w [n, k] × scale [ceil(n/128), ceil(k/128)] */
 __global__ void lt_k_mla_dequant_fp8(const __nv_fp8_e4m3 *w, const float *scale, bf16 *y, int64_t n, int64_t k) {
+  LT_PDL_ENTER();
   int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= n * k) return;
   int64_t row = i / k, col = i % k, sk = (k + 127) / 128;
@@ -34,7 +35,7 @@ extern "C" latte_status lt_cuda_mla_new(lt_backend *b, const lt_weight *kv_b, in
   size_t n_el = (size_t)kv_b->n * (size_t)r;
   if (kv_b->dtype == LT_F8E4M3) {  /* --w8a8: dequantise once to bf16 [H*(dn+dv), r] */
     LT_CUDA_TRY(cudaMalloc((void **)&tmp, n_el * sizeof(bf16)));
-    lt_k_mla_dequant_fp8<<<(unsigned)((n_el + 255) / 256), 256, 0, c->stream>>>(
+    (void)lt_launch(lt_k_mla_dequant_fp8, (unsigned)((n_el + 255) / 256), 256, 0, c->stream, 
         (const __nv_fp8_e4m3 *)kv_b->data, kv_b->scale, tmp, kv_b->n, r);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) { cudaFree(tmp); return lt_err(LATTE_ERR_BACKEND, "mla_new: dequant: %s", cudaGetErrorString(e)); }
@@ -68,6 +69,7 @@ extern "C" void lt_cuda_mla_free(lt_backend *b, lt_mla_w *w) {
 
 /* ql[t, h, r:] = q[t, h, dn:] (the rope part passes through absorption unchanged) */
 __global__ void lt_k_mla_copy_pe(const bf16 *q, bf16 *ql, int rows, int H, int dn, int dr, int r) {
+  LT_PDL_ENTER();
   int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)rows * H * dr) return;
   int64_t th = i / dr;
@@ -90,7 +92,7 @@ extern "C" latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const
       ql, CUDA_R_16BF, H * (r + dr), (long long)(r + dr), H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   int64_t n = (int64_t)rows * H * dr;
   if (n) {
-    lt_k_mla_copy_pe<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>((const bf16 *)q, (bf16 *)ql, rows, H, dn, dr, r);
+    (void)lt_launch(lt_k_mla_copy_pe, (unsigned)((n + 255) / 256), 256, 0, c->stream, (const bf16 *)q, (bf16 *)ql, rows, H, dn, dr, r);
     LT_LAUNCH_CHECK("mla_copy_pe");
   }
   return LATTE_OK;
@@ -181,6 +183,7 @@ static __device__ __forceinline__ void mla_load_kv(const lt_mla_params &p, const
 
 template <int M, int BN, int NW>
 __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
+  LT_PDL_ENTER();
   typedef mla_cfg<M, BN, NW> C;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16 *sQ = (bf16 *)smem;
@@ -384,6 +387,7 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
  * one context token at a time. Slow; used by the tiny fixtures and unusual shapes. */
 enum { MLA_GEN_MAXW = 40, MLA_GEN_MAXR = 32 };
 __global__ void lt_k_mla_decode_generic(lt_mla_params p) {
+  LT_PDL_ENTER();
   const int h = blockIdx.x, split = blockIdx.y, t = blockIdx.z, lane = threadIdx.x;
   int s, ctx;
   mla_token(p, t, &s, &ctx);
@@ -436,6 +440,7 @@ __global__ void lt_k_mla_decode_generic(lt_mla_params p) {
 
 /* out[t, h] = Σ_s 2^(lse_s - lse_max) · O_s / Σ_s 2^(lse_s - lse_max), for tokens with > 1 split */
 __global__ void lt_k_mla_combine(lt_mla_params p) {
+  LT_PDL_ENTER();
   const int h = blockIdx.x, t = blockIdx.y;
   int s, ctx;
   mla_token(p, t, &s, &ctx);
@@ -466,12 +471,17 @@ static latte_status launch_fast(lt_cuda_ctx *c, const lt_mla_params &p, int T) {
     attr_set = 1;
   }
   dim3 grid(p.heads / M, p.max_splits, T);
-  lt_k_mla_decode<M, BN, NW><<<grid, NW * 32, smem, c->stream>>>(p);
+  (void)lt_launch(lt_k_mla_decode<M, BN, NW>, grid, NW * 32, smem, c->stream, p);
   LT_LAUNCH_CHECK("mla_decode");
   return LATTE_OK;
 }
 
 /* Tile configurations of the fast path: heads per CTA, KV rows per tile, warps, CTAs per SM. */
+/* Smallest split of the fast kernel, in context tokens (a multiple of its KV tile). Small batches
+ * (B = 1 decode) get up to context / min_chunk CTAs; was 256 before the split was measured at B = 1. */
+extern "C" int lt_cuda_mla_min_chunk;
+int lt_cuda_mla_min_chunk = 64;
+
 typedef struct { int m, bn, nw, per_sm; } mla_variant;
 static const mla_variant MLA_VARIANTS[] = {
   {64, 64, 8, 1},   /* 1: H % 64 == 0, 64-row tiles (226 KB smem) */
@@ -527,7 +537,7 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
   work *= H / M;
   const int64_t target = 2 * (int64_t)c->sm_count * per_sm;
   int64_t chunk = (work + target - 1) / target;
-  const int min_chunk = fast ? 256 : 64;
+  const int min_chunk = fast ? lt_cuda_mla_min_chunk : 64;
   if (chunk < min_chunk) chunk = min_chunk;
   /* partial buffers: T × splits × H × r f32 — keep under 512 MB */
   const int64_t per_split = (int64_t)T * H * r * 4;
@@ -552,11 +562,11 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
     if (st) return st;
   } else {
     dim3 grid(H, p.max_splits, T);
-    lt_k_mla_decode_generic<<<grid, 32, 0, c->stream>>>(p);
+    (void)lt_launch(lt_k_mla_decode_generic, grid, 32, 0, c->stream, p);
     LT_LAUNCH_CHECK("mla_decode_generic");
   }
   if (p.max_splits > 1) {
-    lt_k_mla_combine<<<dim3(H, T), 128, 0, c->stream>>>(p);
+    (void)lt_launch(lt_k_mla_combine, dim3(H, T), 128, 0, c->stream, p);
     LT_LAUNCH_CHECK("mla_combine");
   }
   return LATTE_OK;

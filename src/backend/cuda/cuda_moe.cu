@@ -120,6 +120,7 @@ __device__ __forceinline__ void lt_gg_scales(const float *const (*sa_p)[2], cons
 template <int BM, int BN, int WM, int WN, int STAGES, int FP8>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
 lt_k_gg(const lt_gg_params p) {
+  LT_PDL_ENTER();
   constexpr int NT = (BM / WM) * (BN / WN) * 32;
   constexpr int MF = WM / 16, NF = WN / 8;
   constexpr int ES = FP8 ? 1 : 2;
@@ -319,6 +320,7 @@ lt_k_gg(const lt_gg_params p) {
 
 /* split-K: out = epilogue(Σ_z part[z]) in a fixed order (deterministic) */
 __global__ void lt_k_gg_reduce(const lt_gg_params p, int rows, int ncols, int splits, int bn, int epi) {
+  LT_PDL_ENTER();
   int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (idx >= (int64_t)rows * ncols) return;
   int pos = (int)(idx / ncols), j = (int)(idx % ncols);
@@ -347,6 +349,7 @@ __device__ __forceinline__ float lt_ld_f(const float *x, size_t i) { return x[i]
 
 template <typename T>
 __global__ void lt_k_quant_fp8(const T *x, int64_t ldx, const int32_t *rowtok, int rows, int K, uint8_t *q, float *s) {
+  LT_PDL_ENTER();
   int G = (K + 127) / 128;
   int64_t gw = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
   int lane = threadIdx.x & 31;
@@ -408,7 +411,7 @@ static latte_status lt_gg_launch_t(lt_cuda_ctx *c, const lt_gg_params *p, dim3 g
                                      (int)smem));
     attr_set = 1;
   }
-  lt_k_gg<BM, BN, WM, WN, ST, FP8><<<grid, threads, smem, c->stream>>>(*p);
+  (void)lt_launch(lt_k_gg<BM, BN, WM, WN, ST, FP8>, grid, threads, smem, c->stream, *p);
   LT_LAUNCH_CHECK("lt_k_gg");
   return LATTE_OK;
 }
@@ -424,7 +427,16 @@ static size_t lt_gg_part_floats(int cfg, int grid_m, int grid_n, int splits) {
   return (size_t)splits * grid_m * lt_gg_shapes[cfg].bm * (size_t)grid_n * lt_gg_shapes[cfg].bn;
 }
 
-static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, int grid_m, int splits, float *part) {
+/* Split-K partials a caller reduces itself (lt_k_moe_combine) instead of lt_k_gg_reduce. */
+typedef struct {
+  const float *part;
+  int splits;          /* 1: no partials, the output was written */
+  int64_t part_ld, part_zstride;
+} lt_gg_defer;
+
+/* defer != NULL and an LT_EPI_BF16 split run: the reduce is left to the caller (defer filled). */
+static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, int grid_m, int splits, float *part,
+                              lt_gg_defer *defer = NULL) {
   const lt_gg_shape *sh = &lt_gg_shapes[cfg];
   int grid_n = lt_gg_grid_n(cfg, p.N, p.inter);
   int kt = (p.K * (fp8 ? 1 : 2) + 127) / 128;
@@ -455,11 +467,18 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
   }
 #undef LT_GG_CASE
   if (s) return s;
+  if (defer) {
+    defer->splits = 1;
+    if (splits > 1 && epi == LT_EPI_BF16) {
+      defer->part = part; defer->splits = splits; defer->part_ld = p.part_ld; defer->part_zstride = p.part_zstride;
+      return LATTE_OK;
+    }
+  }
   if (splits > 1) {
     int rows = grid_m * sh->bm;
     int ncols = (epi == LT_EPI_SILU || epi == LT_EPI_SILU32) ? p.inter : p.N;
     int64_t n = (int64_t)rows * ncols;
-    lt_k_gg_reduce<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>(p, rows, ncols, splits, sh->bn, epi);
+    (void)lt_launch(lt_k_gg_reduce, (unsigned)((n + 255) / 256), 256, 0, c->stream, p, rows, ncols, splits, sh->bn, epi);
     LT_LAUNCH_CHECK("lt_k_gg_reduce");
   }
   return LATTE_OK;
@@ -471,8 +490,8 @@ static latte_status lt_gg_quant(lt_cuda_ctx *c, const void *x, int x_f32, int64_
   if (rows <= 0) return LATTE_OK;
   int64_t warps = (int64_t)rows * ((K + 127) / 128);
   unsigned grid = (unsigned)((warps * 32 + 255) / 256);
-  if (x_f32) lt_k_quant_fp8<float><<<grid, 256, 0, c->stream>>>((const float *)x, ldx, rowtok, rows, K, q, s);
-  else lt_k_quant_fp8<__nv_bfloat16><<<grid, 256, 0, c->stream>>>((const __nv_bfloat16 *)x, ldx, rowtok, rows, K, q, s);
+  if (x_f32) (void)lt_launch(lt_k_quant_fp8<float>, grid, 256, 0, c->stream, (const float *)x, ldx, rowtok, rows, K, q, s);
+  else (void)lt_launch(lt_k_quant_fp8<__nv_bfloat16>, grid, 256, 0, c->stream, (const __nv_bfloat16 *)x, ldx, rowtok, rows, K, q, s);
   LT_LAUNCH_CHECK("lt_k_quant_fp8");
   return LATTE_OK;
 }
@@ -482,7 +501,22 @@ static size_t lt_al(size_t x) { return (x + 255) & ~(size_t)255; }
 /* ================= router ================= */
 /* logits [T, E] (f32) = x [T, H] · gateᵀ for few tokens: one block of 128 threads per expert and 8
  * tokens, H split over the threads in 16-byte pieces, the gate row read once per 8 tokens */
-__global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
+
+/* warp argmax over (valid, value, lower index first); invalid lanes carry idx = INT_MAX */
+__device__ __forceinline__ void lt_warp_argmax(float &bv, int &bi) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (oi != INT_MAX && (bi == INT_MAX || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
+  }
+}
+
+/* One warp per token: scores (softmax or sigmoid), choice = score + bias, group selection (max or
+ * top-2 sum per group, keep topk_group, others' choices 0), top-k of choice, weights = scores of the
+ * chosen, renormalised and scaled — route_row of cpu_moe.c. smem: [warps][2E] floats. */
+/* logits [T, E] (f32) = x [T, H] · gᵀ for expert blockIdx.x and tokens 8·blockIdx.y .. +8; 128 threads */
+__device__ void lt_router_gemv_block(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
   __shared__ float red[4][8];
   const int e = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t0 = blockIdx.y * 8;
   const int nt = T - t0 < 8 ? T - t0 : 8;
@@ -524,28 +558,16 @@ __global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g,
   }
 }
 
-/* warp argmax over (valid, value, lower index first); invalid lanes carry idx = INT_MAX */
-__device__ __forceinline__ void lt_warp_argmax(float &bv, int &bi) {
-#pragma unroll
-  for (int o = 16; o; o >>= 1) {
-    float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (oi != INT_MAX && (bi == INT_MAX || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
-  }
+__global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
+  LT_PDL_ENTER();
+  lt_router_gemv_block(x, g, T, E, H, logits);
 }
 
-/* One warp per token: scores (softmax or sigmoid), choice = score + bias, group selection (max or
- * top-2 sum per group, keep topk_group, others' choices 0), top-k of choice, weights = scores of the
- * chosen, renormalised and scaled — route_row of cpu_moe.c. smem: [warps][2E] floats. */
-__global__ void lt_k_route_topk(const float *logits, const float *bias, lt_route_cfg cfg, int T, int32_t *ids,
-                                float *wts) {
-  extern __shared__ float lt_rsm[];
-  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int t = blockIdx.x * (blockDim.x >> 5) + w;
-  if (t >= T) return;
+/* One warp routes token t: l = its E logits; score/choice = 2·E floats of scratch (shared memory). */
+__device__ void lt_route_token(const float *l, const float *bias, const lt_route_cfg &cfg, int t, int32_t *ids,
+                               float *wts, float *score, float *choice) {
+  const int lane = threadIdx.x & 31;
   const int E = cfg.num_experts, K = cfg.top_k;
-  float *score = lt_rsm + (size_t)w * 2 * E, *choice = score + E;
-  const float *l = logits + (size_t)t * E;
   if (cfg.sigmoid) {
     for (int e = lane; e < E; e += 32) score[e] = 1.0f / (1.0f + expf(-l[e]));
   } else {
@@ -611,54 +633,24 @@ __global__ void lt_k_route_topk(const float *logits, const float *bias, lt_route
   }
 }
 
-extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
-                                          const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights) {
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  const int E = cfg->num_experts, H = (int)gate->k;
-  if (gate->dtype != LT_BF16)
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: router weight must be bf16 (got %s)", lt_dtype_name(gate->dtype));
-  if (gate->n != E) return lt_err(LATTE_ERR_INVALID, "moe_route: gate has %lld rows, config %d experts", (long long)gate->n, E);
-  if (E > 1024 || cfg->top_k < 1 || cfg->top_k > 32 || cfg->top_k > E)
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts top-%d exceed the CUDA router's limits (1024, 32)", E, cfg->top_k);
-  if (cfg->method != LT_TOPK_GREEDY && cfg->n_group > 1 &&
-      (cfg->n_group > 32 || E % cfg->n_group || cfg->topk_group < 1 || cfg->topk_group > cfg->n_group))
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts in %d groups (keep %d) unsupported", E, cfg->n_group,
-                  cfg->topk_group);
-  if (H % 8 || ((uintptr_t)x & 15)) return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: hidden %d must be a multiple of 8, x 16-byte aligned", H);
-  if (rows <= 0) return LATTE_OK;
-  float *logits;
-  if (rows <= 32) {
-    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
-    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
-    lt_k_router_gemv<<<grid, 128, 0, c->stream>>>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)gate->data, rows,
-                                                  E, H, logits);
-    LT_LAUNCH_CHECK("lt_k_router_gemv");
-  } else {
-    /* logits [rows, E] (f32) = x [rows, H] · gate [E, H]ᵀ on tensor cores */
-    int gc = lt_gg_pick_cfg(rows), bm = lt_gg_shapes[gc].bm;
-    int gm = (rows + bm - 1) / bm, gn = lt_gg_grid_n(gc, E, 0), sp = lt_gg_splits(c, gm, gn, H, 0);
-    size_t lbytes = lt_al(sizeof(float) * (size_t)rows * E);
-    uint8_t *base;
-    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, lbytes + sizeof(float) * lt_gg_part_floats(gc, gm, gn, sp), (void **)&base));
-    logits = (float *)base;
-    lt_gg_params p;
-    memset(&p, 0, sizeof p);
-    p.a = (const uint8_t *)x; p.lda = H; p.M = rows;
-    p.w = (const uint8_t *)gate->data; p.N = E; p.K = H;
-    p.epi = LT_EPI_F32; p.out = logits; p.ldo = E;
-    LT_TRY(lt_gg_run(c, gc, 0, p, gm, sp, (float *)(base + lbytes)));
-  }
-  const int wpb = 4;
-  size_t smem = sizeof(float) * 2 * (size_t)E * wpb;
-  lt_k_route_topk<<<(unsigned)((rows + wpb - 1) / wpb), 32 * wpb, smem, c->stream>>>(logits, bias, *cfg, rows, ids, weights);
-  LT_LAUNCH_CHECK("lt_k_route_topk");
-  return LATTE_OK;
+__global__ void lt_k_route_topk(const float *logits, const float *bias, lt_route_cfg cfg, int T, int32_t *ids,
+                                float *wts) {
+  LT_PDL_ENTER();
+  extern __shared__ float lt_rsm[];
+  const int w = threadIdx.x >> 5;
+  const int t = blockIdx.x * (blockDim.x >> 5) + w;
+  if (t >= T) return;
+  const int E = cfg.num_experts;
+  float *score = lt_rsm + (size_t)w * 2 * E;
+  lt_route_token(logits + (size_t)t * E, bias, cfg, t, ids, wts, score, score + E);
 }
+
 
 /* ================= stacked FFN weights ================= */
 typedef struct {
   int E, I, H, fp8;
-  uint8_t *w13;    /* [E, 2I, H] bf16 or e4m3: gate rows then up rows of each expert */
+  int ns;          /* shared experts folded in as experts E .. E+ns-1 (weight 1 for every token) */
+  uint8_t *w13;    /* [E+ns, 2I, H] bf16 or e4m3: gate rows then up rows of each expert */
   uint8_t *w2;     /* [E, H, I] */
   float *s13;      /* e4m3: [E, 2, ceil(I/128), ceil(H/128)] gate then up block scales */
   float *s2;       /* e4m3: [E, ceil(H/128), ceil(I/128)] */
@@ -681,9 +673,10 @@ static latte_status lt_ffn_check(const lt_weight *w, lt_dtype dt, int64_t n, int
   return LATTE_OK;
 }
 
-/* Stacks gate/up (and down when down_too) of E experts into f, device to device; frees the sources. */
-static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, lt_weight *gate, lt_weight *up, lt_weight *down, int down_too,
-                                 lt_cuda_ffn *f) {
+/* Stacks gate/up (and down when down_too) of E experts into f, device to device, with room for
+ * `extra` more experts after them; frees the sources. */
+static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, int extra, lt_weight *gate, lt_weight *up, lt_weight *down,
+                                 int down_too, lt_cuda_ffn *f) {
   const int I = f->I, H = f->H;
   const lt_dtype dt = gate[0].dtype;
   if (dt != LT_BF16 && dt != LT_F8E4M3) return lt_err(LATTE_ERR_UNSUPPORTED, "cuda ffn: weights in %s", lt_dtype_name(dt));
@@ -696,12 +689,13 @@ static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, lt_weight *gate, lt_weig
   const size_t es = f->fp8 ? 1 : 2, mat = (size_t)I * H * es;
   const size_t sri = (I + 127) / 128, skh = (H + 127) / 128, srh = skh, ski = sri, sgu = sri * skh * sizeof(float),
                sdn = srh * ski * sizeof(float);
-  LT_CUDA_TRY(cudaMalloc((void **)&f->w13, 2 * mat * E));
-  if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s13, 2 * sgu * E));
+  const int Ea = E + extra;
+  LT_CUDA_TRY(cudaMalloc((void **)&f->w13, 2 * mat * Ea));
+  if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s13, 2 * sgu * Ea));
   if (down_too) {
     f->own_w2 = 1;
-    LT_CUDA_TRY(cudaMalloc((void **)&f->w2, mat * E));
-    if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s2, sdn * E));
+    LT_CUDA_TRY(cudaMalloc((void **)&f->w2, mat * Ea));
+    if (f->fp8) LT_CUDA_TRY(cudaMalloc((void **)&f->s2, sdn * Ea));
   } else {
     f->w2 = (uint8_t *)down[0].data;
     f->s2 = down[0].scale;
@@ -732,14 +726,76 @@ static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, lt_weight *gate, lt_weig
   return LATTE_OK;
 }
 
+extern "C" {
+/* 1: moe_new folds a layer's shared experts into its routed-expert stack (one grouped GEMM pair for
+ * both); 0: they stay a separate MLP. Read at load time. */
+int lt_cuda_fold_shared = 1;
+/* 1: the router at T ≤ 32 is one kernel (logits, top-k and the experts' sort); 0: two kernels */
+int lt_cuda_route_fused = 1;
+}
+
+/* How many experts of size I the layer's shared MLP folds into (0: it stays a separate MLP): its
+ * intermediate size must be a multiple of I, same dtype, and for e4m3 whole 128-blocks per piece. */
+static int lt_ffn_fold_count(const lt_moe_w *w) {
+  const lt_mlp_w *sh = w->shared;
+  if (!sh || w->num_experts < 1) return 0;
+  const lt_dtype dt = w->gate[0].dtype;
+  const int64_t I = w->inter, H = w->hidden, Is = sh->gate.n;
+  if (Is <= 0 || Is % I || Is / I > 8 || sh->up.n != Is || sh->gate.k != H || sh->up.k != H || sh->down.n != H ||
+      sh->down.k != Is)
+    return 0;
+  const lt_weight *ws[3] = {&sh->gate, &sh->up, &sh->down};
+  for (int i = 0; i < 3; i++) {
+    if (ws[i]->dtype != dt || !ws[i]->data) return 0;
+    if (dt == LT_F8E4M3 && (I % 128 || !ws[i]->scale || ws[i]->bn != 128 || ws[i]->bk != 128)) return 0;
+  }
+  return (int)(Is / I);
+}
+
+/* Copies the shared MLP, cut into ns experts of size I (gate/up rows and down columns s·I ..
+ * (s+1)·I), into the stack as experts E .. E+ns-1, then frees the MLP's device copies. Σ of the
+ * pieces' outputs = the MLP's output (down is linear in its input columns). */
+static latte_status lt_ffn_fold(lt_cuda_ctx *c, lt_cuda_ffn *f, lt_mlp_w *sh, int ns) {
+  const int E = f->E, I = f->I, H = f->H;
+  const size_t es = f->fp8 ? 1 : 2, mat = (size_t)I * H * es;
+  const size_t skh = (H + 127) / 128, ski = (I + 127) / 128, sgu = ski * skh * sizeof(float);
+  for (int s = 0; s < ns; s++) {
+    const int e = E + s;
+    LT_CUDA_TRY(cudaMemcpyAsync(f->w13 + 2 * mat * e, (uint8_t *)sh->gate.data + mat * s, mat, cudaMemcpyDeviceToDevice, c->stream));
+    LT_CUDA_TRY(cudaMemcpyAsync(f->w13 + 2 * mat * e + mat, (uint8_t *)sh->up.data + mat * s, mat, cudaMemcpyDeviceToDevice, c->stream));
+    /* down [H, ns·I] → [H, I]: a column slice */
+    LT_CUDA_TRY(cudaMemcpy2DAsync(f->w2 + mat * e, (size_t)I * es, (uint8_t *)sh->down.data + (size_t)s * I * es,
+                                  (size_t)ns * I * es, (size_t)I * es, (size_t)H, cudaMemcpyDeviceToDevice, c->stream));
+    if (f->fp8) {  /* I % 128 == 0: each piece owns whole scale rows (gate/up) or columns (down) */
+      LT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)f->s13 + 2 * sgu * e, (uint8_t *)sh->gate.scale + sgu * s, sgu, cudaMemcpyDeviceToDevice, c->stream));
+      LT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)f->s13 + 2 * sgu * e + sgu, (uint8_t *)sh->up.scale + sgu * s, sgu, cudaMemcpyDeviceToDevice, c->stream));
+      LT_CUDA_TRY(cudaMemcpy2DAsync((uint8_t *)f->s2 + skh * ski * sizeof(float) * e, ski * sizeof(float),
+                                    (uint8_t *)sh->down.scale + s * ski * sizeof(float), ns * ski * sizeof(float),
+                                    ski * sizeof(float), skh, cudaMemcpyDeviceToDevice, c->stream));
+    }
+  }
+  LT_CUDA_TRY(cudaStreamSynchronize(c->stream));
+  lt_weight *ws[3] = {&sh->gate, &sh->up, &sh->down};
+  for (int i = 0; i < 3; i++) {
+    LT_CUDA_TRY(cudaFree(ws[i]->data));
+    LT_CUDA_TRY(cudaFree(ws[i]->scale));
+    ws[i]->data = NULL;
+    ws[i]->scale = NULL;
+  }
+  return LATTE_OK;
+}
+
 extern "C" latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_cuda_ffn *f = (lt_cuda_ffn *)calloc(1, sizeof *f);
   if (!f) return lt_err(LATTE_ERR_NOMEM, "moe_new: out of memory");
   f->E = w->num_experts; f->I = w->inter; f->H = w->hidden;
   latte_status s = f->E > 0 && f->E <= 1024 ? LATTE_OK : lt_err(LATTE_ERR_UNSUPPORTED, "moe_new: %d experts", f->E);
-  if (!s) s = lt_ffn_stack(c, f->E, w->gate, w->up, w->down, 1, f);
+  const int ns = lt_cuda_fold_shared ? lt_ffn_fold_count(w) : 0;
+  if (!s) s = lt_ffn_stack(c, f->E, ns, w->gate, w->up, w->down, 1, f);
+  if (!s && ns) s = lt_ffn_fold(c, f, w->shared, ns);
   if (s) { lt_ffn_free(f); return s; }
+  if (ns) { f->ns = ns; w->shared_folded = 1; }
   w->priv = f;
   return LATTE_OK;
 }
@@ -754,7 +810,7 @@ extern "C" latte_status lt_cuda_mlp_new(lt_backend *b, lt_mlp_w *w) {
   lt_cuda_ffn *f = (lt_cuda_ffn *)calloc(1, sizeof *f);
   if (!f) return lt_err(LATTE_ERR_NOMEM, "mlp_new: out of memory");
   f->E = 1; f->I = (int)w->gate.n; f->H = (int)w->gate.k;
-  latte_status s = lt_ffn_stack(c, 1, &w->gate, &w->up, &w->down, 0, f);
+  latte_status s = lt_ffn_stack(c, 1, 0, &w->gate, &w->up, &w->down, 0, f);
   if (s) { lt_ffn_free(f); return s; }
   w->priv = f;
   return LATTE_OK;
@@ -770,7 +826,7 @@ extern "C" void lt_cuda_mlp_free(lt_backend *b, lt_mlp_w *w) {
  * tokens rowtok[pos] of x, grouped by the tile list; dense: rows 0..rows of x. bf16 or w8a8 e4m3. */
 static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const void *x, int T, int gc, int grid_m,
                                    int rows, const int32_t *rowtok, const int32_t *tile_e, const int32_t *tile_row0,
-                                   const int32_t *num_tiles, int slot, void *out) {
+                                   const int32_t *num_tiles, int slot, void *out, lt_gg_defer *defer = NULL) {
   const int I = f->I, H = f->H, fp8 = f->fp8;
   const int skh = (H + 127) / 128, ski = (I + 127) / 128;
   if (((uintptr_t)x & 15) || H % 16 || I % 16)
@@ -807,7 +863,7 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   p.w = f->w2; p.w_estride = (int64_t)H * I; p.ws = f->s2; p.ws_estride = (int64_t)skh * ski; p.wsk = ski;
   p.N = H; p.K = I; p.inter = 0; p.up_srow = 0;
   p.epi = LT_EPI_BF16; p.out = out; p.ldo = H;
-  return lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp);
+  return lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp, defer);
 }
 
 /* ================= decode path (M ≤ 8 tokens): two GEMV kernels ================= */
@@ -890,6 +946,7 @@ template <int FP8, int WPR>
 __global__ void __launch_bounds__(LT_DEC_NW * 32)
 lt_k_dec_gu(const uint8_t *x, const float *xs, int H, const int32_t *ids, int P, int K, int E, const uint8_t *w13,
             const float *s13, int I, float *h) {
+  LT_PDL_ENTER();
   constexpr int ES = FP8 ? 1 : 2, RPB = LT_DEC_NW / WPR, U = LT_DEC_U;
   __shared__ int s_q[LT_DEC_MAXM], s_go;
   __shared__ float s_red[LT_DEC_NW][LT_DEC_MAXM][2];
@@ -983,6 +1040,7 @@ template <int FP8, int WPR>
 __global__ void __launch_bounds__(LT_DEC_NW * 32)
 lt_k_dec_down(const uint8_t *hv, const float *hs, int I, const int32_t *ids, const float *wts, int P, int K, int M,
               int E, const uint8_t *w2, const float *s2, int H, __nv_bfloat16 *out) {
+  LT_PDL_ENTER();
   constexpr int ES = FP8 ? 1 : 2, RPB = LT_DEC_NW / WPR, U = LT_DEC_U;
   __shared__ int s_ue[LT_DEC_MAXP], s_uq[LT_DEC_MAXP][LT_DEC_MAXM], s_nu;
   __shared__ float s_uw[LT_DEC_MAXP][LT_DEC_MAXM];
@@ -1090,11 +1148,11 @@ template <int FP8, int WPR>
 static latte_status lt_dec_launch(lt_cuda_ctx *c, int which, dim3 grid, const uint8_t *a, const float *as, const lt_cuda_ffn *f,
                                   const int32_t *ids, const float *wts, int P, int K, int M, void *out) {
   if (which == 0) {
-    lt_k_dec_gu<FP8, WPR><<<grid, LT_DEC_NW * 32, 0, c->stream>>>(a, as, f->H, ids, P, K, f->E, f->w13, f->s13, f->I,
+    (void)lt_launch(lt_k_dec_gu<FP8, WPR>, grid, LT_DEC_NW * 32, 0, c->stream, a, as, f->H, ids, P, K, f->E, f->w13, f->s13, f->I,
                                                                  (float *)out);
     LT_LAUNCH_CHECK("lt_k_dec_gu");
   } else {
-    lt_k_dec_down<FP8, WPR><<<grid, LT_DEC_NW * 32, 0, c->stream>>>(a, as, f->I, ids, wts, P, K, M, f->E, f->w2, f->s2,
+    (void)lt_launch(lt_k_dec_down<FP8, WPR>, grid, LT_DEC_NW * 32, 0, c->stream, a, as, f->I, ids, wts, P, K, M, f->E, f->w2, f->s2,
                                                                    f->H, (__nv_bfloat16 *)out);
     LT_LAUNCH_CHECK("lt_k_dec_down");
   }
@@ -1146,77 +1204,226 @@ static latte_status lt_dec_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
 
 /* ================= routed experts ================= */
 /* Sort (token, slot) pairs by expert into BM-padded segments: rowtok [bound] (token of each sorted
- * position, -1 = padding), inv [T·K] (position of each pair), the tile list (expert, first row).
- * One block; positions inside an expert are in arrival order, which changes no result (rows are
- * independent in the GEMMs). */
-__global__ void lt_k_moe_align(const int32_t *ids, int TK, int K, int E, int BM, int bound, int32_t *rowtok,
-                               int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
-  extern __shared__ int lt_asm_[];
-  int *cnt = lt_asm_, *off = lt_asm_ + E, *fill = lt_asm_ + 2 * E;
-  for (int e = threadIdx.x; e < E; e += blockDim.x) { cnt[e] = 0; fill[e] = 0; }
-  for (int i = threadIdx.x; i < bound; i += blockDim.x) rowtok[i] = -1;
+ * position, -1 = padding), inv [T·Ks] (position of each pair), the tile list (expert, first row).
+ * Each token has Ks = K + ns slots: its K routed ids, then the ns folded shared experts E .. E+ns-1.
+ * Run by one whole block (any size; smem: 3·(E+ns) ints + 33); positions inside an expert are in
+ * arrival order, which changes no result (rows are independent in the GEMMs). */
+__device__ void lt_moe_align_block(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
+                                   int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles, int *sm) {
+  const int Et = E + ns, Ks = K + ns, TK = T * Ks, nt = blockDim.x;
+  int *cnt = sm, *off = sm + Et, *fill = sm + 2 * Et, *wsum = sm + 3 * Et;
+  for (int e = threadIdx.x; e < Et; e += nt) { cnt[e] = 0; fill[e] = 0; }
+  for (int i = threadIdx.x; i < bound; i += nt) rowtok[i] = -1;
   __syncthreads();
-  for (int i = threadIdx.x; i < TK; i += blockDim.x) {
-    int e = ids[i];
-    if ((unsigned)e < (unsigned)E) atomicAdd(&cnt[e], 1);
+  for (int i = threadIdx.x; i < TK; i += nt) {
+    int j = i % Ks, e = j < K ? ids[(i / Ks) * K + j] : E + (j - K);
+    if ((unsigned)e < (unsigned)Et) atomicAdd(&cnt[e], 1);
   }
   __syncthreads();
-  {  /* exclusive scan of each expert's tile count (one thread per expert, blockDim = 1024 >= E) */
-    __shared__ int wsum[32];
-    const int e = threadIdx.x, lane = e & 31, wid = e >> 5;
-    const int nm = e < E ? (cnt[e] + BM - 1) / BM : 0;
-    int v = nm;
+  /* exclusive scan of the tile counts: thread i owns experts [i·per, (i+1)·per) */
+  const int per = (Et + nt - 1) / nt, e0 = threadIdx.x * per, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  int mine = 0;
+  for (int e = e0; e < e0 + per && e < Et; e++) mine += (cnt[e] + BM - 1) / BM;
+  int v = mine;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    int u = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += u;
+  }
+  if (lane == 31) wsum[wid] = v;
+  __syncthreads();
+  if (wid == 0) {
+    int sv = lane < (nt >> 5) ? wsum[lane] : 0;
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
-      int u = __shfl_up_sync(0xffffffffu, v, o);
-      if (lane >= o) v += u;
+      int u = __shfl_up_sync(0xffffffffu, sv, o);
+      if (lane >= o) sv += u;
     }
-    if (lane == 31) wsum[wid] = v;
-    __syncthreads();
-    if (wid == 0) {
-      int s = lane < (int)(blockDim.x >> 5) ? wsum[lane] : 0;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        int u = __shfl_up_sync(0xffffffffu, s, o);
-        if (lane >= o) s += u;
-      }
-      wsum[lane] = s;   /* inclusive over warps */
-    }
-    __syncthreads();
-    const int first = v - nm + (wid ? wsum[wid - 1] : 0);   /* tiles before expert e */
-    if (e < E) {
-      off[e] = first * BM;
-      for (int m = 0; m < nm; m++) { tile_e[first + m] = e; tile_row0[first + m] = (first + m) * BM; }
-    }
-    if (e == (int)blockDim.x - 1) *num_tiles = first + nm;
+    wsum[lane] = sv;   /* inclusive over warps */
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < TK; i += blockDim.x) {
-    int e = ids[i], p = -1;
-    if ((unsigned)e < (unsigned)E) {
+  int first = v - mine + (wid ? wsum[wid - 1] : 0);   /* tiles before expert e0 */
+  for (int e = e0; e < e0 + per && e < Et; e++) {
+    const int nm = (cnt[e] + BM - 1) / BM;
+    off[e] = first * BM;
+    for (int m = 0; m < nm; m++) { tile_e[first + m] = e; tile_row0[first + m] = (first + m) * BM; }
+    first += nm;
+  }
+  if (threadIdx.x == nt - 1) *num_tiles = first;
+  __syncthreads();
+  for (int i = threadIdx.x; i < TK; i += nt) {
+    int j = i % Ks, e = j < K ? ids[(i / Ks) * K + j] : E + (j - K), p = -1;
+    if ((unsigned)e < (unsigned)Et) {
       p = off[e] + atomicAdd(&fill[e], 1);
-      rowtok[p] = i / K;
+      rowtok[p] = i / Ks;
     }
     inv[i] = p;
   }
 }
 
-/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] in slot order (deterministic) */
-__global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K,
+__global__ void lt_k_moe_align(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
+                               int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
+  LT_PDL_ENTER();
+  extern __shared__ int lt_asm_[];
+  lt_moe_align_block(ids, T, K, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles, lt_asm_);
+}
+
+/* Router for T ≤ 32 in one launch: every block computes its logits (lt_router_gemv_block); the last
+ * block to finish (atomic ticket on *counter, which it resets) routes every token, one warp per token
+ * (lt_route_token on a shared-memory copy of the logits), and, when rowtok != NULL, sorts the pairs
+ * by expert for the next moe_experts (lt_moe_align_block). Dynamic smem: 12·E floats, then
+ * 3·(E+ns)+32 ints. Deterministic: the same logits and the same per-token arithmetic as the
+ * two-kernel path. */
+__global__ void __launch_bounds__(128)
+lt_k_route_fused(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int H, const float *bias, lt_route_cfg cfg,
+                 float *logits, int32_t *ids, float *wts, unsigned *counter, int ns, int BM, int bound,
+                 int32_t *rowtok, int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
+  LT_PDL_ENTER();
+  const int E = cfg.num_experts;
+  lt_router_gemv_block(x, g, T, E, H, logits);
+  __shared__ unsigned last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == gridDim.x * gridDim.y - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  extern __shared__ float lt_rfs[];
+  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *lw = lt_rfs + (size_t)w * 3 * E;
+  for (int t = w; t < T; t += 4) {
+    for (int e = lane; e < E; e += 32) lw[e] = __ldcg(logits + (size_t)t * E + e);
+    __syncwarp();
+    lt_route_token(lw, bias, cfg, t, ids, wts, lw + E, lw + 2 * E);
+    __syncwarp();
+  }
+  __syncthreads();
+  if (rowtok)
+    lt_moe_align_block(ids, T, cfg.top_k, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles,
+                       (int *)(lt_rfs + 12 * (size_t)E));
+  if (threadIdx.x == 0) *counter = 0;
+}
+
+/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] over the Ks = K + ns slots in slot order (deterministic;
+ * the ns shared slots weigh 1). splits > 1: y was left as split-K partials (f32, the down GEMM's
+ * layout): y = bf16(Σ_z part[z]) in z order, exactly what lt_k_gg_reduce would have stored. */
+__global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K, int ns,
+                                 const float *part, int splits, int64_t part_ld, int64_t part_zstride,
                                  __nv_bfloat16 *out) {
-  const int t = blockIdx.y;
+  LT_PDL_ENTER();
+  const int t = blockIdx.y, Ks = K + ns;
   for (int c2 = blockIdx.x * blockDim.x + threadIdx.x; c2 < H / 2; c2 += gridDim.x * blockDim.x) {
     float2 s = make_float2(0.f, 0.f);
-    for (int j = 0; j < K; j++) {
-      int p = inv[(size_t)t * K + j];
+    for (int j = 0; j < Ks; j++) {
+      int p = inv[(size_t)t * Ks + j];
       if (p < 0) continue;
-      float wt = w[(size_t)t * K + j];
-      float2 v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
+      float wt = j < K ? w[(size_t)t * K + j] : 1.0f;
+      float2 v;
+      if (splits > 1) {
+        const float *pr = part + (size_t)p * part_ld + 2 * c2;
+        float a = 0.f, b2 = 0.f;
+        for (int z = 0; z < splits; z++) { a += pr[(size_t)z * part_zstride]; b2 += pr[(size_t)z * part_zstride + 1]; }
+        v = make_float2(__bfloat162float(__float2bfloat16(a)), __bfloat162float(__float2bfloat16(b2)));
+      } else {
+        v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
+      }
       s.x += wt * v.x;
       s.y += wt * v.y;
     }
     *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
   }
+}
+
+/* Where one moe_experts call's sort lives and its tile shape (shared by moe_route's prepared sort
+ * and moe_experts, so both compute the same layout). */
+typedef struct {
+  int gc, bm, bound, grid_m, TK;
+  int32_t *rowtok, *inv, *tile_e, *tile_row0, *num_tiles;
+} lt_moe_plan;
+
+static latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int top_k, lt_moe_plan *pl) {
+  const int E = f->E, ns = f->ns, TK = rows * (top_k + ns);
+  const int act = TK < E + ns ? TK : E + ns;
+  int gc = lt_gg_pick_cfg((double)TK / act);
+  if (gc > 2) gc = 2;
+  pl->gc = gc; pl->bm = lt_gg_shapes[gc].bm; pl->TK = TK;
+  pl->bound = TK + act * (pl->bm - 1); pl->grid_m = pl->bound / pl->bm;
+  /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
+  size_t o_inv = lt_al(sizeof(int32_t) * pl->bound), o_te = o_inv + lt_al(sizeof(int32_t) * TK);
+  size_t o_tr = o_te + lt_al(sizeof(int32_t) * pl->grid_m), o_nt = o_tr + lt_al(sizeof(int32_t) * pl->grid_m);
+  uint8_t *meta;
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE0, o_nt + 256, (void **)&meta));
+  pl->rowtok = (int32_t *)meta; pl->inv = (int32_t *)(meta + o_inv); pl->tile_e = (int32_t *)(meta + o_te);
+  pl->tile_row0 = (int32_t *)(meta + o_tr); pl->num_tiles = (int32_t *)(meta + o_nt);
+  return LATTE_OK;
+}
+
+extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
+                                          const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
+                              const lt_moe_w *experts) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int E = cfg->num_experts, H = (int)gate->k;
+  if (gate->dtype != LT_BF16)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: router weight must be bf16 (got %s)", lt_dtype_name(gate->dtype));
+  if (gate->n != E) return lt_err(LATTE_ERR_INVALID, "moe_route: gate has %lld rows, config %d experts", (long long)gate->n, E);
+  if (E > 1024 || cfg->top_k < 1 || cfg->top_k > 32 || cfg->top_k > E)
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts top-%d exceed the CUDA router's limits (1024, 32)", E, cfg->top_k);
+  if (cfg->method != LT_TOPK_GREEDY && cfg->n_group > 1 &&
+      (cfg->n_group > 32 || E % cfg->n_group || cfg->topk_group < 1 || cfg->topk_group > cfg->n_group))
+    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts in %d groups (keep %d) unsupported", E, cfg->n_group,
+                  cfg->topk_group);
+  if (H % 8 || ((uintptr_t)x & 15)) return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: hidden %d must be a multiple of 8, x 16-byte aligned", H);
+  if (rows <= 0) return LATTE_OK;
+  float *logits;
+  c->moe_prep_ids = NULL;
+  const lt_cuda_ffn *f = experts ? (const lt_cuda_ffn *)experts->priv : NULL;
+  if (rows <= 32 && E <= 512 && lt_cuda_route_fused) {  /* one launch: logits, top-k, (sort) */
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
+    lt_moe_plan pl;
+    memset(&pl, 0, sizeof pl);
+    int ns = 0;
+    if (f && f->E == E && cfg->top_k * rows <= 64 * 32) {
+      LT_TRY(lt_moe_plan_get(c, f, rows, cfg->top_k, &pl));
+      ns = f->ns;
+    }
+    size_t smem = sizeof(float) * 12 * (size_t)E + sizeof(int) * (3 * (size_t)(E + ns) + 32);
+    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
+    (void)lt_launch(lt_k_route_fused, grid, 128, smem, c->stream, (const __nv_bfloat16 *)x,
+                    (const __nv_bfloat16 *)gate->data, rows, H, bias, *cfg, logits, ids, weights,
+                    c->counters + LT_CTR_ROUTE, ns, pl.bm, pl.bound, pl.rowtok, pl.inv, pl.tile_e, pl.tile_row0,
+                    pl.num_tiles);
+    LT_LAUNCH_CHECK("lt_k_route_fused");
+    if (pl.rowtok) {
+      c->moe_prep_ids = ids; c->moe_prep_ffn = f; c->moe_prep_rows = rows; c->moe_prep_k = cfg->top_k;
+    }
+    return LATTE_OK;
+  }
+  if (rows <= 32) {
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
+    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
+    (void)lt_launch(lt_k_router_gemv, grid, 128, 0, c->stream, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)gate->data, rows,
+                                                  E, H, logits);
+    LT_LAUNCH_CHECK("lt_k_router_gemv");
+  } else {
+    /* logits [rows, E] (f32) = x [rows, H] · gate [E, H]ᵀ on tensor cores */
+    int gc = lt_gg_pick_cfg(rows), bm = lt_gg_shapes[gc].bm;
+    int gm = (rows + bm - 1) / bm, gn = lt_gg_grid_n(gc, E, 0), sp = lt_gg_splits(c, gm, gn, H, 0);
+    size_t lbytes = lt_al(sizeof(float) * (size_t)rows * E);
+    uint8_t *base;
+    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, lbytes + sizeof(float) * lt_gg_part_floats(gc, gm, gn, sp), (void **)&base));
+    logits = (float *)base;
+    lt_gg_params p;
+    memset(&p, 0, sizeof p);
+    p.a = (const uint8_t *)x; p.lda = H; p.M = rows;
+    p.w = (const uint8_t *)gate->data; p.N = E; p.K = H;
+    p.epi = LT_EPI_F32; p.out = logits; p.ldo = E;
+    LT_TRY(lt_gg_run(c, gc, 0, p, gm, sp, (float *)(base + lbytes)));
+  }
+  const int wpb = 4;
+  size_t smem = sizeof(float) * 2 * (size_t)E * wpb;
+  (void)lt_launch(lt_k_route_topk, (unsigned)((rows + wpb - 1) / wpb), 32 * wpb, smem, c->stream, logits, bias, *cfg, rows, ids, weights);
+  LT_LAUNCH_CHECK("lt_k_route_topk");
+  return LATTE_OK;
 }
 
 extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
@@ -1226,30 +1433,28 @@ extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const 
   if (!f) return lt_err(LATTE_ERR_INVALID, "moe_experts: moe_new was not called");
   if (rows <= 0) return LATTE_OK;
   if (top_k < 1) return lt_err(LATTE_ERR_INVALID, "moe_experts: top_k %d", top_k);
-  if (lt_dec_ok(f, x, rows, top_k, lt_cuda_moe_decode)) return lt_dec_forward(c, f, x, rows, ids, weights, top_k, LT_SCR_MOE1, out);
-  const int E = f->E, H = f->H, TK = rows * top_k;
-  const int act = TK < E ? TK : E;
-  int gc = lt_gg_pick_cfg((double)TK / act);
-  if (gc > 2) gc = 2;
-  const int bm = lt_gg_shapes[gc].bm;
-  const int bound = TK + act * (bm - 1), grid_m = bound / bm;
-  /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
-  size_t o_inv = lt_al(sizeof(int32_t) * bound), o_te = o_inv + lt_al(sizeof(int32_t) * TK);
-  size_t o_tr = o_te + lt_al(sizeof(int32_t) * grid_m), o_nt = o_tr + lt_al(sizeof(int32_t) * grid_m);
-  uint8_t *meta;
+  if (!f->ns && lt_dec_ok(f, x, rows, top_k, lt_cuda_moe_decode))
+    return lt_dec_forward(c, f, x, rows, ids, weights, top_k, LT_SCR_MOE1, out);
+  const int E = f->E, ns = f->ns, H = f->H;
+  lt_moe_plan pl;
+  LT_TRY(lt_moe_plan_get(c, f, rows, top_k, &pl));
   void *y;
-  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE0, o_nt + 256, (void **)&meta));
-  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE2, sizeof(__nv_bfloat16) * (size_t)bound * H, &y));
-  int32_t *rowtok = (int32_t *)meta, *inv = (int32_t *)(meta + o_inv), *tile_e = (int32_t *)(meta + o_te);
-  int32_t *tile_row0 = (int32_t *)(meta + o_tr), *num_tiles = (int32_t *)(meta + o_nt);
-  lt_k_moe_align<<<1, 1024, sizeof(int) * 3 * (size_t)E, c->stream>>>(ids, TK, top_k, E, bm, bound, rowtok, inv,
-                                                                    tile_e, tile_row0, num_tiles);
-  LT_LAUNCH_CHECK("lt_k_moe_align");
-  /* y [bound, H] = expert_e(x[rowtok[pos]]) at each sorted position */
-  LT_TRY(lt_ffn_forward(c, f, x, rows, gc, grid_m, bound, rowtok, tile_e, tile_row0, num_tiles, LT_SCR_MOE1, y));
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE2, sizeof(__nv_bfloat16) * (size_t)pl.bound * H, &y));
+  const int prepared = c->moe_prep_ids == ids && c->moe_prep_ffn == f && c->moe_prep_rows == rows &&
+                       c->moe_prep_k == top_k;
+  c->moe_prep_ids = NULL;
+  if (!prepared) {  /* moe_route did not sort these ids already */
+    (void)lt_launch(lt_k_moe_align, 1, 1024, sizeof(int) * (3 * (size_t)(E + ns) + 32), c->stream, ids, rows, top_k,
+                    ns, E, pl.bm, pl.bound, pl.rowtok, pl.inv, pl.tile_e, pl.tile_row0, pl.num_tiles);
+    LT_LAUNCH_CHECK("lt_k_moe_align");
+  }
+  /* y [bound, H] = expert_e(x[rowtok[pos]]) at each sorted position (or its split-K partials) */
+  lt_gg_defer d;
+  LT_TRY(lt_ffn_forward(c, f, x, rows, pl.gc, pl.grid_m, pl.bound, pl.rowtok, pl.tile_e, pl.tile_row0, pl.num_tiles,
+                        LT_SCR_MOE1, y, &d));
   dim3 cgrid((unsigned)((H / 2 + 255) / 256), (unsigned)rows);
-  lt_k_moe_combine<<<cgrid, 256, 0, c->stream>>>((const __nv_bfloat16 *)y, H, inv, weights, top_k,
-                                                          (__nv_bfloat16 *)out);
+  (void)lt_launch(lt_k_moe_combine, cgrid, 256, 0, c->stream, (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, ns,
+                  d.part, d.splits, d.part_ld, d.part_zstride, (__nv_bfloat16 *)out);
   LT_LAUNCH_CHECK("lt_k_moe_combine");
   return LATTE_OK;
 }

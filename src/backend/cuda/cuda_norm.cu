@@ -38,6 +38,7 @@ __device__ __forceinline__ float lt_block_sum(float v) {
 /* ---- embedding: x[t, :] = emb[ids[t], :] ---- */
 template <int VEC>
 __global__ void lt_k_embed(const int32_t *ids, const bf16 *emb, int64_t vocab, int h, bf16 *x) {
+  LT_PDL_ENTER();
   int t = blockIdx.x;
   int64_t id = ids[t];
   bf16 *dst = x + (int64_t)t * h;
@@ -59,9 +60,9 @@ extern "C" latte_status lt_cuda_embed(lt_backend *b, const lt_fwd *f, const lt_w
   int T = f->num_tokens, h = (int)emb->k;
   if (T <= 0) return LATTE_OK;
   if (h % 8 == 0 && aligned16(emb->data) && aligned16(x))
-    lt_k_embed<8><<<T, 128, 0, c->stream>>>(f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
+    (void)lt_launch(lt_k_embed<8>, T, 128, 0, c->stream, f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
   else
-    lt_k_embed<1><<<T, 128, 0, c->stream>>>(f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
+    (void)lt_launch(lt_k_embed<1>, T, 128, 0, c->stream, f->d_ids, (const bf16 *)emb->data, emb->n, h, (bf16 *)x);
   LT_LAUNCH_CHECK("lt_k_embed");
   return LATTE_OK;
 }
@@ -70,6 +71,7 @@ extern "C" latte_status lt_cuda_embed(lt_backend *b, const lt_fwd *f, const lt_w
  * written by the same thread, after the block-wide reduction) ---- */
 template <int VEC>
 __global__ void lt_k_rmsnorm(const bf16 *x, int64_t xs, const float *w, bf16 *y, int64_t ys, int dim, float eps) {
+  LT_PDL_ENTER();
   const bf16 *xr = x + blockIdx.x * xs;
   bf16 *yr = y + blockIdx.x * ys;
   float ss = 0.0f;
@@ -107,9 +109,9 @@ extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs
   if (rows <= 0) return LATTE_OK;
   int vec = dim % 8 == 0 && xs % 8 == 0 && ys % 8 == 0 && aligned16(x) && aligned16(y) && aligned16(w);
   if (vec)
-    lt_k_rmsnorm<8><<<rows, norm_threads(dim), 0, c->stream>>>((const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+    (void)lt_launch(lt_k_rmsnorm<8>, rows, norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
   else
-    lt_k_rmsnorm<1><<<rows, norm_threads(dim), 0, c->stream>>>((const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+    (void)lt_launch(lt_k_rmsnorm<1>, rows, norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
   LT_LAUNCH_CHECK("lt_k_rmsnorm");
   return LATTE_OK;
 }
@@ -118,6 +120,7 @@ extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs
  * The fp32 sums live in dynamic shared memory (dim floats) between the two passes. ---- */
 template <int VEC>
 __global__ void lt_k_add_rmsnorm(bf16 *resid, const bf16 *delta, const float *w, bf16 *y, int dim, float eps) {
+  LT_PDL_ENTER();
   extern __shared__ float lt_sx[];
   bf16 *rr = resid + (int64_t)blockIdx.x * dim;
   const bf16 *dr = delta + (int64_t)blockIdx.x * dim;
@@ -163,12 +166,12 @@ extern "C" latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const vo
   if (vec) {
     if (smem > 48 * 1024)
       LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    lt_k_add_rmsnorm<8><<<rows, norm_threads(dim), smem, c->stream>>>((bf16 *)resid, (const bf16 *)delta, w,
+    (void)lt_launch(lt_k_add_rmsnorm<8>, rows, norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
                                                                       (bf16 *)y, dim, eps);
   } else {
     if (smem > 48 * 1024)
       LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    lt_k_add_rmsnorm<1><<<rows, norm_threads(dim), smem, c->stream>>>((bf16 *)resid, (const bf16 *)delta, w,
+    (void)lt_launch(lt_k_add_rmsnorm<1>, rows, norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
                                                                       (bf16 *)y, dim, eps);
   }
   LT_LAUNCH_CHECK("lt_k_add_rmsnorm");
@@ -177,6 +180,7 @@ extern "C" latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const vo
 
 /* ---- y[i] += x[i] ---- */
 __global__ void lt_k_add8(bf16 *y, const bf16 *x, int64_t n8) {
+  LT_PDL_ENTER();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n8; i += (int64_t)gridDim.x * blockDim.x) {
     float a[8], d[8];
     lt_unpack8(((const uint4 *)y)[i], a);
@@ -186,6 +190,7 @@ __global__ void lt_k_add8(bf16 *y, const bf16 *x, int64_t n8) {
   }
 }
 __global__ void lt_k_add1(bf16 *y, const bf16 *x, int64_t n) {
+  LT_PDL_ENTER();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     y[i] = __float2bfloat16(__bfloat162float(y[i]) + __bfloat162float(x[i]));
 }
@@ -196,11 +201,11 @@ extern "C" latte_status lt_cuda_add(lt_backend *b, void *y, const void *x, int64
   int64_t cap = (int64_t)c->sm_count * 16;
   if (n % 8 == 0 && aligned16(x) && aligned16(y)) {
     int64_t nb = (n / 8 + 255) / 256;
-    lt_k_add8<<<(unsigned)(nb < cap ? nb : cap), 256, 0, c->stream>>>((bf16 *)y, (const bf16 *)x, n / 8);
+    (void)lt_launch(lt_k_add8, (unsigned)(nb < cap ? nb : cap), 256, 0, c->stream, (bf16 *)y, (const bf16 *)x, n / 8);
     LT_LAUNCH_CHECK("lt_k_add8");
   } else {
     int64_t nb = (n + 255) / 256;
-    lt_k_add1<<<(unsigned)(nb < cap ? nb : cap), 256, 0, c->stream>>>((bf16 *)y, (const bf16 *)x, n);
+    (void)lt_launch(lt_k_add1, (unsigned)(nb < cap ? nb : cap), 256, 0, c->stream, (bf16 *)y, (const bf16 *)x, n);
     LT_LAUNCH_CHECK("lt_k_add1");
   }
   return LATTE_OK;
@@ -209,6 +214,7 @@ extern "C" latte_status lt_cuda_add(lt_backend *b, void *y, const void *x, int64
 /* ---- out[i, :] = x[rows[i], :] (rows in device memory) ---- */
 template <int VEC>
 __global__ void lt_k_gather_rows(const bf16 *x, const int32_t *rows, int dim, bf16 *out) {
+  LT_PDL_ENTER();
   const bf16 *src = x + (int64_t)rows[blockIdx.x] * dim;
   bf16 *dst = out + (int64_t)blockIdx.x * dim;
   if (VEC == 8) {
@@ -223,9 +229,9 @@ extern "C" latte_status lt_cuda_gather_rows(lt_backend *b, const void *x, const 
   lt_cuda_ctx *c = ctx_of(b);
   if (n <= 0) return LATTE_OK;
   if (dim % 8 == 0 && aligned16(x) && aligned16(out))
-    lt_k_gather_rows<8><<<n, 128, 0, c->stream>>>((const bf16 *)x, rows, dim, (bf16 *)out);
+    (void)lt_launch(lt_k_gather_rows<8>, n, 128, 0, c->stream, (const bf16 *)x, rows, dim, (bf16 *)out);
   else
-    lt_k_gather_rows<1><<<n, 128, 0, c->stream>>>((const bf16 *)x, rows, dim, (bf16 *)out);
+    (void)lt_launch(lt_k_gather_rows<1>, n, 128, 0, c->stream, (const bf16 *)x, rows, dim, (bf16 *)out);
   LT_LAUNCH_CHECK("lt_k_gather_rows");
   return LATTE_OK;
 }

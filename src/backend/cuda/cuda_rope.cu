@@ -13,6 +13,7 @@ static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, const float *cosb, const float *sinb,
                                 bf16 *q, int heads, int dn, int dr, const bf16 *c, const bf16 *kpe,
                                 int64_t kpe_stride, int r, bf16 *cache) {
+  LT_PDL_ENTER();
   int t = blockIdx.x, half = dr / 2;
   int64_t pos = positions[t];
   const float *cs = cosb + pos * half, *sn = sinb + pos * half;
@@ -45,7 +46,7 @@ extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f,
   if (f->num_tokens <= 0) return LATTE_OK;
   if (dr % 2 || rope->dim != dr)
     return lt_err(LATTE_ERR_INVALID, "cuda rope: rope dim %d does not match qk_rope_head_dim %d", rope->dim, dr);
-  lt_k_rope_cache<<<f->num_tokens, 128, 0, cx->stream>>>(f->d_positions, f->d_out_slots, rope->cos, rope->sin,
+  (void)lt_launch(lt_k_rope_cache, f->num_tokens, 128, 0, cx->stream, f->d_positions, f->d_out_slots, rope->cos, rope->sin,
                                                          (bf16 *)q, heads, dn, dr, (const bf16 *)c,
                                                          (const bf16 *)kpe, kpe_stride, r, (bf16 *)cache);
   LT_LAUNCH_CHECK("lt_k_rope_cache");
@@ -57,6 +58,7 @@ extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f,
 template <int VEC>
 __global__ void lt_k_gather_kv(const int32_t *kv_tok_indptr, const int32_t *kv_indptr, const int32_t *kv_indices,
                                int nseq, int page_size, int64_t num_kv, const bf16 *cache, int width, bf16 *lat) {
+  LT_PDL_ENTER();
   int64_t j = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
   int lane = threadIdx.x & 31;
   if (j >= num_kv) return;
@@ -83,11 +85,11 @@ extern "C" latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const 
   unsigned nb = (unsigned)((f->num_kv + warps - 1) / warps);
   int vec = width % 8 == 0 && ((uintptr_t)cache & 15) == 0 && ((uintptr_t)lat & 15) == 0;
   if (vec)
-    lt_k_gather_kv<8><<<nb, 32 * warps, 0, cx->stream>>>(f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
+    (void)lt_launch(lt_k_gather_kv<8>, nb, 32 * warps, 0, cx->stream, f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
                                                          f->num_seqs, f->page_size, f->num_kv, (const bf16 *)cache,
                                                          width, (bf16 *)lat);
   else
-    lt_k_gather_kv<1><<<nb, 32 * warps, 0, cx->stream>>>(f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
+    (void)lt_launch(lt_k_gather_kv<1>, nb, 32 * warps, 0, cx->stream, f->d_kv_tok_indptr, f->d_kv_indptr, f->d_kv_indices,
                                                          f->num_seqs, f->page_size, f->num_kv, (const bf16 *)cache,
                                                          width, (bf16 *)lat);
   LT_LAUNCH_CHECK("lt_k_gather_kv");

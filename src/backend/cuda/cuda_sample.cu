@@ -19,6 +19,7 @@ __device__ __forceinline__ void lt_warp_argmax(float *best, int *bi) {
 }
 
 __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
+  LT_PDL_ENTER();
   const float *x = logits + (size_t)blockIdx.x * vocab;
   float best = -FLT_MAX;
   int bi = 0x7fffffff;
@@ -44,7 +45,7 @@ __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
 extern "C" latte_status lt_cuda_argmax_rows(lt_backend *b, const float *logits, int rows, int vocab, int32_t *ids) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   if (rows <= 0) return LATTE_OK;
-  lt_k_argmax_rows<<<rows, 1024, 0, c->stream>>>(logits, vocab, ids);
+  (void)lt_launch(lt_k_argmax_rows, rows, 1024, 0, c->stream, logits, vocab, ids);
   LT_LAUNCH_CHECK("argmax_rows");
   return LATTE_OK;
 }
@@ -76,6 +77,7 @@ __device__ static void block_sum2(int *c, float *s, int *shc, float *shs) {
 
 /* One block per row; each thread owns a contiguous chunk of the vocabulary for the draw. */
 __global__ void lt_k_sample_rows(const float *logits, int vocab, const lt_sample_params *prm, int32_t *ids) {
+  LT_PDL_ENTER();
   __shared__ int shc[32];
   __shared__ float shs[32];
   __shared__ float shm[32];
@@ -187,7 +189,7 @@ extern "C" latte_status lt_cuda_sample_rows(lt_backend *b, const float *logits, 
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   if (rows <= 0) return LATTE_OK;
   if (vocab <= 0) return lt_err(LATTE_ERR_INVALID, "sample_rows: vocab %d", vocab);
-  lt_k_sample_rows<<<rows, LT_SMP_THREADS, 0, c->stream>>>(logits, vocab, p, ids);
+  (void)lt_launch(lt_k_sample_rows, rows, LT_SMP_THREADS, 0, c->stream, logits, vocab, p, ids);
   LT_LAUNCH_CHECK("sample_rows");
   return LATTE_OK;
 }
