@@ -441,6 +441,7 @@ __global__ void lt_k_mla_decode_generic(lt_mla_params p) {
 /* out[t, h] = Σ_s 2^(lse_s - lse_max) · O_s / Σ_s 2^(lse_s - lse_max), for tokens with > 1 split */
 __global__ void lt_k_mla_combine(lt_mla_params p) {
   LT_PDL_ENTER();
+  __shared__ float wsm[256];
   const int h = blockIdx.x, t = blockIdx.y;
   int s, ctx;
   mla_token(p, t, &s, &ctx);
@@ -452,11 +453,17 @@ __global__ void lt_k_mla_combine(lt_mla_params p) {
   float wsum = 0.f;
   for (int i = 0; i < nsplit; i++) wsum += exp2f(lse[(size_t)i * p.heads] - mx);
   const float inv = 1.f / wsum;
+  /* split weights once per block (the first 256 in shared memory, the rest recomputed) */
+  for (int i = threadIdx.x; i < nsplit && i < 256; i += blockDim.x) wsm[i] = exp2f(lse[(size_t)i * p.heads] - mx);
+  __syncthreads();
+  const float *po = p.part_o + ((size_t)t * p.max_splits * p.heads + h) * p.r;
+  const size_t sstride = (size_t)p.heads * p.r;
   for (int d = threadIdx.x; d < p.r; d += blockDim.x) {
     float acc = 0.f;
+#pragma unroll 4
     for (int i = 0; i < nsplit; i++) {
-      float wgt = exp2f(lse[(size_t)i * p.heads] - mx);
-      acc += wgt * p.part_o[(((size_t)t * p.max_splits + i) * p.heads + h) * p.r + d];
+      float wgt = i < 256 ? wsm[i] : exp2f(lse[(size_t)i * p.heads] - mx);
+      acc += wgt * po[(size_t)i * sstride + d];
     }
     p.out[((size_t)t * p.heads + h) * p.r + d] = __float2bfloat16(acc * inv);
   }

@@ -391,9 +391,14 @@ static int lt_gg_pick_cfg(double rows_per_tile) {
   return 3;
 }
 
+/* Split-K target: split while the M×N grid has fewer than lt_cuda_gg_want_pct/100 blocks per SM
+ * (LATTE_GG_WANT, tuning). */
+extern "C" int lt_cuda_gg_want_pct;
+int lt_cuda_gg_want_pct = 150;
+
 static int lt_gg_splits(const lt_cuda_ctx *c, int grid_m, int grid_n, int K, int fp8) {
   int kt = (K * (fp8 ? 1 : 2) + 127) / 128;
-  int blocks = grid_m * grid_n, want = 2 * c->sm_count;
+  int blocks = grid_m * grid_n, want = lt_cuda_gg_want_pct * c->sm_count / 100;
   if (blocks >= want || kt < 8) return 1;
   int s = (want + blocks - 1) / blocks;
   if (s > kt / 4) s = kt / 4;
@@ -1312,26 +1317,31 @@ __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *i
                                  __nv_bfloat16 *out) {
   LT_PDL_ENTER();
   const int t = blockIdx.y, Ks = K + ns;
-  for (int c2 = blockIdx.x * blockDim.x + threadIdx.x; c2 < H / 2; c2 += gridDim.x * blockDim.x) {
-    float2 s = make_float2(0.f, 0.f);
-    for (int j = 0; j < Ks; j++) {
-      int p = inv[(size_t)t * Ks + j];
-      if (p < 0) continue;
-      float wt = j < K ? w[(size_t)t * K + j] : 1.0f;
-      float2 v;
-      if (splits > 1) {
-        const float *pr = part + (size_t)p * part_ld + 2 * c2;
-        float a = 0.f, b2 = 0.f;
-        for (int z = 0; z < splits; z++) { a += pr[(size_t)z * part_zstride]; b2 += pr[(size_t)z * part_zstride + 1]; }
-        v = make_float2(__bfloat162float(__float2bfloat16(a)), __bfloat162float(__float2bfloat16(b2)));
-      } else {
-        v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
+  const int c2 = blockIdx.x * blockDim.x + threadIdx.x;   /* one column pair per thread */
+  if (c2 >= H / 2) return;
+  float2 s = make_float2(0.f, 0.f);
+#pragma unroll 4
+  for (int j = 0; j < Ks; j++) {
+    const int p = inv[(size_t)t * Ks + j];
+    if (p < 0) continue;
+    const float wt = j < K ? w[(size_t)t * K + j] : 1.0f;
+    float2 v;
+    if (splits > 1) {
+      const float *pr = part + (size_t)p * part_ld + 2 * c2;
+      float2 a = make_float2(0.f, 0.f);
+      for (int z = 0; z < splits; z++) {
+        const float2 u = *(const float2 *)(pr + (size_t)z * part_zstride);
+        a.x += u.x;
+        a.y += u.y;
       }
-      s.x += wt * v.x;
-      s.y += wt * v.y;
+      v = make_float2(__bfloat162float(__float2bfloat16(a.x)), __bfloat162float(__float2bfloat16(a.y)));
+    } else {
+      v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
     }
-    *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
+    s.x += wt * v.x;
+    s.y += wt * v.y;
   }
+  *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
 }
 
 /* Where one moe_experts call's sort lives and its tile shape (shared by moe_route's prepared sort
@@ -1452,8 +1462,8 @@ extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const 
   lt_gg_defer d;
   LT_TRY(lt_ffn_forward(c, f, x, rows, pl.gc, pl.grid_m, pl.bound, pl.rowtok, pl.tile_e, pl.tile_row0, pl.num_tiles,
                         LT_SCR_MOE1, y, &d));
-  dim3 cgrid((unsigned)((H / 2 + 255) / 256), (unsigned)rows);
-  (void)lt_launch(lt_k_moe_combine, cgrid, 256, 0, c->stream, (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, ns,
+  dim3 cgrid((unsigned)((H / 2 + 63) / 64), (unsigned)rows);   /* 64 threads: spread a token over SMs */
+  (void)lt_launch(lt_k_moe_combine, cgrid, 64, 0, c->stream, (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, ns,
                   d.part, d.splits, d.part_ld, d.part_zstride, (__nv_bfloat16 *)out);
   LT_LAUNCH_CHECK("lt_k_moe_combine");
   return LATTE_OK;
