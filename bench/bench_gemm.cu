@@ -7,41 +7,17 @@
 #include <string.h>
 #include <algorithm>
 #include "backend/cuda/cuda_ops.h"
+#include "bench_util.cuh"
 
 extern "C" int lt_cuda_gemm_force;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("CUDA %s: %s\n", #x, cudaGetErrorString(e_)); exit(1); } } while (0)
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
 
 static cudaStream_t g_st;
-typedef void (*run_fn)(void *arg, int iter);
 
-/* median time (ms) of `reps` launches of fn, each timed with events */
-static double time_med(run_fn fn, void *arg, int reps) {
-  const int group = 10;  /* back-to-back launches per event pair, as in a forward pass */
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; i++) fn(arg, i);
-  CK(cudaStreamSynchronize(g_st));
-  double *t = (double *)malloc(sizeof(double) * reps);
-  for (int i = 0; i < reps; i++) {
-    CK(cudaEventRecord(a, g_st));
-    for (int j = 0; j < group; j++) fn(arg, i * group + j);
-    CK(cudaEventRecord(b, g_st));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    t[i] = ms / group;
-  }
-  std::sort(t, t + reps);
-  double m = t[reps / 2];
-  free(t);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return m;
-}
+/* median time (ms) per call of `reps` groups of 10 back-to-back launches (as in a forward pass) */
+static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, 10, 0) / 1e3; }
 
 /* ---- copy bandwidth ---- */
 struct copy_arg { void *a, *b; size_t n; };

@@ -8,31 +8,12 @@
 #include <math.h>
 #include <vector>
 #include <algorithm>
+#include "bench_util.cuh"
 
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu (force a tile configuration; 0 = automatic) */
 extern "C" void lt_cuda_mla_decode_variant(int v);
 extern "C" void lt_cuda_attn_extend_variant(int bm);
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-  fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
-#define LT(x) do { if ((x) != LATTE_OK) { fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, \
-  latte_last_error()); exit(1); } } while (0)
-
-/* deterministic pseudo-random bf16 in [-a, a] */
-__global__ void k_fill(__nv_bfloat16 *x, size_t n, float a, unsigned seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    unsigned h = (unsigned)i * 2654435761u ^ seed;
-    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-    x[i] = __float2bfloat16(a * ((h & 0xffffff) / 8388608.0f - 1.0f));
-  }
-}
-static void fill(void *x, size_t n, float a, unsigned seed) {
-  k_fill<<<1024, 256>>>((__nv_bfloat16 *)x, n, a, seed);
-  CK(cudaGetLastError());
-  CK(cudaDeviceSynchronize());
-}
-
-static float median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
 
 int main(void) {
   lt_backend *b = NULL;

@@ -16,6 +16,16 @@ latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, siz
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu: force a tile configuration (0 = automatic) */
 void lt_cuda_mla_decode_variant(int v);
 void lt_cuda_attn_extend_variant(int bm);
+/* cuda_mla.cu: rows at or below this take the streaming absorb_q / out_v kernels (-1 automatic: rows·H ≤
+ * 2048 for absorb_q, ≤ 512 for out_v, rows ≤ 32; 0 = always cuBLAS; n = rows ≤ min(n, 32)) */
+extern int lt_cuda_mla_absorb_max_rows;
+/* the path the op takes (for the printout only; mirrors cuda_mla.cu's rule, real dims) */
+static const char *absorb_path(int H, int rows, int op) {
+  int n = lt_cuda_mla_absorb_max_rows;
+  if (n < 0) n = (op ? 512 : 2048) / H;
+  if (n > 32) n = 32;
+  return rows <= n ? "small" : "cuBLAS";
+}
 
 static const double TOL = 1e-2;
 static unsigned long long seed = 0x5eed1234ULL;
@@ -199,18 +209,29 @@ static void run_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, 
   void *dq = to_dev(g, q, nq), *dol = to_dev(g, ol, nol), *dql = NULL, *dout = NULL;
   ok = ok && dq && dol && !g->alloc(g, nql * 2, &dql) && !g->alloc(g, no * 2, &dout);
   double e1 = INFINITY, e2 = INFINITY;
+  float *again = malloc(sizeof(float) * (nql > no ? nql : no));
+  int same1 = 0, same2 = 0;  /* a second run (output poisoned again) gives the same bits */
   if (ok && !cpu->mla_absorb_q(cpu, q, &mc, dr, ref, rows) && !poison(g, dql, nql * 2) &&
       !g->mla_absorb_q(g, dq, &mg, dr, dql, rows) && !g->sync(g) && !lt_cuda_act_to_f32(g, dql, got, nql))
     e1 = lt_rel_err(got, ref, (long)nql);
+  if (e1 != INFINITY && !poison(g, dql, nql * 2) && !g->mla_absorb_q(g, dq, &mg, dr, dql, rows) && !g->sync(g) &&
+      !lt_cuda_act_to_f32(g, dql, again, nql))
+    same1 = !memcmp(again, got, sizeof(float) * nql);
   if (ok && !cpu->mla_out_v(cpu, ol, &mc, ref2, rows) && !poison(g, dout, no * 2) &&
       !g->mla_out_v(g, dol, &mg, dout, rows) && !g->sync(g) && !lt_cuda_act_to_f32(g, dout, got2, no))
     e2 = lt_rel_err(got2, ref2, (long)no);
+  if (e2 != INFINITY && !poison(g, dout, no * 2) && !g->mla_out_v(g, dol, &mg, dout, rows) && !g->sync(g) &&
+      !lt_cuda_act_to_f32(g, dout, again, no))
+    same2 = !memcmp(again, got2, sizeof(float) * no);
   if (e1 == INFINITY || e2 == INFINITY) fprintf(stderr, "  op failed: %s\n", latte_last_error());
-  printf("mla_absorb_q %-33s H=%3d dn=%d dr=%d r=%d rows=%d%s  rel_err %.2e\n", name, H, dn, dr, r, rows,
-         fp8 ? " fp8" : "", e1);
-  printf("mla_out_v    %-33s H=%3d dv=%d r=%d rows=%d%s  rel_err %.2e\n", name, H, dv, r, rows, fp8 ? " fp8" : "", e2);
-  CHECK(e1 <= TOL, "absorb_q %s: rel err %.3e", name, e1);
-  CHECK(e2 <= TOL, "out_v %s: rel err %.3e", name, e2);
+  printf("mla_absorb_q %-33s H=%3d dn=%d dr=%d r=%d rows=%2d%s (%s)  rel_err %.2e%s\n", name, H, dn, dr, r, rows,
+         fp8 ? " fp8" : "", absorb_path(H, rows, 0), e1, same1 ? "" : "  NOT DETERMINISTIC");
+  printf("mla_out_v    %-33s H=%3d dv=%d r=%d rows=%2d%s (%s)  rel_err %.2e%s\n", name, H, dv, r, rows,
+         fp8 ? " fp8" : "", absorb_path(H, rows, 1), e2, same2 ? "" : "  NOT DETERMINISTIC");
+  CHECK(e1 <= TOL, "absorb_q %s rows %d: rel err %.3e", name, rows, e1);
+  CHECK(e2 <= TOL, "out_v %s rows %d: rel err %.3e", name, rows, e2);
+  CHECK(same1 && same2, "absorb_q / out_v %s rows %d: second run differs", name, rows);
+  free(again);
   if (mc.w_kc) cpu->mla_free(cpu, &mc);
   if (mg.w_kc) g->mla_free(g, &mg);
   cpu->weight_free(cpu, &wc);
@@ -221,10 +242,13 @@ static void run_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, 
 }
 #endif
 
-int main(void) {
+int main(int argc, char **argv) {
   int skip = lt_test_skip_without_gpu();
   if (skip) return skip;
+  (void)argc; (void)argv;
 #ifdef LATTE_HAVE_CUDA
+  /* `test_cuda_attn absorb` runs only the absorb_q / out_v cases (short enough for compute-sanitizer) */
+  const int only_absorb = argc > 1 && !strcmp(argv[1], "absorb");
   lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
   if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
       lt_cuda_backend_create(1, &g8)) {
@@ -233,7 +257,7 @@ int main(void) {
   }
   double e;
   /* ---- absorbed MLA decode: mixed decode (q_len 1) and chunked prefill (q_len > 1 with a prefix) ---- */
-  {
+  if (!only_absorb) {
     int ql[] = {1, 1, 1, 1, 7, 33, 1, 1};
     int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
     int ps_list[] = {64, 1};
@@ -271,12 +295,37 @@ int main(void) {
     CHECK(e <= TOL, "mla_decode H=32: rel err %.3e", e);
   }
   /* ---- q absorption and the value projection (V2-Lite 16 heads, V3 128 heads; fp8 kv_b) ---- */
+  /* decode sizes on both sides of the automatic bound (streaming kernels at or below it, cuBLAS above: H = 16
+   * both ops ≤ 32; H = 128 absorb_q ≤ 16, out_v ≤ 4); rows 5, 17 and 33 fill part of a 16-row tile */
+  {
+    const int rows_list[] = {1, 2, 5, 8, 16, 17, 33, 64};
+    for (int i = 0; i < (int)(sizeof rows_list / sizeof rows_list[0]); i++) {
+      run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, rows_list[i], 0);
+      run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, rows_list[i], 0);
+    }
+  }
+  {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
+    const int rows_f[] = {5, 17, 32};
+    lt_cuda_mla_absorb_max_rows = 32;
+    for (int i = 0; i < 3; i++) run_absorb(cpu, g, "V3, streaming forced", 128, 128, 64, 128, 512, rows_f[i], 0);
+    lt_cuda_mla_absorb_max_rows = -1;
+  }
   run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
   run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
   run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
   run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 5, 0);
+  run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 20, 0);
+  /* ragged dims: absorb_q small path (dn 48, r 192); out_v falls back to cuBLAS (dv 40, r 192) */
+  run_absorb(cpu, g, "ragged dims (out_v: cuBLAS)", 3, 48, 16, 40, 192, 7, 0);
+  {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
+    int keep = lt_cuda_mla_absorb_max_rows;
+    lt_cuda_mla_absorb_max_rows = 0;
+    run_absorb(cpu, g, "V2-Lite, cuBLAS forced", 16, 128, 64, 128, 512, 1, 0);
+    run_absorb(cpu, g, "V3, cuBLAS forced", 128, 128, 64, 128, 512, 5, 0);
+    lt_cuda_mla_absorb_max_rows = keep;
+  }
   /* ---- extend / prefill MHA ---- */
-  {
+  if (!only_absorb) {
     int ql[] = {100, 64, 1, 130, 3, 65};
     int sl[] = {100, 200, 50, 1000, 3, 1089};
     for (int bm = 64; bm <= 128; bm += 64) {  /* both CTA shapes: 64 rows / 4 warps, 128 rows / 8 warps */

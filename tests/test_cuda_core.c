@@ -203,13 +203,23 @@ static void test_rope(int heads, int page_size) {
   float *q = rnd(qn, 2.0f), *c = rnd((size_t)T * r, 1.0f), *kva = rnd((size_t)T * W, 1.5f), *cache = rnd(cn, 1.0f);
   void *dq = dev_act(q, qn), *dc = dev_act(c, (size_t)T * r), *dkva = dev_act(kva, (size_t)T * W);
   void *dcache = dev_act(cache, cn);
-  OK(cpu->rope_cache_write(cpu, &fc, &rc, q, heads, dn, dr, c, kva + r, W, r, cache));
-  OK(gpu->rope_cache_write(gpu, &fg, &rg, dq, heads, dn, dr, dc, (uint16_t *)dkva + r, W, r, dcache));
+  /* pass 0: c given normalised (rows of r); pass 1: the kv_a_layernorm folded in, c = kva's first r
+   * values (rows of W), normalised inside with weights nw */
+  float *nw = rnd((size_t)r, 1.0f);
+  float *dnw = (float *)dev_copy(nw, sizeof(float) * r);
   char what[128];
-  snprintf(what, sizeof what, "rope q heads=%d page=%d T=%d", heads, page_size, T);
-  cmp_act(what, dq, q, qn, 1e-2);
-  snprintf(what, sizeof what, "rope cache write heads=%d page=%d", heads, page_size);
-  cmp_act(what, dcache, cache, cn, 1e-2);
+  for (int pass = 0; pass < 2; pass++) {
+    OK(cpu->rope_cache_write(cpu, &fc, &rc, q, heads, dn, dr, pass ? kva : c, pass ? W : r, pass ? nw : NULL, 1e-6f,
+                             kva + r, W, r, cache));
+    OK(gpu->rope_cache_write(gpu, &fg, &rg, dq, heads, dn, dr, pass ? dkva : dc, pass ? W : r, pass ? dnw : NULL,
+                             1e-6f, (uint16_t *)dkva + r, W, r, dcache));
+    snprintf(what, sizeof what, "rope q heads=%d page=%d T=%d%s", heads, page_size, T, pass ? " (2nd)" : "");
+    cmp_act(what, dq, q, qn, 1e-2);
+    snprintf(what, sizeof what, "rope cache write heads=%d page=%d%s", heads, page_size, pass ? " + kv norm" : "");
+    cmp_act(what, dcache, cache, cn, 1e-2);
+  }
+  gpu->dfree(gpu, dnw);
+  free(nw);
   float *lat = malloc(sizeof(float) * (size_t)nkv * W);
   void *dlat;
   OK(gpu->alloc(gpu, (size_t)nkv * W * 2, &dlat));

@@ -163,10 +163,11 @@ struct lt_backend {
   /* out [n, dim] = x [rows[i], :] for i < n */
   latte_status (*gather_rows)(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
   /* RoPE on q's rope part in place (q [T, H, dn+dr], last dr of each head) and on kpe; writes
-   * cache[out_slots[t]] = [c[t, :r] | rope(kpe[t, :dr])]; kpe rows have stride kpe_stride. */
+   * cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])], c' = c, or rmsnorm(c[t, :r]) · c_norm (eps)
+   * when c_norm != NULL (the kv_a_layernorm folded in); c rows have stride c_stride, kpe rows kpe_stride. */
   latte_status (*rope_cache_write)(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
-                                   int dn, int dr, const void *c, const void *kpe, int64_t kpe_stride, int r,
-                                   void *cache);
+                                   int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                   const void *kpe, int64_t kpe_stride, int r, void *cache);
   /* lat [num_kv, r+dr] = the context of every sequence, in order, gathered from the paged cache */
   latte_status (*gather_kv)(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
   /* extend/prefill MHA: q [T, H, dn+dr], kvb [num_kv, H, dn+dv] (k_nope | v per head),

@@ -31,7 +31,7 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
   size_t es = lt_dtype_size(be->act_dtype);
   int T = f->num_tokens, nh = c->num_attention_heads, dn = c->qk_nope_head_dim, dr = c->qk_rope_head_dim;
   int dv = c->v_head_dim, r = c->kv_lora_rank;
-  void *q, *kva, *cn, *o;
+  void *q, *kva, *o;
   LT_TRY(buf(e, LT_BUF_Q, es * (size_t)T * nh * (dn + dr), &q));
   if (c->q_lora_rank > 0) {
     void *qa;
@@ -43,10 +43,10 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
     LT_TRY(be->linear(be, h, c->hidden_size, &ly->q_proj, q, T));                     /* q [T, nh*(dn+dr)] */
   }
   LT_TRY(buf(e, LT_BUF_KVA, es * (size_t)T * (r + dr), &kva));
-  LT_TRY(buf(e, LT_BUF_C, es * (size_t)T * r, &cn));
   LT_TRY(be->linear(be, h, c->hidden_size, &ly->kv_a, kva, T));                       /* kva [T, r+dr] */
-  LT_TRY(be->rmsnorm(be, kva, r + dr, ly->kv_a_ln, cn, r, T, r, c->rms_norm_eps));    /* c [T, r] */
-  LT_TRY(be->rope_cache_write(be, f, &m->rope, q, nh, dn, dr, cn, (char *)kva + es * r, r + dr, r, e->kv[l]));
+  /* cache ← [kv_a_layernorm(kva[:, :r]) | rope(kva[:, r:])]; q's rope part rotated in place */
+  LT_TRY(be->rope_cache_write(be, f, &m->rope, q, nh, dn, dr, kva, r + dr, ly->kv_a_ln, c->rms_norm_eps,
+                              (char *)kva + es * r, r + dr, r, e->kv[l]));
   LT_TRY(buf(e, LT_BUF_O, es * (size_t)T * nh * dv, &o));
   if (!absorbed) {
     void *lat, *kvb;

@@ -38,7 +38,7 @@ void lt_rope_inv_freq(const lt_config *c, double *inv_freq, double *attn_factor)
 latte_status lt_rope_build(const lt_config *c, int max_pos, float **cos_out, float **sin_out);
 
 /* Scratch activations of one engine, grown on demand (backend memory). */
-enum { LT_BUF_X, LT_BUF_H, LT_BUF_QA, LT_BUF_Q, LT_BUF_KVA, LT_BUF_C, LT_BUF_LAT, LT_BUF_KVB, LT_BUF_O,
+enum { LT_BUF_X, LT_BUF_H, LT_BUF_QA, LT_BUF_Q, LT_BUF_KVA, LT_BUF_LAT, LT_BUF_KVB, LT_BUF_O,
        LT_BUF_QL, LT_BUF_OL, LT_BUF_ATT, LT_BUF_DELTA, LT_BUF_SHARED, LT_BUF_IDS, LT_BUF_WTS, LT_BUF_LROWS,
        LT_BUF_LOGITS, LT_BUF_ARGMAX, LT_BUF_SPARAMS, LT_NBUF };
 typedef struct { void *p; size_t cap; } lt_buf;

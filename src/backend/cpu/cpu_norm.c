@@ -13,7 +13,7 @@ latte_status lt_cpu_embed(lt_backend *b, const lt_fwd *f, const lt_weight *emb, 
   return LATTE_OK;
 }
 
-static void norm_row(const float *x, const float *w, float *y, int dim, float eps) {
+void lt_cpu_norm_row(const float *x, const float *w, float *y, int dim, float eps) {
   double ss = 0;
   for (int i = 0; i < dim; i++) ss += (double)x[i] * x[i];
   float inv = 1.0f / sqrtf((float)(ss / dim) + eps);
@@ -25,7 +25,7 @@ latte_status lt_cpu_rmsnorm(lt_backend *b, const void *xv, int64_t xs, const flo
   const float *x = xv;
   float *y = yv;
   #pragma omp parallel for schedule(static)
-  for (int i = 0; i < rows; i++) norm_row(x + i * xs, w, y + i * ys, dim, eps);
+  for (int i = 0; i < rows; i++) lt_cpu_norm_row(x + i * xs, w, y + i * ys, dim, eps);
   return LATTE_OK;
 }
 
@@ -38,7 +38,7 @@ latte_status lt_cpu_add_rmsnorm(lt_backend *b, void *rv, const void *dv, const f
     float *ri = r + (int64_t)i * dim;
     const float *di = d + (int64_t)i * dim;
     for (int j = 0; j < dim; j++) ri[j] += di[j];
-    norm_row(ri, w, y + (int64_t)i * dim, dim, eps);
+    lt_cpu_norm_row(ri, w, y + (int64_t)i * dim, dim, eps);
   }
   return LATTE_OK;
 }

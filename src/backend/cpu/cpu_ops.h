@@ -29,8 +29,10 @@ latte_status lt_cpu_gather_rows(lt_backend *b, const void *x, const int32_t *row
 latte_status lt_cpu_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cpu_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
 latte_status lt_cpu_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
-                                     int dn, int dr, const void *c, const void *kpe, int64_t kpe_stride, int r,
-                                     void *cache);
+                                     int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                     const void *kpe, int64_t kpe_stride, int r, void *cache);
+/* y[:dim] = x[:dim] / rms(x) * w (the arithmetic of lt_cpu_rmsnorm, one row) */
+void lt_cpu_norm_row(const float *x, const float *w, float *y, int dim, float eps);
 latte_status lt_cpu_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
 latte_status lt_cpu_attn_extend(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
                                 void *out, int heads, int dn, int dr, int dv, int r, float scale);

@@ -14,8 +14,8 @@ static void rope_row(float *x, const lt_rope *rp, int pos, int dr) {
 }
 
 latte_status lt_cpu_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *qv, int heads,
-                                     int dn, int dr, const void *cv, const void *kv, int64_t kpe_stride, int r,
-                                     void *cachev) {
+                                     int dn, int dr, const void *cv, int64_t c_stride, const float *c_norm, float eps,
+                                     const void *kv, int64_t kpe_stride, int r, void *cachev) {
   float *q = qv, *cache = cachev;
   const float *c = cv, *kpe = kv;
   int w = r + dr;
@@ -24,7 +24,8 @@ latte_status lt_cpu_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_ro
     int pos = f->h_positions[t];
     for (int h = 0; h < heads; h++) rope_row(q + ((int64_t)t * heads + h) * (dn + dr) + dn, rope, pos, dr);
     float *dst = cache + (int64_t)f->h_out_slots[t] * w;
-    memcpy(dst, c + (int64_t)t * r, (size_t)r * sizeof(float));
+    if (c_norm) lt_cpu_norm_row(c + (int64_t)t * c_stride, c_norm, dst, r, eps);
+    else memcpy(dst, c + (int64_t)t * c_stride, (size_t)r * sizeof(float));
     memcpy(dst + r, kpe + (int64_t)t * kpe_stride, (size_t)dr * sizeof(float));
     rope_row(dst + r, rope, pos, dr);
   }

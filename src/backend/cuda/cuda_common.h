@@ -89,6 +89,16 @@ extern int lt_cuda_pdl;
 #ifdef __CUDACC__
 #define LT_PDL_ENTER() do { asm volatile("griddepcontrol.wait;" ::: "memory"); \
                             asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); } while (0)
+/* LT_PDL_ENTER's halves, for kernels that first fetch data NO kernel ever writes (weights, read-only
+ * after load): LT_PDL_LAUNCH_NEXT() at entry, the weight prefetch (into shared memory or L2), then
+ * LT_PDL_WAIT() before anything else global and before any return. The weight stream then overlaps
+ * the previous kernel's tail. */
+#define LT_PDL_LAUNCH_NEXT() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+#define LT_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+/* Prefetches [p, p + bytes) into L2 (bulk prefetch; p and bytes multiples of 16). */
+__device__ __forceinline__ void lt_prefetch_l2(const void *p, unsigned bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
 
 /* kern<<<grid, block, smem, stream>>>(args...) with the PDL attribute (when lt_cuda_pdl). */
 template <typename... KA, typename... A>

@@ -45,6 +45,10 @@ typedef struct {
   lt_gemm_plan plan[LT_GEMM_NPLAN];
 } lt_gemm_priv;
 
+/* cuda_gemv_bf16.cu: y = x · Wᵀ for bf16 W at decode rows; *done = 0 where it declines */
+extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                          int rows, int out_f32, int *done);
+
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int ptr_align(const void *p) {
@@ -670,6 +674,9 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   if (rows <= 0) return LATTE_OK;
   if (w->dtype == LT_BF16) {
     int done;
+    /* decode shapes where the GEMV kernel measured faster (cuda_gemv_bf16.cu declines the rest) */
+    LT_TRY(lt_cuda_gemv_bf16(b, x, xs, w, y, rows, out_f32, &done));
+    if (done) return LATTE_OK;
     LT_TRY(lt_gemm_cublas(c, w, x, xs, NULL, y, rows, out_f32, &done));
     if (done <= 0)
       return lt_err(LATTE_ERR_BACKEND, "cuda linear: cuBLASLt has no bf16 algorithm for rows %d, n %lld, k %lld "

@@ -1266,6 +1266,37 @@ __device__ void lt_moe_align_block(const int32_t *ids, int T, int K, int ns, int
   }
 }
 
+/* lt_moe_align_block's result for TK = T·(K+ns) ≤ 32 pairs and T ≤ BM (so every expert fills at most
+ * one tile), by one warp: lane i holds pair i; the lanes of an expert find each other with
+ * __match_any_sync; its tile is the number of experts whose lowest lane comes first. Tile order
+ * differs from the block version (first appearance instead of expert id), which changes no result. */
+__device__ void lt_moe_align_warp(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
+                                  int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
+  const int lane = threadIdx.x & 31, Ks = K + ns, TK = T * Ks;
+  int e = -1;
+  if (lane < TK) {
+    const int j = lane % Ks;
+    e = j < K ? ids[(lane / Ks) * K + j] : E + (j - K);
+    if ((unsigned)e >= (unsigned)(E + ns)) e = -1;
+  }
+  for (int i = lane; i < bound; i += 32) rowtok[i] = -1;
+  const unsigned peers = __match_any_sync(0xffffffffu, e);
+  const unsigned lt = (1u << lane) - 1u;
+  const int leader = __ffs(peers) - 1;
+  const unsigned leaders = __ballot_sync(0xffffffffu, e >= 0 && lane == leader);
+  const int tile = __popc(leaders & ((1u << leader) - 1u));
+  __syncwarp();
+  if (e >= 0) {
+    const int pos = tile * BM + __popc(peers & lt);
+    rowtok[pos] = lane / Ks;
+    if (lane == leader) { tile_e[tile] = e; tile_row0[tile] = tile * BM; }
+    inv[lane] = pos;
+  } else if (lane < TK) {
+    inv[lane] = -1;
+  }
+  if (lane == 0) *num_tiles = __popc(leaders);
+}
+
 __global__ void lt_k_moe_align(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
                                int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
   LT_PDL_ENTER();
@@ -1283,8 +1314,10 @@ __global__ void __launch_bounds__(128)
 lt_k_route_fused(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int H, const float *bias, lt_route_cfg cfg,
                  float *logits, int32_t *ids, float *wts, unsigned *counter, int ns, int BM, int bound,
                  int32_t *rowtok, int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
-  LT_PDL_ENTER();
+  LT_PDL_LAUNCH_NEXT();
   const int E = cfg.num_experts;
+  if (threadIdx.x == 0) lt_prefetch_l2(g + (size_t)blockIdx.x * H, (unsigned)H * 2);  /* this expert's gate row */
+  LT_PDL_WAIT();
   lt_router_gemv_block(x, g, T, E, H, logits);
   __shared__ unsigned last;
   __threadfence();
@@ -1303,9 +1336,12 @@ lt_k_route_fused(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int H, c
     __syncwarp();
   }
   __syncthreads();
-  if (rowtok)
+  if (rowtok && T * (cfg.top_k + ns) <= 32 && T <= BM) {
+    if (w == 0) lt_moe_align_warp(ids, T, cfg.top_k, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles);
+  } else if (rowtok) {
     lt_moe_align_block(ids, T, cfg.top_k, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles,
                        (int *)(lt_rfs + 12 * (size_t)E));
+  }
   if (threadIdx.x == 0) *counter = 0;
 }
 

@@ -2,6 +2,7 @@
  * allowed), fused residual add + RMSNorm (resid stored bf16, norm of the fp32 sum, as SGLang), vector
  * add and row gather. bf16 storage, fp32 math; one block per row, 16-byte loads where aligned. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_reduce.cuh"
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
@@ -21,19 +22,6 @@ __device__ __forceinline__ uint4 lt_pack8(const float *f) {
   return v;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the result. */
-__device__ __forceinline__ float lt_block_sum(float v) {
-  __shared__ float red[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  int w = threadIdx.x >> 5, l = threadIdx.x & 31;
-  __syncthreads();  /* red may still be read by a previous call */
-  if (l == 0) red[w] = v;
-  __syncthreads();
-  int nw = blockDim.x >> 5;
-  v = l < nw ? red[l] : 0.0f;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 /* ---- embedding: x[t, :] = emb[ids[t], :] ---- */
 template <int VEC>

@@ -20,8 +20,8 @@ latte_status lt_cuda_add(lt_backend *b, void *y, const void *x, int64_t n);
 latte_status lt_cuda_gather_rows(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
 /* cuda_rope.cu */
 latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
-                                      int dn, int dr, const void *c, const void *kpe, int64_t kpe_stride, int r,
-                                      void *cache);
+                                      int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                      const void *kpe, int64_t kpe_stride, int r, void *cache);
 latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
 /* cuda_gemm.cu */
 latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);

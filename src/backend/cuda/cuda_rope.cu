@@ -2,6 +2,7 @@
  * [c | rope(k_pe)] into the paged bf16 latent cache, and the gather of every sequence's context into
  * a dense [num_kv, width] array. Same semantics as cpu_rope.c; fp32 rotation, bf16 storage. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_reduce.cuh"
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
@@ -9,10 +10,11 @@ typedef __nv_bfloat16 bf16;
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 /* One block per new token t: rotates q[t, h, dn:dn+dr] for every head in place, then writes
- * cache[out_slots[t]] = [c[t, :r] | rope(kpe[t, :dr])]. cos/sin: [max_pos, dr/2] f32. */
+ * cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])], c' = c or, with cw, the RMSNorm of c times cw
+ * (lt_k_rmsnorm's arithmetic: w · (x · rsqrt(mean(x²) + eps))). cos/sin: [max_pos, dr/2] f32. */
 __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, const float *cosb, const float *sinb,
-                                bf16 *q, int heads, int dn, int dr, const bf16 *c, const bf16 *kpe,
-                                int64_t kpe_stride, int r, bf16 *cache) {
+                                bf16 *q, int heads, int dn, int dr, const bf16 *c, int64_t c_stride, const float *cw,
+                                float eps, const bf16 *kpe, int64_t kpe_stride, int r, bf16 *cache) {
   LT_PDL_ENTER();
   int t = blockIdx.x, half = dr / 2;
   int64_t pos = positions[t];
@@ -28,8 +30,16 @@ __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, 
     }
   }
   bf16 *dst = cache + (int64_t)slots[t] * (r + dr);
-  const bf16 *ct = c + (int64_t)t * r;
-  for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = ct[i];
+  const bf16 *ct = c + (int64_t)t * c_stride;
+  if (cw) {
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < r; i += blockDim.x) { float v = __bfloat162float(ct[i]); ss += v * v; }
+    ss = lt_block_sum(ss);
+    const float inv = rsqrtf(ss / (float)r + eps);
+    for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = __float2bfloat16(cw[i] * (__bfloat162float(ct[i]) * inv));
+  } else {
+    for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = ct[i];
+  }
   const bf16 *kt = kpe + (int64_t)t * kpe_stride;
   for (int p = threadIdx.x; p < half; p += blockDim.x) {
     float a = __bfloat162float(kt[2 * p]), bb = __bfloat162float(kt[2 * p + 1]);
@@ -40,15 +50,16 @@ __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, 
 }
 
 extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q,
-                                                 int heads, int dn, int dr, const void *c, const void *kpe,
+                                                 int heads, int dn, int dr, const void *c, int64_t c_stride,
+                                                 const float *c_norm, float eps, const void *kpe,
                                                  int64_t kpe_stride, int r, void *cache) {
   lt_cuda_ctx *cx = ctx_of(b);
   if (f->num_tokens <= 0) return LATTE_OK;
   if (dr % 2 || rope->dim != dr)
     return lt_err(LATTE_ERR_INVALID, "cuda rope: rope dim %d does not match qk_rope_head_dim %d", rope->dim, dr);
   (void)lt_launch(lt_k_rope_cache, f->num_tokens, 128, 0, cx->stream, f->d_positions, f->d_out_slots, rope->cos, rope->sin,
-                                                         (bf16 *)q, heads, dn, dr, (const bf16 *)c,
-                                                         (const bf16 *)kpe, kpe_stride, r, (bf16 *)cache);
+                  (bf16 *)q, heads, dn, dr, (const bf16 *)c, c_stride, c_norm, eps, (const bf16 *)kpe, kpe_stride, r,
+                  (bf16 *)cache);
   LT_LAUNCH_CHECK("lt_k_rope_cache");
   return LATTE_OK;
 }

@@ -1,0 +1,216 @@
+/* bench_absorb.cu — decode-size MLA absorption (mla_absorb_q) and output projection (mla_out_v): the
+ * cuBLAS strided-batched path (lt_cuda_mla_absorb_max_rows = 0) against the streaming small-row kernels
+ * of cuda_mla.cu, at H = 16 (V2-Lite) and 128 (V3), dn = dv = 128, dr = 64, r = 512, rows 1..32.
+ * Copy bandwidth is measured first in the same run; each op's time is the median over 30 CUDA-event-timed
+ * replays of a graph of 64 back-to-back calls (per call = replay / 64), the weights rotating over sets
+ * that together are several times the L2, and is compared with the bytes floor (weights + activations
+ * once, over the copy bandwidth). */
+#include "backend/cuda/cuda_ops.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+#include <algorithm>
+#include "bench_util.cuh"
+
+extern "C" int lt_cuda_mla_absorb_max_rows;  /* cuda_mla.cu: -1 automatic, 0 = always cuBLAS, 32 = streaming */
+
+
+/* references for the same graph-of-64 timing: an empty kernel, and a pure read of n16 × 16 bytes with
+ * 16-byte loads, 8 in flight per thread, one word written per block. bench/ targets are built for nvcc's
+ * default architecture (no griddepcontrol), so these are launched without PDL. */
+__global__ void k_empty(int *sink) {
+  if (threadIdx.x == 0 && blockIdx.x == 0 && sink == NULL) sink[0] = 0;
+}
+__global__ void __launch_bounds__(128) k_stream(const uint4 *w, size_t n16, unsigned *sink) {
+  size_t i = (size_t)blockIdx.x * 1024 + threadIdx.x;
+  unsigned acc = 0;
+  uint4 v[8];
+#pragma unroll
+  for (int j = 0; j < 8; j++) v[j] = i + 128 * j < n16 ? __ldg(w + i + 128 * j) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int j = 0; j < 8; j++) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+  if (acc == 0x12345678u) sink[blockIdx.x] = acc;
+}
+/* per-launch µs of a graph of CALLS launches; kernel 0 empty (132 blocks), 1 stream (blocks of 16 KB) */
+enum { CALLS = 64, REPS = 30, DN = 128, DR = 64, DV = 128, R = 512, MAXROWS = 32 };
+
+/* median µs per call over REPS timed replays (after 3 warm-ups) of a graph of CALLS calls; frees it */
+static double replay_us(lt_backend *b, void *graph, cudaEvent_t e0, cudaEvent_t e1) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  std::vector<float> tv;
+  float ms;
+  int stale = 0;
+  for (int i = 0; i < REPS + 3; i++) {
+    CK(cudaEventRecord(e0, c->stream));
+    LT(b->graph_launch(b, graph, &stale));
+    CK(cudaEventRecord(e1, c->stream));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (stale) { fprintf(stderr, "graph stale\n"); exit(1); }
+    if (i >= 3) tv.push_back(ms);
+  }
+  b->graph_free(b, graph);
+  return median(tv) * 1e3 / CALLS;
+}
+
+static double time_ref(lt_backend *b, int kind, const void *wbuf, size_t set_bytes, int nsets, unsigned *sink,
+                       cudaEvent_t e0, cudaEvent_t e1);
+
+
+typedef struct {
+  lt_backend *b;
+  std::vector<lt_mla_w> sets;
+  void *q, *ql, *ol, *out;
+} bench_ctx;
+
+/* per-call µs of op (0 absorb_q, 1 out_v) at rows, with the knob at max_rows */
+static double time_op(bench_ctx *x, int op, int rows, int max_rows, cudaEvent_t e0, cudaEvent_t e1) {
+  lt_backend *b = x->b;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_cuda_mla_absorb_max_rows = max_rows;
+  /* eager warm-up over every set (cuBLAS heuristics, module load) */
+  for (size_t i = 0; i < x->sets.size(); i++) {
+    if (op == 0) LT(b->mla_absorb_q(b, x->q, &x->sets[i], DR, x->ql, rows));
+    else LT(b->mla_out_v(b, x->ol, &x->sets[i], x->out, rows));
+  }
+  CK(cudaStreamSynchronize(c->stream));
+  void *graph = NULL;
+  LT(b->graph_begin(b));
+  for (int i = 0; i < CALLS; i++) {
+    const lt_mla_w *w = &x->sets[i % x->sets.size()];
+    if (op == 0) LT(b->mla_absorb_q(b, x->q, w, DR, x->ql, rows));
+    else LT(b->mla_out_v(b, x->ol, w, x->out, rows));
+  }
+  LT(b->graph_end(b, &graph));
+  if (!graph) { fprintf(stderr, "graph capture failed (op %d rows %d)\n", op, rows); exit(1); }
+  return replay_us(b, graph, e0, e1);
+}
+
+static double time_ref(lt_backend *b, int kind, const void *wbuf, size_t set_bytes, int nsets, unsigned *sink,
+                       cudaEvent_t e0, cudaEvent_t e1) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const size_t n16 = set_bytes / 16;
+  const unsigned blocks = kind == 0 ? 132u : (unsigned)((n16 + 1023) / 1024);
+  void *graph = NULL;
+  const int pdl = lt_cuda_pdl;
+  lt_cuda_pdl = 0;  /* plain launches (see above) */
+  LT(b->graph_begin(b));
+  for (int i = 0; i < CALLS; i++) {
+    if (kind == 0) CK(lt_launch(k_empty, blocks, 128, 0, c->stream, (int *)sink));
+    else CK(lt_launch(k_stream, blocks, 128, 0, c->stream, (const uint4 *)((const char *)wbuf + set_bytes * (i % nsets)),
+                      n16, sink));
+  }
+  LT(b->graph_end(b, &graph));
+  lt_cuda_pdl = pdl;
+  if (!graph) { fprintf(stderr, "graph capture failed (reference %d)\n", kind); exit(1); }
+  return replay_us(b, graph, e0, e1);
+}
+
+int main(void) {
+  lt_backend *b = NULL;
+  LT(lt_cuda_backend_create(0, &b));
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  cudaStream_t st = c->stream;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, c->device));
+  printf("device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  const int default_rows = lt_cuda_mla_absorb_max_rows;
+
+  /* ---- floor: device-to-device copy of 2 GB (read + write counted) ---- */
+  size_t cb = (size_t)2 << 30;
+  void *src, *dst;
+  CK(cudaMalloc(&src, cb));
+  CK(cudaMalloc(&dst, cb));
+  CK(cudaMemsetAsync(src, 1, cb, st));
+  std::vector<float> tv;
+  float ms;
+  for (int i = 0; i < 6; i++) {
+    CK(cudaEventRecord(e0, st));
+    CK(cudaMemcpyAsync(dst, src, cb, cudaMemcpyDeviceToDevice, st));
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i) tv.push_back(ms);
+  }
+  const double bw = 2.0 * cb / (median(tv) * 1e-3);
+  CK(cudaFree(src));
+  CK(cudaFree(dst));
+  printf("copy bandwidth %.0f GB/s (2 GB D2D, read+write); default lt_cuda_mla_absorb_max_rows = %d (-1: automatic)\n", bw / 1e9,
+         default_rows);
+  printf("per call: median of %d replays of a graph of %d calls, weights rotating over >= 128 MB\n\n", REPS, CALLS);
+
+  const int Hs[] = {16, 128}, Rows[] = {1, 4, 8, 16, 32};
+  char table[8192];
+  int to = 0;
+  to += snprintf(table + to, sizeof table - to,
+                 "| H | rows | op | MB | floor us | cuBLAS us | streaming us | speedup | streaming %% of floor | default us |\n");
+  to += snprintf(table + to, sizeof table - to, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  unsigned *sink;
+  CK(cudaMalloc(&sink, 1 << 20));
+  for (int hi = 0; hi < 2; hi++) {
+    const int H = Hs[hi];
+    const size_t wel = (size_t)H * DN * R;  /* elements of w_kc (= w_vc) */
+    const size_t set_bytes = 2 * wel * 2;
+    const int nsets = (int)((((size_t)256 << 20) + set_bytes - 1) / set_bytes);
+    bench_ctx x;
+    x.b = b;
+    void *wbuf;
+    CK(cudaMalloc(&wbuf, set_bytes * nsets));
+    fill(wbuf, 2 * wel * nsets, 0.05f, 11 + H);
+    for (int s = 0; s < nsets; s++) {
+      lt_mla_w w;
+      memset(&w, 0, sizeof w);
+      w.heads = H; w.dn = DN; w.dv = DV; w.r = R;
+      w.w_kc = (char *)wbuf + set_bytes * s;
+      w.w_vc = (char *)w.w_kc + wel * 2;
+      x.sets.push_back(w);
+    }
+    CK(cudaMalloc(&x.q, (size_t)MAXROWS * H * (DN + DR) * 2));
+    CK(cudaMalloc(&x.ql, (size_t)MAXROWS * H * (R + DR) * 2));
+    CK(cudaMalloc(&x.ol, (size_t)MAXROWS * H * R * 2));
+    CK(cudaMalloc(&x.out, (size_t)MAXROWS * H * DV * 2));
+    fill(x.q, (size_t)MAXROWS * H * (DN + DR), 1.f, 3);
+    fill(x.ol, (size_t)MAXROWS * H * R, 1.f, 4);
+    printf("H=%d: %d weight sets of %.1f MB\n", H, nsets, set_bytes / 1e6);
+    {
+      double te = time_ref(b, 0, wbuf, set_bytes / 2, 2 * nsets, sink, e0, e1);
+      double ts = time_ref(b, 1, wbuf, set_bytes / 2, 2 * nsets, sink, e0, e1);
+      printf("references: empty kernel (no PDL) %.2f us/launch; pure 16-byte read (no PDL) of %.2f MB %.2f us (%.0f%% of copy bw)\n",
+             te, set_bytes / 2 / 1e6, ts, 100.0 * (set_bytes / 2) / (ts * 1e-6) / bw);
+      to += snprintf(table + to, sizeof table - to,
+                     "| %d | — | references (no PDL): empty kernel / pure read of one weight | %.2f | %.2f | — | %.2f / %.2f | — | %.0f%% | — |\n",
+                     H, set_bytes / 2 / 1e6, (set_bytes / 2) / bw * 1e6, te, ts, 100.0 * (set_bytes / 2) / bw * 1e6 / ts);
+    }
+    printf("%-4s %-5s %-9s %8s %9s %10s %8s %8s %8s %8s %10s\n", "H", "rows", "op", "MB", "floor_us", "cublas_us",
+           "strm_us", "speedup", "%floor", "cublas%", "default_us");
+    for (int ri = 0; ri < 5; ri++)
+      for (int op = 0; op < 2; op++) {
+        const int T = Rows[ri];
+        double bytes = op == 0 ? 2.0 * H * DN * R + 2.0 * T * H * (DN + DR) + 2.0 * T * H * (R + DR)
+                               : 2.0 * H * DV * R + 2.0 * T * H * R + 2.0 * T * H * DV;
+        double floor_us = bytes / bw * 1e6;
+        double tc = time_op(&x, op, T, 0, e0, e1);
+        double ts = time_op(&x, op, T, MAXROWS, e0, e1);
+        double td = time_op(&x, op, T, -1, e0, e1);  /* the automatic bound */
+        const char *name = op == 0 ? "absorb_q" : "out_v";
+        printf("%-4d %-5d %-9s %8.2f %9.2f %10.2f %8.2f %7.2fx %7.1f%% %7.1f%% %10.2f\n", H, T, name, bytes / 1e6, floor_us,
+               tc, ts, tc / ts, 100.0 * floor_us / ts, 100.0 * floor_us / tc, td);
+        to += snprintf(table + to, sizeof table - to, "| %d | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2fx | %.0f%% | %.2f |\n",
+                       H, T, name, bytes / 1e6, floor_us, tc, ts, tc / ts, 100.0 * floor_us / ts, td);
+      }
+    printf("\n");
+    CK(cudaFree(wbuf));
+    CK(cudaFree(x.q)); CK(cudaFree(x.ql)); CK(cudaFree(x.ol)); CK(cudaFree(x.out));
+  }
+  lt_cuda_mla_absorb_max_rows = default_rows;
+  CK(cudaFree(sink));
+  printf("summary (%s, copy bandwidth %.0f GB/s):\n%s", prop.name, bw / 1e9, table);
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  b->destroy(b);
+  return 0;
+}

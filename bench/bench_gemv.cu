@@ -1,0 +1,165 @@
+/* bench_gemv.cu — the bf16 decode GEMV (cuda_gemv_bf16.cu) against cuBLASLt (lt_cuda_linear /
+ * lt_cuda_linear_f32out, which take cuBLASLt for bf16 weights) at the DeepSeek-V2-Lite and V3
+ * projection shapes, rows ∈ {1, 2, 4, 8, 16}: the D2D copy bandwidth first (read + write bytes), then
+ * the median µs per call (CUDA events around groups of back-to-back launches, weights rotated over
+ * more than 4× the L2 so that it does not serve them) and % of the bytes floor (weights + x + y over
+ * the copy bandwidth). Timed as CUDA-graph replays (decode runs in graphs); also sweeps the GEMV's
+ * tuning knobs and times plain stream launches; those per-variant numbers go to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+#include "backend/cuda/cuda_ops.h"
+#include "bench_util.cuh"
+
+extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                          int rows, int out_f32, int *done);
+extern "C" int lt_gemv_bf16_nt, lt_gemv_bf16_st, lt_gemv_bf16_fill4, lt_gemv_bf16_kmax, lt_gemv_bf16_force;
+
+
+static cudaStream_t g_st;
+
+/* median µs per call: reps replays of a CUDA graph of `group` back-to-back calls (as decode runs them) */
+static double time_graph(run_fn fn, void *arg, int reps, int group) { return lt_bench_time(g_st, fn, arg, reps, group, 1); }
+
+/* median µs per call of reps groups of `group` stream launches */
+static double time_med(run_fn fn, void *arg, int reps, int group) { return lt_bench_time(g_st, fn, arg, reps, group, 0); }
+
+struct copy_arg { void *a, *b; size_t n; };
+static void run_copy(void *p, int) {
+  copy_arg *c = (copy_arg *)p;
+  CK(cudaMemcpyAsync(c->b, c->a, c->n, cudaMemcpyDeviceToDevice, g_st));
+}
+
+/* random bf16 in [-0.05, 0.05) from a hash of the index */
+__global__ void fill_bf16(__nv_bfloat16 *p, size_t n, unsigned salt) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned h = (unsigned)i * 2654435761u ^ (unsigned)(i >> 32) * 40503u ^ salt;
+    h ^= h >> 15; h *= 2246822519u; h ^= h >> 13;
+    p[i] = __float2bfloat16(((float)(h & 0xffffff) / 16777216.0f - 0.5f) * 0.1f);
+  }
+}
+
+struct lin_arg {
+  lt_backend *b;
+  lt_weight *w;
+  int nw, M, f32, ours;
+  void *x, *y;
+};
+static void run_lin(void *p, int i) {
+  lin_arg *a = (lin_arg *)p;
+  lt_weight *w = &a->w[i % a->nw];
+  latte_status s;
+  if (a->ours) {
+    int done = 0;
+    s = lt_cuda_gemv_bf16(a->b, a->x, w->k, w, a->y, a->M, a->f32, &done);
+    if (!s && !done) { printf("gemv declined rows %d n %lld k %lld\n", a->M, (long long)w->n, (long long)w->k); exit(1); }
+  } else if (a->f32) {
+    s = lt_cuda_linear_f32out(a->b, a->x, w, (float *)a->y, a->M);
+  } else {
+    s = lt_cuda_linear(a->b, a->x, w->k, w, a->y, a->M);
+  }
+  if (s) { printf("linear failed: %s\n", latte_last_error()); exit(1); }
+}
+
+int main(void) {
+  lt_backend *b;
+  if (lt_cuda_backend_create(0, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  g_st = c->stream;
+  lt_gemv_bf16_force = 1;  /* time the GEMV at every shape, also where it declines by default */
+  cudaDeviceProp p;
+  CK(cudaGetDeviceProperties(&p, 0));
+  printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
+
+  copy_arg ca;
+  ca.n = (size_t)1 << 30;  /* 1 GiB copied: 2 GiB moved */
+  CK(cudaMalloc(&ca.a, ca.n));
+  CK(cudaMalloc(&ca.b, ca.n));
+  CK(cudaMemset(ca.a, 1, ca.n));
+  const double bw = 2.0 * ca.n / (time_med(run_copy, &ca, 20, 1) * 1e-6);
+  cudaFree(ca.a);
+  cudaFree(ca.b);
+  printf("floor: D2D copy %.0f GB/s (read + write)\n", bw / 1e9);
+
+  struct { const char *name; int n, k, f32; } shapes[9] = {
+      {"v2l q_proj", 3072, 2048, 0},    {"v2l kv_a", 576, 2048, 0},   {"v2l o_proj", 2048, 2048, 0},
+      {"v2l lm_head", 102400, 2048, 1}, {"v3 q_a", 1536, 7168, 0},    {"v3 kv_a", 576, 7168, 0},
+      {"v3 q_b", 24576, 1536, 0},       {"v3 o_proj", 7168, 16384, 0}, {"v3 lm_head", 129280, 7168, 1}};
+  const int rows[5] = {1, 2, 4, 8, 16};
+  /* knob sweep: {nt, st, fill4, kmax}; all 0 is the automatic choice */
+  const int var[8][4] = {{0, 0, 0, 0},  {1, 4, 4, -1}, {1, 4, 2, 0}, {1, 8, 1, 0},
+                         {1, 8, 1, -1}, {2, 4, 1, 0},  {1, 4, 1, 2048}, {1, 4, 8, 0}};
+  const int nvar = 8;
+  void *x, *y;
+  CK(cudaMalloc(&x, (size_t)16 * 16384 * 2));
+  CK(cudaMalloc(&y, (size_t)16 * 129280 * 4));
+  fill_bf16<<<256, 256, 0, g_st>>>((__nv_bfloat16 *)x, (size_t)16 * 16384, 7u);
+  CK(cudaGetLastError());
+  char table[9 * 5][160];
+  int nt = 0;
+  fprintf(stderr, "%-12s %5s %-14s %9s %7s\n", "shape", "rows", "variant", "us", "%floor");
+  for (int si = 0; si < 9; si++) {
+    const int N = shapes[si].n, K = shapes[si].k, f32 = shapes[si].f32;
+    const size_t wb = (size_t)N * K * 2, stride = (wb + 255) / 256 * 256;
+    const int nw = (int)std::max<size_t>(1, (size_t)(4.0 * p.l2CacheSize / wb) + 1);  /* nw · wb > 4 × L2 */
+    char *buf;
+    CK(cudaMalloc(&buf, stride * nw));
+    fill_bf16<<<4096, 256, 0, g_st>>>((__nv_bfloat16 *)buf, stride * nw / 2, 1234u + si);
+    CK(cudaGetLastError());
+    lt_weight *ws = (lt_weight *)calloc(nw, sizeof(lt_weight));
+    for (int i = 0; i < nw; i++) {
+      ws[i].dtype = LT_BF16;
+      ws[i].n = N;
+      ws[i].k = K;
+      ws[i].data = buf + stride * i;
+    }
+    /* a graph of group calls covers every rotated weight; about 0.12 s of work per measurement */
+    const double est_us = 2.0 * wb / bw * 1e6 + 3.0;
+    const int group = std::max(20, nw), reps = (int)std::min(50.0, std::max(5.0, 0.12e6 / (est_us * group)));
+    for (int ri = 0; ri < 5; ri++) {
+      const int M = rows[ri];
+      const double bytes = (double)wb + 2.0 * M * K + (double)M * N * (f32 ? 4 : 2);
+      const double floor_us = bytes / bw * 1e6;
+      lin_arg a = {b, ws, nw, M, f32, 0, x, y};
+      for (int i = 0; i < nw; i++) run_lin(&a, i);  /* cuBLASLt plans built outside the timing */
+      const double t_cub = time_graph(run_lin, &a, reps, group);
+      fprintf(stderr, "%-12s %5d %-14s %9.2f %6.1f%%\n", shapes[si].name, M, "cublasLt", t_cub, 100 * floor_us / t_cub);
+      a.ours = 1;
+      double t_auto = 0, t_best = 1e30;
+      int best = 0;
+      for (int v = 0; v < nvar; v++) {
+        lt_gemv_bf16_nt = var[v][0]; lt_gemv_bf16_st = var[v][1]; lt_gemv_bf16_fill4 = var[v][2];
+        lt_gemv_bf16_kmax = var[v][3];
+        run_lin(&a, 0);  /* first use of a variant sets its shared-memory limit: outside the capture */
+        const double t = time_graph(run_lin, &a, reps, group);
+        if (v == 0) t_auto = t;
+        if (t < t_best) { t_best = t; best = v; }
+        char vn[32];
+        snprintf(vn, sizeof vn, v ? "nt%d st%d f%d k%d" : "auto", var[v][0], var[v][1], var[v][2], var[v][3]);
+        fprintf(stderr, "%-12s %5d %-14s %9.2f %6.1f%%\n", shapes[si].name, M, vn, t, 100 * floor_us / t);
+      }
+      lt_gemv_bf16_nt = lt_gemv_bf16_st = lt_gemv_bf16_fill4 = lt_gemv_bf16_kmax = 0;
+      /* stream launches (host launch overhead included), for comparison */
+      a.ours = 0;
+      const double s_cub = time_med(run_lin, &a, reps, 20);
+      a.ours = 1;
+      const double s_our = time_med(run_lin, &a, reps, 20);
+      fprintf(stderr, "%-12s %5d stream launches: cublasLt %.2f us, gemv %.2f us\n", shapes[si].name, M, s_cub, s_our);
+      snprintf(table[nt++], sizeof table[0], "%-12s %6d x %-6d %4d %8.2f %8.2f %8.2f %6.1f%% %6.1f%% %7.2fx   %8.2f nt%d st%d f%d k%d",
+               shapes[si].name, N, K, M, floor_us, t_cub, t_auto, 100 * floor_us / t_cub, 100 * floor_us / t_auto,
+               t_cub / t_auto, t_best, var[best][0], var[best][1], var[best][2], var[best][3]);
+    }
+    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); free(ws[i].priv); }
+    free(ws);
+    CK(cudaFree(buf));
+  }
+  printf("\n%-12s %15s %4s %8s %8s %8s %7s %7s %8s   %8s %s\n", "shape", "n x k", "rows", "floor", "cublas", "gemv",
+         "%flr", "%flr", "speedup", "best us", "best variant");
+  printf("%-12s %15s %4s %8s %8s %8s %7s %7s %8s\n", "", "", "", "us", "us", "us", "cublas", "gemv", "");
+  for (int i = 0; i < nt; i++) printf("%s\n", table[i]);
+  cudaFree(x);
+  cudaFree(y);
+  b->destroy(b);
+  return 0;
+}

@@ -1,0 +1,317 @@
+/* cuda_gemv_bf16.cu — one job: the bf16 linear layer at decode sizes (rows ≤ 16), y = x · Wᵀ with
+ * W bf16 [n, k] row-major, streamed once from device memory by 16-byte ld.global.nc.L1::no_allocate
+ * loads several deep per lane, multiplied on the tensor cores by mma.sync m16n8k16 (W rows = MMA M,
+ * tokens = MMA N), f32 accumulation; K split over the warps of a block and, for small n, over the
+ * blocks of a thread-block cluster (1, 1, S), reduced in fixed order through shared / distributed
+ * shared memory: bitwise deterministic, one launch, no scratch, launch shape a function of
+ * (rows, n, k, SM count). lt_cuda_gemv_bf16 declines (*done = 0, nothing launched) outside what it
+ * serves; the caller then takes cuBLASLt (docs/cuda-gemv.md). */
+#include "backend/cuda/cuda_ops.h"
+#include <cooperative_groups.h>
+#include <stdint.h>
+
+namespace cg = cooperative_groups;
+typedef __nv_bfloat16 bf16;
+
+enum {
+  LT_GB_WARPS = 4,                 /* warps per block; they split the block's K range chunk by chunk */
+  LT_GB_THREADS = LT_GB_WARPS * 32,
+  LT_GB_CHUNK = 64,                /* K elements per warp step: lane (g, t) loads 2 × 8 of each row */
+  LT_GB_MAX_ROWS = 16,             /* two 8-token MMA column tiles */
+  LT_GB_MAX_S = 8                  /* cluster size limit (portable) */
+};
+
+/* Tuning knobs (bench_gemv sweeps them; 0 = automatic): 16-row tiles per warp (1, 2), ring slots
+ * per warp (4, 8), the grid the K split aims for in quarters of the resident capacity, and the
+ * longest K range of a block when the grid is under 4 waves (-1: no limit). */
+extern "C" int lt_gemv_bf16_nt, lt_gemv_bf16_st, lt_gemv_bf16_fill4, lt_gemv_bf16_kmax, lt_gemv_bf16_force;
+int lt_gemv_bf16_nt = 0, lt_gemv_bf16_st = 0, lt_gemv_bf16_fill4 = 0, lt_gemv_bf16_kmax = 0;
+/* 1: serve every shape it can (tests, bench), skipping the declines where cuBLASLt measured faster */
+int lt_gemv_bf16_force = 0;
+
+/* 16 bytes global → shared, asynchronous, bypassing L1; zeros when !ok (src-size 0, nothing read) */
+__device__ __forceinline__ void lt_gb_cp16(uint4 *dst, const bf16 *src, bool ok) {
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(
+                   (uint32_t)__cvta_generic_to_shared(dst)),
+               "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void lt_gb_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void lt_gb_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+/* Activations are re-read by every block of the same K range: read-only path, L1 cached; zeros when !ok. */
+__device__ __forceinline__ uint4 lt_gb_ld_x(const bf16 *p, bool ok) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+  if (ok) v = __ldg((const uint4 *)p);
+  return v;
+}
+__device__ __forceinline__ uint32_t lt_gb_word(const uint4 &v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+/* D (16×8, f32) += A (16×16 bf16, row) · B (16×8 bf16, col) */
+__device__ __forceinline__ void lt_gb_mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* The warp's ring slot of chunk c: lane (g, t) copies W[row g (+8) of tile nt][k0 + 32h + 8t .. +8]
+ * (h = 0, 1) to slot[(nt·2 + r)·2 + h][lane] — the fragments it will read back itself; pieces outside
+ * W are zero-filled from the never-read address safe. */
+template <int NT>
+__device__ __forceinline__ void lt_gb_issue(uint4 *slot, const bf16 *const (&wr)[NT][2], const bool (&rv)[NT][2],
+                                            const bf16 *safe, int o, int klim, int lane) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const bool kv = o + h * 32 < klim;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const bool ok = kv && rv[nt][r];
+        lt_gb_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + h * 32 : safe, ok);
+      }
+  }
+}
+
+/* y [M, N] (row stride N, bf16 or f32) = x [M, K] (row stride xs) · Wᵀ, W [N, K] bf16.
+ * Block (bx, z) owns rows [bx·16·NT, +16·NT) and K range [z·kslice, min(K, (z+1)·kslice)); its warps
+ * take the range's 64-wide chunks round robin (warp w: chunks w, w + 4, ...). Each warp streams its
+ * chunks through its own ST-slot shared-memory ring by cp.async (ST − 1 chunks in flight, zero-filled
+ * outside W), every lane copying exactly the 16-byte pieces it later reads back (no barrier needed).
+ * In a chunk at k0 lane (g, t) holds W[row g (+8)][k0 + 32h + 8t .. +8] and x[token g][same k] for
+ * h = 0, 1: MMA (h, j) takes words 2j, 2j+1 of those 8 elements as its logical k slots {2t, 2t+1}
+ * and {2t+8, 2t+9} on both operands, a permutation of k that depends on t only, so the dot products
+ * are unchanged. yᵀ tile [16·NT, 8·MT] per warp → shared memory; summed over warps in warp order, then
+ * over the cluster's ranks in rank order by rank 0 (distributed shared memory). */
+template <int MT, int NT, int ST>
+__global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const bf16 *__restrict__ w, const bf16 *__restrict__ x,
+                                                                 int64_t xs, int M, int N, int K, int kslice,
+                                                                 void *__restrict__ y, int out_f32) {
+  LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight prologue (cuda_common.h) */
+  constexpr int R = NT * 16, C = MT * 8, Q = NT * 4;  /* Q: 16-byte pieces per lane per chunk */
+  extern __shared__ uint4 lt_gb_smem[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int n0 = blockIdx.x * R;
+  const int kb = blockIdx.z * kslice, ke = min(K, kb + kslice);
+  const int nch = ke > kb ? (ke - kb + LT_GB_CHUNK - 1) / LT_GB_CHUNK : 0;
+  const int mine = nch > warp ? (nch - warp + LT_GB_WARPS - 1) / LT_GB_WARPS : 0;  /* this warp's chunks */
+  uint4 *ring = lt_gb_smem + warp * (ST * Q * 32);
+
+  const bf16 *wr[NT][2];
+  bool rv[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = n0 + nt * 16 + r * 8 + g;
+      rv[nt][r] = row < N;
+      wr[nt][r] = w + (int64_t)(row < N ? row : 0) * K + kb + t * 8;
+    }
+  const bf16 *xr[MT];
+  bool xv[MT];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+    const int tok = mt * 8 + g;
+    xv[mt] = tok < M;
+    xr[mt] = x + (int64_t)(tok < M ? tok : 0) * xs + kb + t * 8;
+  }
+  float acc[NT][MT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[nt][mt][i] = 0.0f;
+
+  const int klim = ke - kb - t * 8;  /* a lane's 8 elements at offset o (multiple of 8) exist iff o < klim */
+  const int step = LT_GB_WARPS * LT_GB_CHUNK;
+  const int o0 = warp * LT_GB_CHUNK;
+#pragma unroll
+  for (int s = 0; s < ST - 1; s++) {  /* prologue: chunks 0 .. ST-2 of this warp */
+    if (s < mine) lt_gb_issue<NT>(ring + s * Q * 32, wr, rv, w, o0 + s * step, klim, lane);
+    lt_gb_commit();
+  }
+  LT_PDL_WAIT();  /* x (and y) belong to the previous kernels: only now */
+  for (int i = 0; i < mine; i++) {
+    const int o = o0 + i * step;
+    uint4 xb[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) xb[mt][h] = lt_gb_ld_x(xr[mt] + o + h * 32, xv[mt] && o + h * 32 < klim);
+    lt_gb_wait<ST - 2>();  /* chunk i has landed (this lane's pieces) */
+    /* refill the slot chunk i-1 used: its fragments were consumed by the MMAs of the last iteration */
+    if (i + ST - 1 < mine) lt_gb_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, w, o + (ST - 1) * step, klim, lane);
+    lt_gb_commit();
+    const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
+    uint4 wa[NT][2][2];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+      for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+      for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int mt = 0; mt < MT; mt++)
+            lt_gb_mma(acc[nt][mt], lt_gb_word(wa[nt][0][h], 2 * j), lt_gb_word(wa[nt][1][h], 2 * j),
+                      lt_gb_word(wa[nt][0][h], 2 * j + 1), lt_gb_word(wa[nt][1][h], 2 * j + 1),
+                      lt_gb_word(xb[mt][h], 2 * j), lt_gb_word(xb[mt][h], 2 * j + 1));
+  }
+  lt_gb_wait<0>();
+  __syncthreads();  /* every warp is done with the ring: reuse it for the reduction */
+
+  /* fragment (row g / g+8, token 2t / 2t+1) of each warp → red[warp]; block sum in warp order */
+  float *red = (float *)lt_gb_smem;              /* [WARPS][R][C + 1] */
+  float *bsum = red + LT_GB_WARPS * R * (C + 1);  /* [R·C], token-major */
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        red[(warp * R + nt * 16 + g + (i >> 1) * 8) * (C + 1) + mt * 8 + t * 2 + (i & 1)] = acc[nt][mt][i];
+  __syncthreads();
+  for (int e = threadIdx.x; e < R * C; e += LT_GB_THREADS) {
+    const int nl = e % R, ml = e / R;
+    float v = red[nl * (C + 1) + ml];
+#pragma unroll
+    for (int ww = 1; ww < LT_GB_WARPS; ww++) v += red[(ww * R + nl) * (C + 1) + ml];
+    bsum[e] = v;
+  }
+  const int S = (int)gridDim.z;
+  if (S == 1) __syncthreads();
+  else cg::this_cluster().sync();  /* every rank's block sum is in its shared memory */
+  if (blockIdx.z == 0) {
+    cg::cluster_group cl = cg::this_cluster();
+    for (int e = threadIdx.x; e < R * C; e += LT_GB_THREADS) {
+      const int nl = e % R, ml = e / R, n = n0 + nl;
+      float v = bsum[e];
+      for (int r = 1; r < S; r++) v += cl.map_shared_rank(bsum, r)[e];
+      if (n >= N || ml >= M) continue;
+      if (out_f32) ((float *)y)[(int64_t)ml * N + n] = v;
+      else ((bf16 *)y)[(int64_t)ml * N + n] = __float2bfloat16(v);
+    }
+  }
+  if (S > 1) cg::this_cluster().sync();  /* ranks keep their shared memory until rank 0 has read it */
+}
+
+static int64_t lt_gb_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* dynamic shared memory of a variant: the rings, or the reduction buffers if larger */
+static size_t lt_gb_smem_bytes(int MT, int NT, int ST) {
+  const size_t ring = (size_t)LT_GB_WARPS * ST * NT * 4 * 32 * 16;
+  const size_t red = sizeof(float) * ((size_t)LT_GB_WARPS * NT * 16 * (MT * 8 + 1) + (size_t)NT * 16 * MT * 8);
+  return ring > red ? ring : red;
+}
+
+/* Resident blocks per SM of a variant (its shared-memory limit raised once, on first use). */
+template <int MT, int NT, int ST>
+static latte_status lt_gb_prepare(int *per_sm) {
+  static int bps = 0;  /* 0: not yet measured */
+  if (!bps) {
+    const size_t sm = lt_gb_smem_bytes(MT, NT, ST);
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_gemv_bf16<MT, NT, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+    int n = 0;
+    LT_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, lt_k_gemv_bf16<MT, NT, ST>, LT_GB_THREADS, sm));
+    bps = n > 0 ? n : 1;
+  }
+  *per_sm = bps;
+  return LATTE_OK;
+}
+
+template <int MT, int NT, int ST>
+static cudaError_t lt_gb_launch(lt_cuda_ctx *c, unsigned tiles, int S, const bf16 *w, const bf16 *x, int64_t xs,
+                                int M, int N, int K, int kslice, void *y, int out_f32) {
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute at[2];
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = 1;
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = (unsigned)S;
+  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.gridDim = dim3(tiles, 1, (unsigned)S);
+  cfg.blockDim = dim3(LT_GB_THREADS, 1, 1);
+  cfg.dynamicSmemBytes = lt_gb_smem_bytes(MT, NT, ST);
+  cfg.stream = c->stream;
+  cfg.attrs = at;
+  cfg.numAttrs = lt_cuda_pdl ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, lt_k_gemv_bf16<MT, NT, ST>, w, x, xs, M, N, K, kslice, y, out_f32);
+}
+
+/* One variant: K split S over a cluster so that the grid fills fill4/4 of the GPU's resident capacity
+ * (default 1/4: H200, bench_gemv graph replays, faster than 2/4 and 4/4 at every V2-Lite / V3 shape
+ * with n ≤ 3072: less splitting, fewer cluster reductions) where the
+ * rows alone do not, and, under 4 waves, so that no block's K range exceeds kmax (default 4096: the
+ * V3 o_proj, K = 16384, ran 25% faster split 4 than 2); every warp keeps ≥ 1 chunk, S ≤ 8. */
+template <int MT, int NT, int ST>
+static latte_status lt_gb_run(lt_cuda_ctx *c, const bf16 *w, const bf16 *x, int64_t xs, int M, int N, int K, void *y,
+                              int out_f32) {
+  int bps = 1;
+  LT_TRY((lt_gb_prepare<MT, NT, ST>(&bps)));
+  const int64_t tiles = lt_gb_cdiv(N, 16 * NT);
+  const int fill4 = lt_gemv_bf16_fill4 > 0 ? lt_gemv_bf16_fill4 : 1;
+  const int kmax = lt_gemv_bf16_kmax ? lt_gemv_bf16_kmax : 4096;
+  const int64_t cap = (int64_t)c->sm_count * bps;
+  int64_t s = cap * fill4 / 4 / tiles;
+  if (kmax > 0 && tiles < 4 * cap && lt_gb_cdiv(K, kmax) > s) s = lt_gb_cdiv(K, kmax);
+  const int64_t smax = K / (LT_GB_CHUNK * LT_GB_WARPS);
+  if (s > smax) s = smax;
+  if (s > LT_GB_MAX_S) s = LT_GB_MAX_S;
+  if (s < 1) s = 1;
+  const int kslice = (int)(lt_gb_cdiv(lt_gb_cdiv(K, s), LT_GB_CHUNK) * LT_GB_CHUNK);
+  const int S = (int)lt_gb_cdiv(K, kslice);
+  cudaError_t e = lt_gb_launch<MT, NT, ST>(c, (unsigned)tiles, S, w, x, xs, M, N, K, kslice, y, out_f32);
+  if (e != cudaSuccess)
+    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_gemv_bf16 (rows %d, n %d, k %d, grid %lld×%d): %s",
+                  __FILE__, __LINE__, M, N, K, (long long)tiles, S, cudaGetErrorString(e));
+  LT_LAUNCH_CHECK("lt_k_gemv_bf16");
+  return LATTE_OK;
+}
+
+/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = x [rows, k] (bf16, row stride x_stride) · Wᵀ,
+ * W = w->data bf16 [n, k]. *done = 1 when launched; 0 (LATTE_OK, nothing launched) when declined:
+ * W not bf16, rows outside 1..16, k % 8 != 0, x_stride % 8 != 0, W or x not 16-byte aligned, n or k
+ * beyond int range; and (unless lt_gemv_bf16_force) where cuBLASLt measured as fast (see below). */
+extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                          int rows, int out_f32, int *done) {
+  *done = 0;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  if (w->dtype != LT_BF16 || rows < 1 || rows > LT_GB_MAX_ROWS) return LATTE_OK;
+  if (w->n < 1 || w->k < 8 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 8 != 0) return LATTE_OK;
+  if (x_stride < w->k || x_stride % 8 != 0 || ((uintptr_t)x & 15) || ((uintptr_t)w->data & 15)) return LATTE_OK;
+  /* where cuBLASLt measured as fast or faster (H200, bench_gemv graph replays, docs/cuda-gemv.md):
+   * rows 9..16 except small n (kv_a), weights over 32 MB (V3 q_b, o_proj) except the lm_heads
+   * (n ≥ 65536), and the lm_heads above 4 rows */
+  if (!lt_gemv_bf16_force) {
+    const int64_t wbytes = w->n * w->k * 2;
+    if (rows > 8 && w->n > 1024) return LATTE_OK;
+    if (w->n >= 65536 ? rows > 4 : wbytes > ((int64_t)32 << 20)) return LATTE_OK;
+  }
+  const int N = (int)w->n, K = (int)w->k, M = rows, MT = M <= 8 ? 1 : 2;
+  /* two 16-row tiles per warp (half the x traffic per weight byte) where the rows alone fill the GPU */
+  int NT = lt_gemv_bf16_nt ? lt_gemv_bf16_nt : (lt_gb_cdiv(N, 32) >= 4 * (int64_t)c->sm_count ? 2 : 1);
+  int ST = lt_gemv_bf16_st ? lt_gemv_bf16_st : 4;
+  const bf16 *wd = (const bf16 *)w->data, *xd = (const bf16 *)x;
+  const int v = MT * 100 + (NT == 2 ? 20 : 10) + (ST >= 8 ? 8 : 4);
+  switch (v) {
+  case 114: LT_TRY((lt_gb_run<1, 1, 4>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  case 118: LT_TRY((lt_gb_run<1, 1, 8>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  case 124: case 128: LT_TRY((lt_gb_run<1, 2, 4>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  case 214: LT_TRY((lt_gb_run<2, 1, 4>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  case 218: LT_TRY((lt_gb_run<2, 1, 8>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  default: LT_TRY((lt_gb_run<2, 2, 4>(c, wd, xd, x_stride, M, N, K, y, out_f32))); break;
+  }
+  *done = 1;
+  return LATTE_OK;
+}
