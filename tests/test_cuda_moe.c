@@ -15,9 +15,10 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode, lt_cuda_fold_shared;
+extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode, lt_cuda_fold_shared, lt_cuda_route_fused;
 #else
 extern int lt_cuda_fold_shared;   /* cuda_moe.cu: fold shared experts into the routed stack */
+extern int lt_cuda_route_fused;   /* cuda_moe.cu: router variant, 1 one launch / 0 two kernels */
 extern int lt_cuda_moe_decode, lt_cuda_mlp_decode;   /* cuda_moe.cu: largest M of the GEMV decode path */
 #endif
 
@@ -396,6 +397,11 @@ int main(int argc, char **argv) {
     check_route("v3 sigmoid noaux_tc 256/8 g8k4", 256, small ? 512 : 7168, 8, LT_TOPK_NOAUX_TC, 1, 8, 4, 1, 1, 2.5f, 1,
                 Ts[i]);
   }
+  /* the two-kernel router at T ≤ 32 too (default: one launch) */
+  lt_cuda_route_fused = 0;
+  for (int i = 0; i < 2; i++)
+    check_route("v2-lite softmax greedy 64/6 [two kernels]", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[i]);
+  lt_cuda_route_fused = 1;
   const int Ms[] = {1, 5, 8, 64, 300}, Ms_small[] = {1, 5, 8, 40};
   check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 4);
   check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 4);
@@ -411,6 +417,9 @@ int main(int argc, char **argv) {
   lt_cuda_fold_shared = 0;
   check_layer("tiny e8 I96 H256 top2 +2 shared bf16 unfolded", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
   lt_cuda_fold_shared = 1;
+  lt_cuda_route_fused = 0;
+  check_layer("tiny e8 I96 H256 top2 +2 shared bf16 [two-kernel router]", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
+  lt_cuda_route_fused = 1;
   if (!small) {
     check_layer("v2-lite E64 I1408 H2048 top6 +2 shared bf16", 64, 1408, 2048, 6, 2, 0, 0, Ml, 5);
     check_layer("v2-lite E64 I1408 H2048 top6 +2 shared fp8", 64, 1408, 2048, 6, 2, 1, 0, Ml, 5);

@@ -10,7 +10,7 @@
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
-extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct;
+extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused;
 
 extern "C" int lt_cuda_device_count(void) {
   int n = 0;
@@ -302,6 +302,8 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   if (mc && atoi(mc) >= 32) lt_cuda_mla_min_chunk = atoi(mc);
   const char *gw = getenv("LATTE_GG_WANT");  /* cuda_moe.cu: split-K threshold, % blocks per SM (tuning) */
   if (gw && atoi(gw) > 0) lt_cuda_gg_want_pct = atoi(gw);
+  const char *ro = getenv("LATTE_ROUTE");  /* cuda_moe.cu: router variant (tuning) */
+  if (ro && *ro) lt_cuda_route_fused = atoi(ro);
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;
   c->w8a8 = w8a8;

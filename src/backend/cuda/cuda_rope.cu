@@ -9,9 +9,10 @@ typedef __nv_bfloat16 bf16;
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
-/* One block per new token t: rotates q[t, h, dn:dn+dr] for every head in place, then writes
- * cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])], c' = c or, with cw, the RMSNorm of c times cw
- * (lt_k_rmsnorm's arithmetic: w · (x · rsqrt(mean(x²) + eps))). cos/sin: [max_pos, dr/2] f32. */
+/* Grid (T, 1 + q blocks): block (t, 0) writes cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])],
+ * c' = c or, with cw, the RMSNorm of c times cw (lt_k_rmsnorm's arithmetic: w · (x · rsqrt(mean(x²) +
+ * eps))); blocks (t, y ≥ 1) rotate blockDim.x of the heads·dr/2 pairs q[t, h, dn:dn+dr] in place (so a
+ * decode token spreads over several SMs). cos/sin: [max_pos, dr/2] f32. */
 __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, const float *cosb, const float *sinb,
                                 bf16 *q, int heads, int dn, int dr, const bf16 *c, int64_t c_stride, const float *cw,
                                 float eps, const bf16 *kpe, int64_t kpe_stride, int r, bf16 *cache) {
@@ -19,8 +20,9 @@ __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, 
   int t = blockIdx.x, half = dr / 2;
   int64_t pos = positions[t];
   const float *cs = cosb + pos * half, *sn = sinb + pos * half;
-  if (q) {
-    for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
+  if (blockIdx.y > 0) {
+    const int i = (blockIdx.y - 1) * blockDim.x + threadIdx.x;
+    if (i < heads * half) {
       int h = i / half, p = i - h * half;
       bf16 *x = q + ((int64_t)t * heads + h) * (dn + dr) + dn + 2 * p;
       float a = __bfloat162float(x[0]), bb = __bfloat162float(x[1]);
@@ -28,6 +30,7 @@ __global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, 
       x[0] = __float2bfloat16(a * co - bb * si);
       x[1] = __float2bfloat16(bb * co + a * si);
     }
+    return;
   }
   bf16 *dst = cache + (int64_t)slots[t] * (r + dr);
   const bf16 *ct = c + (int64_t)t * c_stride;
@@ -57,7 +60,8 @@ extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f,
   if (f->num_tokens <= 0) return LATTE_OK;
   if (dr % 2 || rope->dim != dr)
     return lt_err(LATTE_ERR_INVALID, "cuda rope: rope dim %d does not match qk_rope_head_dim %d", rope->dim, dr);
-  (void)lt_launch(lt_k_rope_cache, f->num_tokens, 128, 0, cx->stream, f->d_positions, f->d_out_slots, rope->cos, rope->sin,
+  const int qblocks = q ? (heads * (dr / 2) + 127) / 128 : 0;
+  (void)lt_launch(lt_k_rope_cache, dim3((unsigned)f->num_tokens, (unsigned)(1 + qblocks)), 128, 0, cx->stream, f->d_positions, f->d_out_slots, rope->cos, rope->sin,
                   (bf16 *)q, heads, dn, dr, (const bf16 *)c, c_stride, c_norm, eps, (const bf16 *)kpe, kpe_stride, r,
                   (bf16 *)cache);
   LT_LAUNCH_CHECK("lt_k_rope_cache");

@@ -23,7 +23,27 @@ __global__ void lt_k_argmax_rows(const float *logits, int vocab, int32_t *ids) {
   const float *x = logits + (size_t)blockIdx.x * vocab;
   float best = -FLT_MAX;
   int bi = 0x7fffffff;
-  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+  /* 16-byte loads, 8 in flight per thread (one dependent load per element took ~49 µs for a
+   * 102400-entry row on an H200); any visiting order gives the same answer (ties: lowest index) */
+  const int n4 = (vocab % 4 == 0 && ((uintptr_t)x & 15) == 0) ? vocab / 4 : 0;
+  const float4 *x4 = (const float4 *)x;
+  for (int j0 = threadIdx.x; j0 < n4; j0 += 8 * blockDim.x) {
+    float4 v[8];
+#pragma unroll
+    for (int u = 0; u < 8; u++) {
+      const int j = j0 + u * blockDim.x;
+      v[u] = j < n4 ? x4[j] : make_float4(-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX);
+    }
+#pragma unroll
+    for (int u = 0; u < 8; u++) {
+      const int j = 4 * (j0 + u * blockDim.x);
+      const float e[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
+#pragma unroll
+      for (int q = 0; q < 4; q++)
+        if (j + q < vocab && (e[q] > best || (e[q] == best && j + q < bi))) { best = e[q]; bi = j + q; }
+    }
+  }
+  for (int j = 4 * n4 + threadIdx.x; j < vocab; j += blockDim.x) {
     float v = x[j];
     if (v > best || (v == best && j < bi)) { best = v; bi = j; }
   }
