@@ -493,8 +493,7 @@ template <int MT, int NT, int WN, bool FUSE>
 static cudaError_t launch_sf(dim3 grid, cudaStream_t st, const uint8_t *w, const float *wsc, const bf16 *x, int64_t xs,
                              int xvec, const uint8_t *xq, const float *xsc, int M, int N, int K, int kq, int kgs,
                              void *out, int out_f32) {
-  cudaLaunchConfig_t cfg;
-  memset(&cfg, 0, sizeof cfg);
+  cudaLaunchConfig_t cfg = {};
   cudaLaunchAttribute at[1];
   at[0].id = cudaLaunchAttributeClusterDimension;
   at[0].val.clusterDim.x = 1;
@@ -640,7 +639,7 @@ static latte_status get_plan(lt_cuda_ctx *c, const lt_weight *w, lt_gemm_priv *p
  * for the shape. For FP8, x is the quantised xq [rows, kq] and xsc its scales. */
 static latte_status lt_gemm_cublas(lt_cuda_ctx *c, const lt_weight *w, const void *x, int64_t xs, const float *xsc,
                                    void *y, int rows, int out_f32, int *done) {
-  lt_gemm_priv *p;
+  lt_gemm_priv *p = NULL;
   *done = 0;
   LT_TRY(gemm_priv(w, &p));
   if (w->dtype == LT_F8E4M3) LT_TRY(fp8_wscale(c, w, p));
@@ -650,7 +649,7 @@ static latte_status lt_gemm_cublas(lt_cuda_ctx *c, const lt_weight *w, const voi
   if (a3 < al) al = a3;
   int es = w->dtype == LT_F8E4M3 ? 1 : 2;  /* the row stride limits the alignment of later rows too */
   while (al > 1 && ((xs * es) % al)) al >>= 1;
-  lt_gemm_plan *q;
+  lt_gemm_plan *q = NULL;
   LT_TRY(get_plan(c, w, p, rows, xs, out_f32, al, p->wscale, xsc, &q));
   *done = q->ok ? 1 : -q->status - 1;  /* < 0: refused, with cuBLAS's status */
   if (!q->ok) return LATTE_OK;
