@@ -1,7 +1,6 @@
 /* bench_moe.cu — the CUDA MoE layer (router + routed experts + shared experts) of DeepSeek-V2-Lite
  * and V3 at TP8, bf16 and FP8 w8a8, against two floors measured in the same run: device copy
- * bandwidth (bytes of the experts actually touched) and a large cuBLAS bf16 GEMM rate (FLOPs).
- * M ≤ 8 is timed twice: the tiled grouped-GEMM path ("tiled", the old one) and the decode GEMVs. */
+ * bandwidth (bytes of the experts actually touched) and a large cuBLAS bf16 GEMM rate (FLOPs). */
 #include "backend/cuda/cuda_ops.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -18,7 +17,6 @@ static unsigned long long rs = 88172645463325252ull;
 static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f; }
 
 static double bw_gbs, gemm_tfs;
-extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode;   /* cuda_moe.cu: largest M of the GEMV decode path */
 
 static void measure_floors(cudaStream_t st, cublasHandle_t h) {
   size_t n = (size_t)1 << 30;
@@ -116,14 +114,10 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   }
   lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
   const int Ms[4] = {1, 4, 64, 512};
-  for (int mi = 0; mi < 4; mi++)
-  for (int path = 0; path < 2; path++) {
+  for (int mi = 0; mi < 4; mi++) {
     int M = Ms[mi];
     if (only_m && M != only_m) continue;
-    if (M > 8 && path == 0) continue;   /* one path above 8 */
     if (M == 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 */
-    int moe_d = lt_cuda_moe_decode, mlp_d = lt_cuda_mlp_decode;
-    lt_cuda_moe_decode = lt_cuda_mlp_decode = path ? 8 : 0;
     std::vector<float> xh((size_t)M * H);
     for (auto &v : xh) v = frand();
     void *x, *out, *sout;
@@ -169,12 +163,11 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     double eb = bytes_exp / (bw_gbs * 1e9) * 1e6, ef = fl_exp / (gemm_tfs * 1e12) * 1e6;
     double efloor = eb > ef ? eb : ef;
     fprintf(tab, "%-8s %-4s M=%-4d %-6s | route %7.1f us | experts %7.1f us (%3d touched, %7.1f MB, %6.1f GF; floor %6.1f us = %4.0f%%) | shared %6.1f us | layer %7.1f us: bw floor %6.1f us, flop floor %6.1f us -> %4.0f%% of floor\n",
-            m->name, fp8 ? "fp8" : "bf16", M, M <= 8 && path ? "decode" : "tiled", t_route, t_exp, touched, bytes_exp / 1e6, fl_exp / 1e9, efloor,
+            m->name, fp8 ? "fp8" : "bf16", M, "tiled", t_route, t_exp, touched, bytes_exp / 1e6, fl_exp / 1e9, efloor,
             100.0 * efloor / t_exp, t_sh, t_all, t_bw, t_fl, 100.0 * floor_us / t_all);
     fflush(tab);
     CK(cudaFree(x)); CK(cudaFree(out)); CK(cudaFree(sout)); CK(cudaFree(ids)); CK(cudaFree(wts));
     CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
-    lt_cuda_moe_decode = moe_d; lt_cuda_mlp_decode = mlp_d;
   }
   b->moe_free(b, &moe);
   b->mlp_free(b, &sh);

@@ -1,6 +1,6 @@
 /* test_cuda_moe.c — the CUDA router, routed experts and dense MLP against the CPU twins (cpu_moe.c)
  * at DeepSeek V2-Lite / V2 / V3 shapes, bf16 and FP8 (w8a8, ragged 128-blocks); CUDA outputs are
- * poisoned (0xFF = NaN) before each run. M ≤ 8 runs both the GEMV decode path and the tiled path.
+ * poisoned (0xFF = NaN) before each run.
  * "./test_cuda_moe small" runs only the tiny cases. */
 #include "backend/backend.h"
 #include "io/config.h"
@@ -15,15 +15,13 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_moe_decode, lt_cuda_mlp_decode, lt_cuda_fold_shared, lt_cuda_route_fused;
+extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused;
 #else
 extern int lt_cuda_fold_shared;   /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_route_fused;   /* cuda_moe.cu: router variant, 1 one launch / 0 two kernels */
-extern int lt_cuda_moe_decode, lt_cuda_mlp_decode;   /* cuda_moe.cu: largest M of the GEMV decode path */
 #endif
 
 static lt_backend *cpu, *gpu;
-static int moe_dflt, mlp_dflt;
 static unsigned long long seed = 0x9e3779b97f4a7c15ull;
 
 static float bf16r(float v) { return lt_bf16_to_f32(lt_f32_to_bf16(v)); }
@@ -223,17 +221,15 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
     void *dx = to_dev_act(x, (long)M * H), *dids = to_dev(ids, sizeof(int32_t) * (size_t)M * K);
     void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    for (int path = 1; path >= (M <= 8 ? 0 : 1); path--) {   /* 1: decode GEMVs (M ≤ 8), 0: tiled */
-      lt_cuda_moe_decode = lt_cuda_mlp_decode = path ? 8 : 0;
+    {
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
       CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
       lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
       double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-      printf("experts %-32s M=%4d %-6s: rel err %.3e (tol %.0e)\n", name, M, M <= 8 && path ? "decode" : "tiled", err, tol);
-      CHECK(err <= tol, "%s M=%d path %d: rel err %.3e", name, M, path, err);
+      printf("experts %-32s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
+      CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
     }
-    lt_cuda_moe_decode = moe_dflt; lt_cuda_mlp_decode = mlp_dflt;
     free(x); free(ref); free(out); free(w); free(ids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout);
   }
@@ -353,17 +349,15 @@ static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, in
     CHECK(s == LATTE_OK, "%s: cpu mlp: %s", name, latte_last_error());
     void *dx = to_dev_act(x, (long)M * H), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    for (int path = 1; path >= (M <= 8 ? 0 : 1); path--) {   /* 1: decode GEMVs (M ≤ 8), 0: tiled */
-      lt_cuda_moe_decode = lt_cuda_mlp_decode = path ? 8 : 0;
+    {
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->mlp(gpu, dx, &mg, dout, M);
       CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
       lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
       double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-      printf("mlp %-36s M=%4d %-6s: rel err %.3e (tol %.0e)\n", name, M, M <= 8 && path ? "decode" : "tiled", err, tol);
-      CHECK(err <= tol, "%s M=%d path %d: rel err %.3e", name, M, path, err);
+      printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
+      CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
     }
-    lt_cuda_moe_decode = moe_dflt; lt_cuda_mlp_decode = mlp_dflt;
     free(x); free(ref); free(out);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dout);
   }
@@ -388,7 +382,6 @@ int main(int argc, char **argv) {
   }
   /* router: V2-Lite (softmax greedy 64/top-6), V2 (group_limited_greedy 160/top-6, 8 groups keep 3,
    * scale 16), V3 (sigmoid noaux_tc 256/top-8, 8 groups keep 4, bias, renorm, scale 2.5) */
-  moe_dflt = lt_cuda_moe_decode; mlp_dflt = lt_cuda_mlp_decode;
   const int Ts[] = {1, 5, 33, 300};
   for (int i = small ? 1 : 0; i < (small ? 3 : 4); i++) {
     check_route("v2-lite softmax greedy 64/6", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[i]);
