@@ -1073,7 +1073,7 @@ static latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int ro
 
 extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
                                           const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
-                              const lt_moe_w *experts) {
+                                          const lt_moe_w *experts) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   const int E = cfg->num_experts, H = (int)gate->k;
   if (gate->dtype != LT_BF16)
@@ -1095,7 +1095,7 @@ extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt
     lt_moe_plan pl;
     memset(&pl, 0, sizeof pl);
     int ns = 0;
-    if (f && f->E == E && cfg->top_k * rows <= 64 * 32) {
+    if (f && f->E == E) {  /* prepare the experts' sort for these ids */
       LT_TRY(lt_moe_plan_get(c, f, rows, cfg->top_k, &pl));
       ns = f->ns;
     }

@@ -42,7 +42,7 @@ latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w);
 void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w);
 latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
                                const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
-                              const lt_moe_w *experts);
+                               const lt_moe_w *experts);
 latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                  const float *weights, int top_k, int rows, void *out);
 latte_status lt_cuda_mlp_new(lt_backend *b, lt_mlp_w *w);
