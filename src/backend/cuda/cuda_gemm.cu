@@ -136,6 +136,44 @@ __device__ __forceinline__ uint4 lt_ld_w(const uint8_t *w, int N, int K, int r, 
   return make_uint4(u[0], u[1], u[2], u[3]);
 }
 
+/* The quad lane's fragments of K-group g for NT 16-row tiles from row n0: [tile][row gq / gq+8][16-byte half]
+ * (32 contiguous bytes of each of its two rows at column g·128 + tq·32). */
+template <bool VEC, int NT>
+__device__ __forceinline__ void lt_ld_group(uint4 (&f)[NT][2][2], const uint8_t *w, int N, int K, int n0, int g,
+                                            int gq, int tq) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++)
+        f[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
+}
+
+/* Block scales of K-group g for the NT row tiles from n0 (0 past N); Gw = K-groups per scale row */
+template <int NT>
+__device__ __forceinline__ void lt_ld_wscale(float (&ws)[NT], const float *wsc, int N, int n0, int Gw, int g) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) ws[nt] = (n0 + nt * 16 < N) ? wsc[(int64_t)((n0 + nt * 16) / 128) * Gw + g] : 0.0f;
+}
+
+/* The quad lane's fragment of pre-quantised x (row m0 + gq, K-group g) and the scales of tokens
+ * m0 + 2tq, m0 + 2tq + 1 (zero past M) */
+__device__ __forceinline__ void lt_ld_xq(const uint8_t *xq, const float *xsc, int M, int kq, int m0, int g, int gq,
+                                         int tq, uint4 (&xb)[2], float *s0, float *s1) {
+  const int mrow = m0 + gq;
+  if (mrow < M) {
+    const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
+    xb[0] = p[0];
+    xb[1] = p[1];
+  } else {
+    xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
+  }
+  const int mc = m0 + tq * 2;
+  *s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
+  *s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
+}
+
 __device__ __forceinline__ uint32_t lt_word(const uint4 &v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
@@ -202,46 +240,17 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32) lt_k_fp8_gemm(const uint8_t
 
   uint4 wa[NT][2][2], wn[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
   int g = gbeg + warp;
-  if (g < gend) {
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++)
-          wa[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
-  }
+  if (g < gend) lt_ld_group<VEC, NT>(wa, w, N, K, n0, g, gq, tq);
   for (; g < gend; g += LT_FP8_WARPS) {
     const int gn = g + LT_FP8_WARPS;
-    if (gn < gend) {  /* prefetch the next K-group's weights */
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++)
-            wn[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, gn * 128 + tq * 32 + hh * 16);
-    }
+    if (gn < gend) lt_ld_group<VEC, NT>(wn, w, N, K, n0, gn, gq, tq);  /* prefetch the next K-group's weights */
     float ws[NT];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      int nb = (n0 + nt * 16) / 128;
-      ws[nt] = (n0 + nt * 16 < N) ? wsc[(int64_t)nb * Gw + g] : 0.0f;
-    }
+    lt_ld_wscale<NT>(ws, wsc, N, n0, Gw, g);
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
-      const int mrow = m0 + mt * 8 + gq;
       uint4 xb[2];
-      if (mrow < M) {
-        const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
-        xb[0] = p[0];
-        xb[1] = p[1];
-      } else {
-        xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
-      }
-      const int mc = m0 + mt * 8 + tq * 2;
-      const float s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
-      const float s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
+      float s0, s1;
+      lt_ld_xq(xq, xsc, M, kq, m0 + mt * 8, g, gq, tq, xb, &s0, &s1);
       lt_fp8_group_mma<NT, MT>(acc, mt, wa, xb, ws, s0, s1);
     }
     if (gn < gend) lt_fp8_take<NT>(wa, wn);
@@ -407,29 +416,12 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32)
 
   uint4 wa[NT][2][2], wn_[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
   int g = gbeg + wk;
-  if (g < gend) {
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++)
-          wa[nt][rr][hh] = lt_ld_w<true>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
-  }
+  if (g < gend) lt_ld_group<true, NT>(wa, w, N, K, n0, g, gq, tq);
   for (; g < gend; g += WK) {
     const int gn = g + WK;
-    if (gn < gend) {  /* prefetch the next K-group's weights */
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++)
-            wn_[nt][rr][hh] = lt_ld_w<true>(w, N, K, n0 + nt * 16 + rr * 8 + gq, gn * 128 + tq * 32 + hh * 16);
-    }
+    if (gn < gend) lt_ld_group<true, NT>(wn_, w, N, K, n0, gn, gq, tq);  /* prefetch the next K-group's weights */
     float ws[NT];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) ws[nt] = (n0 + nt * 16 < N) ? wsc[(int64_t)((n0 + nt * 16) / 128) * G + g] : 0.0f;
+    lt_ld_wscale<NT>(ws, wsc, N, n0, G, g);
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
       uint4 xb[2];
@@ -440,17 +432,7 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32)
         s0 = __shfl_sync(0xffffffffu, sa, tq * 8);      /* token tq·2 lives in quad tq·2 */
         s1 = __shfl_sync(0xffffffffu, sa, tq * 8 + 4);
       } else {
-        const int mrow = mt * 8 + gq;
-        if (mrow < M) {
-          const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
-          xb[0] = p[0];
-          xb[1] = p[1];
-        } else {
-          xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
-        }
-        const int mc = mt * 8 + tq * 2;
-        s0 = mc < M ? xsc[(int64_t)g * M + mc] : 0.0f;
-        s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
+        lt_ld_xq(xq, xsc, M, kq, mt * 8, g, gq, tq, xb, &s0, &s1);
       }
       lt_fp8_group_mma<NT, MT>(acc, mt, wa, xb, ws, s0, s1);
     }
