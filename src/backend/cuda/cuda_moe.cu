@@ -75,30 +75,29 @@ __device__ __forceinline__ int lt_row_ok(const lt_gg_params &p, int pos) {
 
 /* cp.async one k-tile (128 bytes of k) of the A and B rows into a stage; NULL rows and bytes past
  * the end of K are zero-filled */
+/* k-tile kt of ROWS rows (8 chunks of 16 bytes each) into a swizzled tile; rows src[i] NULL or bytes
+ * past kbytes are zero-filled (any: a valid address for the zero-size copies) */
+template <int ROWS, int NT>
+__device__ __forceinline__ void lt_gg_load_tile(uint8_t *dst, const uint8_t *const *src, const uint8_t *any, int tid,
+                                                int kt, int kbytes) {
+  constexpr int CH = ROWS * 8, PT = (CH + NT - 1) / NT;
+#pragma unroll
+  for (int i = 0; i < PT; i++) {
+    int idx = tid + i * NT;
+    if (idx < CH) {
+      int r = idx >> 3, c = idx & 7, off = kt * 128 + c * 16;
+      int ok = src[i] && off < kbytes;
+      lt_cp_async16(lt_smem_u32(dst + lt_swz(r, c)), ok ? src[i] + off : any, ok ? 16 : 0);
+    }
+  }
+}
+
 template <int BM, int BN, int NT>
 __device__ __forceinline__ void lt_gg_load(uint8_t *a, uint8_t *bm, const uint8_t *const *a_src,
                                            const uint8_t *const *b_src, const uint8_t *a_any, const uint8_t *w_any,
                                            int tid, int kt, int kbytes) {
-  constexpr int A_CH = BM * 8, B_CH = BN * 8;
-  constexpr int A_PT = (A_CH + NT - 1) / NT, B_PT = (B_CH + NT - 1) / NT;
-#pragma unroll
-  for (int i = 0; i < A_PT; i++) {
-    int idx = tid + i * NT;
-    if (idx < A_CH) {
-      int r = idx >> 3, c = idx & 7, off = kt * 128 + c * 16;
-      int ok = a_src[i] && off < kbytes;
-      lt_cp_async16(lt_smem_u32(a + lt_swz(r, c)), ok ? a_src[i] + off : a_any, ok ? 16 : 0);
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < B_PT; i++) {
-    int idx = tid + i * NT;
-    if (idx < B_CH) {
-      int r = idx >> 3, c = idx & 7, off = kt * 128 + c * 16;
-      int ok = b_src[i] && off < kbytes;
-      lt_cp_async16(lt_smem_u32(bm + lt_swz(r, c)), ok ? b_src[i] + off : w_any, ok ? 16 : 0);
-    }
-  }
+  lt_gg_load_tile<BM, NT>(a, a_src, a_any, tid, kt, kbytes);
+  lt_gg_load_tile<BN, NT>(bm, b_src, w_any, tid, kt, kbytes);
 }
 
 /* the e4m3 scales of k-tile kt: A per row, W per n-frag (0 for zero rows) */
