@@ -120,25 +120,8 @@ int main(void) {
   CK(cudaEventCreate(&e1));
   const int default_rows = lt_cuda_mla_absorb_max_rows;
 
-  /* ---- floor: device-to-device copy of 2 GB (read + write counted) ---- */
-  size_t cb = (size_t)2 << 30;
-  void *src, *dst;
-  CK(cudaMalloc(&src, cb));
-  CK(cudaMalloc(&dst, cb));
-  CK(cudaMemsetAsync(src, 1, cb, st));
-  std::vector<float> tv;
-  float ms;
-  for (int i = 0; i < 6; i++) {
-    CK(cudaEventRecord(e0, st));
-    CK(cudaMemcpyAsync(dst, src, cb, cudaMemcpyDeviceToDevice, st));
-    CK(cudaEventRecord(e1, st));
-    CK(cudaEventSynchronize(e1));
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    if (i) tv.push_back(ms);
-  }
-  const double bw = 2.0 * cb / (median(tv) * 1e-3);
-  CK(cudaFree(src));
-  CK(cudaFree(dst));
+  /* ---- floor: device-to-device copy of 2 GiB (read + write counted) ---- */
+  const double bw = lt_bench_copy_bw(st, (size_t)2 << 30, 5);
   printf("copy bandwidth %.0f GB/s (2 GB D2D, read+write); default lt_cuda_mla_absorb_max_rows = %d (-1: automatic)\n", bw / 1e9,
          default_rows);
   printf("per call: median of %d replays of a graph of %d calls, weights rotating over >= 128 MB\n\n", REPS, CALLS);

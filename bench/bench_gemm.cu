@@ -19,13 +19,6 @@ static cudaStream_t g_st;
 /* median time (ms) per call of `reps` groups of 10 back-to-back launches (as in a forward pass) */
 static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, 10, 0) / 1e3; }
 
-/* ---- copy bandwidth ---- */
-struct copy_arg { void *a, *b; size_t n; };
-static void run_copy(void *p, int i) {
-  copy_arg *c = (copy_arg *)p;
-  CK(cudaMemcpyAsync(c->b, c->a, c->n, cudaMemcpyDeviceToDevice, g_st));
-}
-
 /* ---- raw cuBLASLt dense GEMM (bf16 or FP8 per-tensor), 8192³ ---- */
 struct dense_arg {
   cublasLtHandle_t lt; cublasLtMatmulDesc_t op; cublasLtMatrixLayout_t la, lb, lc, ld;
@@ -90,14 +83,7 @@ int main(void) {
   CK(cudaGetDeviceProperties(&p, 0));
   printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
 
-  copy_arg ca;
-  ca.n = (size_t)2 << 30;  /* 2 GiB copied: 4 GiB moved */
-  CK(cudaMalloc(&ca.a, ca.n));
-  CK(cudaMalloc(&ca.b, ca.n));
-  CK(cudaMemset(ca.a, 1, ca.n));
-  double cms = time_med(run_copy, &ca, 10);
-  double bw = 2.0 * ca.n / (cms * 1e-3);
-  cudaFree(ca.a); cudaFree(ca.b);
+  const double bw = lt_bench_copy_bw(g_st, (size_t)2 << 30, 10);  /* 2 GiB copied: 4 GiB moved */
   double bf16_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 0);
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",

@@ -25,12 +25,6 @@ static double time_graph(run_fn fn, void *arg, int reps, int group) { return lt_
 /* median µs per call of reps groups of `group` stream launches */
 static double time_med(run_fn fn, void *arg, int reps, int group) { return lt_bench_time(g_st, fn, arg, reps, group, 0); }
 
-struct copy_arg { void *a, *b; size_t n; };
-static void run_copy(void *p, int) {
-  copy_arg *c = (copy_arg *)p;
-  CK(cudaMemcpyAsync(c->b, c->a, c->n, cudaMemcpyDeviceToDevice, g_st));
-}
-
 /* random bf16 in [-0.05, 0.05) from a hash of the index */
 __global__ void fill_bf16(__nv_bfloat16 *p, size_t n, unsigned salt) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -72,14 +66,7 @@ int main(void) {
   CK(cudaGetDeviceProperties(&p, 0));
   printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
 
-  copy_arg ca;
-  ca.n = (size_t)1 << 30;  /* 1 GiB copied: 2 GiB moved */
-  CK(cudaMalloc(&ca.a, ca.n));
-  CK(cudaMalloc(&ca.b, ca.n));
-  CK(cudaMemset(ca.a, 1, ca.n));
-  const double bw = 2.0 * ca.n / (time_med(run_copy, &ca, 20, 1) * 1e-6);
-  cudaFree(ca.a);
-  cudaFree(ca.b);
+  const double bw = lt_bench_copy_bw(g_st, (size_t)1 << 30, 20);  /* 1 GiB copied: 2 GiB moved */
   printf("floor: D2D copy %.0f GB/s (read + write)\n", bw / 1e9);
 
   struct { const char *name; int n, k, f32; } shapes[9] = {

@@ -28,24 +28,8 @@ int main(void) {
   CK(cudaEventCreate(&e1));
   float ms;
 
-  /* ---- floor 1: device-to-device copy of 2 GB (read + write counted) ---- */
-  size_t cb = (size_t)2 << 30;
-  void *src, *dst;
-  CK(cudaMalloc(&src, cb));
-  CK(cudaMalloc(&dst, cb));
-  CK(cudaMemsetAsync(src, 1, cb, st));
-  std::vector<float> tv;
-  for (int i = 0; i < 6; i++) {
-    CK(cudaEventRecord(e0, st));
-    CK(cudaMemcpyAsync(dst, src, cb, cudaMemcpyDeviceToDevice, st));
-    CK(cudaEventRecord(e1, st));
-    CK(cudaEventSynchronize(e1));
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    if (i) tv.push_back(ms);
-  }
-  double bw = 2.0 * cb / (median(tv) * 1e-3);
-  CK(cudaFree(src));
-  CK(cudaFree(dst));
+  /* ---- floor 1: device-to-device copy of 2 GiB (read + write counted) ---- */
+  const double bw = lt_bench_copy_bw(st, (size_t)2 << 30, 5);
 
   /* ---- floor 2: bf16 GEMM 8192³ through cuBLAS (cublasGemmEx → cuBLASLt kernels), fp32 accumulate ---- */
   const int G = 8192;
@@ -56,7 +40,7 @@ int main(void) {
   fill(ga, (size_t)G * G, 1.f, 1);
   fill(gb, (size_t)G * G, 1.f, 2);
   const float one = 1.f, zero = 0.f;
-  tv.clear();
+  std::vector<float> tv;
   for (int i = 0; i < 8; i++) {
     CK(cudaEventRecord(e0, st));
     /* C [G, G] = A [G, G] · B [G, G] */

@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <vector>
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#include "bench_util.cuh"
 #define LK(x) do { if ((x) != LATTE_OK) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, latte_last_error()); exit(1); } } while (0)
 
 static unsigned long long rs = 88172645463325252ull;
@@ -19,19 +18,10 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 static double bw_gbs, gemm_tfs;
 
 static void measure_floors(cudaStream_t st, cublasHandle_t h) {
-  size_t n = (size_t)1 << 30;
-  void *a, *b;
-  CK(cudaMalloc(&a, n)); CK(cudaMalloc(&b, n));
-  CK(cudaMemsetAsync(a, 1, n, st));
+  bw_gbs = lt_bench_copy_bw(st, (size_t)1 << 30, 10) / 1e9;   /* read + write */
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-  CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, st));
-  CK(cudaEventRecord(e0, st));
-  for (int i = 0; i < 10; i++) CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, st));
-  CK(cudaEventRecord(e1, st)); CK(cudaEventSynchronize(e1));
-  float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
-  bw_gbs = 2.0 * n * 10 / (ms * 1e-3) / 1e9;   /* read + write */
-  CK(cudaFree(a)); CK(cudaFree(b));
+  float ms;
   int N = 8192;
   void *A, *B, *C;
   CK(cudaMalloc(&A, (size_t)N * N * 2)); CK(cudaMalloc(&B, (size_t)N * N * 2)); CK(cudaMalloc(&C, (size_t)N * N * 2));

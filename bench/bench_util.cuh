@@ -68,4 +68,23 @@ static inline double lt_bench_time(cudaStream_t st, run_fn fn, void *arg, int re
   CK(cudaEventDestroy(b));
   return median(t);
 }
+
+struct lt_bench_copy_arg { void *src, *dst; size_t n; cudaStream_t st; };
+static inline void lt_bench_run_copy(void *p, int) {
+  lt_bench_copy_arg *c = (lt_bench_copy_arg *)p;
+  CK(cudaMemcpyAsync(c->dst, c->src, c->n, cudaMemcpyDeviceToDevice, c->st));
+}
+
+/* The copy ceiling every bench measures its kernels against: bytes read + written per second by a
+ * device-to-device copy of `bytes`, the median of `reps` event-timed copies after one warm-up. */
+static inline double lt_bench_copy_bw(cudaStream_t st, size_t bytes, int reps) {
+  lt_bench_copy_arg a = {NULL, NULL, bytes, st};
+  CK(cudaMalloc(&a.src, bytes));
+  CK(cudaMalloc(&a.dst, bytes));
+  CK(cudaMemsetAsync(a.src, 1, bytes, st));
+  const double us = lt_bench_time(st, lt_bench_run_copy, &a, reps, 1, 0);
+  CK(cudaFree(a.src));
+  CK(cudaFree(a.dst));
+  return 2.0 * bytes / (us * 1e-6);
+}
 #endif
