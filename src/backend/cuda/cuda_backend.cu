@@ -12,6 +12,12 @@ static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
 extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused;
 
+/* *var = the integer in environment variable name, when it is set and ≥ lo */
+static void env_int(const char *name, int lo, int *var) {
+  const char *v = getenv(name);
+  if (v && *v && atoi(v) >= lo) *var = atoi(v);
+}
+
 extern "C" int lt_cuda_device_count(void) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
@@ -296,14 +302,12 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
     return lt_err(LATTE_ERR_BACKEND, "cuda backend: no usable CUDA device");
   }
   c->sm_count = p.multiProcessorCount;
-  const char *pdl = getenv("LATTE_PDL");
-  if (pdl && *pdl) lt_cuda_pdl = atoi(pdl) != 0;
-  const char *mc = getenv("LATTE_MLA_MIN_CHUNK");  /* cuda_mla.cu: smallest KV split (tuning) */
-  if (mc && atoi(mc) >= 32) lt_cuda_mla_min_chunk = atoi(mc);
-  const char *gw = getenv("LATTE_GG_WANT");  /* cuda_moe.cu: split-K threshold, % blocks per SM (tuning) */
-  if (gw && atoi(gw) > 0) lt_cuda_gg_want_pct = atoi(gw);
-  const char *ro = getenv("LATTE_ROUTE");  /* cuda_moe.cu: router variant (tuning) */
-  if (ro && *ro) lt_cuda_route_fused = atoi(ro);
+  /* measuring switches (README): PDL on/off, the MLA's smallest KV split, the grouped GEMM's split-K
+   * threshold in % blocks per SM, the router variant */
+  env_int("LATTE_PDL", 0, &lt_cuda_pdl);
+  env_int("LATTE_MLA_MIN_CHUNK", 32, &lt_cuda_mla_min_chunk);
+  env_int("LATTE_GG_WANT", 1, &lt_cuda_gg_want_pct);
+  env_int("LATTE_ROUTE", 0, &lt_cuda_route_fused);
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;
   c->w8a8 = w8a8;

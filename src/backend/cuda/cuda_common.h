@@ -74,7 +74,7 @@ latte_status lt_cuda_scratch(lt_cuda_ctx *c, int slot, size_t bytes, void **out)
   return lt_err(LATTE_ERR_BACKEND, "%s:%d: %s: cuBLAS status %d", __FILE__, __LINE__, #call, (int)lt_b_); } while (0)
 
 /* Programmatic dependent launch (PDL, docs/cuda-graphs.md): latte's kernels are launched with
- * LT_LAUNCH, which lets the next kernel in the stream be scheduled before this one ends; every
+ * lt_launch (then checked with LT_LAUNCH_CHECK), which lets the next kernel in the stream be scheduled before this one ends; every
  * kernel begins with LT_PDL_ENTER(): it waits until the previous kernel's grid has finished and its
  * writes are visible (griddepcontrol.wait; a no-op when launched without the attribute), then lets
  * the following kernel launch (griddepcontrol.launch_dependents). The wait comes before any global
@@ -112,9 +112,5 @@ static inline cudaError_t lt_launch(void (*kern)(KA...), dim3 grid, dim3 block, 
   cfg.attrs = at; cfg.numAttrs = lt_cuda_pdl ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kern, ((KA)args)...);
 }
-/* Launch and check: returns a latte_status from the enclosing function when the launch fails. */
-#define LT_LAUNCH(what, kern, grid, block, smem, st, ...) do { \
-  cudaError_t lt_l_ = lt_launch(kern, grid, block, smem, st, __VA_ARGS__); if (lt_l_ != cudaSuccess) \
-  return (void)cudaGetLastError(), lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of %s: %s", __FILE__, __LINE__, what, cudaGetErrorString(lt_l_)); } while (0)
 #endif
 #endif
