@@ -516,9 +516,6 @@ __device__ __forceinline__ void lt_warp_argmax(float &bv, int &bi) {
   }
 }
 
-/* One warp per token: scores (softmax or sigmoid), choice = score + bias, group selection (max or
- * top-2 sum per group, keep topk_group, others' choices 0), top-k of choice, weights = scores of the
- * chosen, renormalised and scaled — route_row of cpu_moe.c. smem: [warps][2E] floats. */
 /* logits [T, E] (f32) = x [T, H] · gᵀ for expert blockIdx.x and tokens 8·blockIdx.y .. +8; 128 threads */
 __device__ void lt_router_gemv_block(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
   __shared__ float red[4][8];
@@ -567,7 +564,10 @@ __global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g,
   lt_router_gemv_block(x, g, T, E, H, logits);
 }
 
-/* One warp routes token t: l = its E logits; score/choice = 2·E floats of scratch (shared memory). */
+/* One warp routes token t: l = its E logits; score/choice = 2·E floats of scratch (shared memory).
+ * Scores (softmax or sigmoid), choice = score + bias, group selection (max or top-2 sum per group,
+ * keep topk_group, others' choices 0), top-k of choice, weights = scores of the chosen, renormalised
+ * and scaled — route_row of cpu_moe.c. */
 __device__ void lt_route_token(const float *l, const float *bias, const lt_route_cfg &cfg, int t, int32_t *ids,
                                float *wts, float *score, float *choice) {
   const int lane = threadIdx.x & 31;
@@ -677,6 +677,16 @@ static latte_status lt_ffn_check(const lt_weight *w, lt_dtype dt, int64_t n, int
   return LATTE_OK;
 }
 
+/* Frees a weight's device copy (data and scale) after it was copied into a stacked form; its shape
+ * and dtype stay (weight_free skips the NULL data). */
+static latte_status lt_weight_drop(lt_weight *w) {
+  LT_CUDA_TRY(cudaFree(w->data));
+  LT_CUDA_TRY(cudaFree(w->scale));
+  w->data = NULL;
+  w->scale = NULL;
+  return LATTE_OK;
+}
+
 /* Stacks gate/up (and down when down_too) of E experts into f, device to device, with room for
  * `extra` more experts after them; frees the sources. */
 static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, int extra, lt_weight *gate, lt_weight *up, lt_weight *down,
@@ -719,13 +729,9 @@ static latte_status lt_ffn_stack(lt_cuda_ctx *c, int E, int extra, lt_weight *ga
   }
   LT_CUDA_TRY(cudaStreamSynchronize(c->stream));
   for (int e = 0; e < E; e++) {  /* the stacked copies replace the per-expert ones */
-    lt_weight *ws[3] = {&gate[e], &up[e], &down[e]};
-    for (int i = 0; i < (down_too ? 3 : 2); i++) {
-      LT_CUDA_TRY(cudaFree(ws[i]->data));
-      LT_CUDA_TRY(cudaFree(ws[i]->scale));
-      ws[i]->data = NULL;
-      ws[i]->scale = NULL;
-    }
+    LT_TRY(lt_weight_drop(&gate[e]));
+    LT_TRY(lt_weight_drop(&up[e]));
+    if (down_too) LT_TRY(lt_weight_drop(&down[e]));
   }
   return LATTE_OK;
 }
@@ -782,14 +788,9 @@ static latte_status lt_ffn_fold(lt_cuda_ctx *c, lt_cuda_ffn *f, lt_mlp_w *sh, in
     }
   }
   LT_CUDA_TRY(cudaStreamSynchronize(c->stream));
-  lt_weight *ws[3] = {&sh->gate, &sh->up, &sh->down};
-  for (int i = 0; i < 3; i++) {
-    LT_CUDA_TRY(cudaFree(ws[i]->data));
-    LT_CUDA_TRY(cudaFree(ws[i]->scale));
-    ws[i]->data = NULL;
-    ws[i]->scale = NULL;
-  }
-  return LATTE_OK;
+  LT_TRY(lt_weight_drop(&sh->gate));
+  LT_TRY(lt_weight_drop(&sh->up));
+  return lt_weight_drop(&sh->down);
 }
 
 extern "C" latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w) {
