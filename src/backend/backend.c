@@ -1,5 +1,6 @@
 /* backend.c — picks a backend by name: "cpu", "cuda", or NULL ($LATTE_BACKEND, else cuda when one is
- * built and a GPU is visible, else cpu). Asking for cuda where it cannot run is one clear error. */
+ * built and a GPU is visible, else cpu). Asking for cuda where it cannot run is one clear error. Also
+ * the fused ops' plain sequences (backend.h), which a backend fills in where it has no fused kernel. */
 #include "backend/backend.h"
 #include "base/err.h"
 #include <stdlib.h>
@@ -26,4 +27,25 @@ latte_status lt_backend_create(const char *name, int w8a8, int threads, lt_backe
 #endif
   }
   return lt_err(LATTE_ERR_INVALID, "unknown backend '%s' (expected cpu or cuda)", name);
+}
+
+latte_status lt_linear_pair_seq(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                                const lt_weight *w2, void *y2, int rows) {
+  if (w1->k != w2->k)
+    return lt_err(LATTE_ERR_INVALID, "linear_pair: weights of k %lld and %lld", (long long)w1->k, (long long)w2->k);
+  LT_TRY(b->linear(b, x, x_stride, w1, y1, rows));  /* y1 [rows, n1] = x · W1ᵀ */
+  return b->linear(b, x, x_stride, w2, y2, rows);   /* y2 [rows, n2] = x · W2ᵀ */
+}
+
+latte_status lt_mla_decode_v_seq(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                                 const lt_mla_w *w, void *out, int heads, int r, int dr, float scale) {
+  LT_TRY(b->mla_decode(b, f, ql, cache, out_lat, heads, r, dr, scale));  /* out_lat [T, H, r] */
+  return b->mla_out_v(b, out_lat, w, out, f->num_tokens);                 /* out [T, H*dv] */
+}
+
+latte_status lt_moe_experts_add_rmsnorm_seq(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                            const float *weights, int top_k, int rows, void *out, void *resid,
+                                            const float *norm_w, void *y, float eps) {
+  LT_TRY(b->moe_experts(b, x, w, ids, weights, top_k, rows, out));                 /* out [rows, H] */
+  return b->add_rmsnorm(b, resid, out, norm_w, y, rows, w->hidden, eps);          /* resid += out; y */
 }

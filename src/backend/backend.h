@@ -156,6 +156,10 @@ struct lt_backend {
                               int rows, int dim, float eps);
   /* y [rows, n] = x [rows, k] (row stride x_stride) · Wᵀ; w8a8 applies to FP8 weights */
   latte_status (*linear)(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
+  /* y1 [rows, w1->n] = x · W1ᵀ and y2 [rows, w2->n] = x · W2ᵀ: two linears over one x (w1->k == w2->k;
+   * the model's q_proj or q_a_proj beside kv_a_proj_with_mqa), which a backend may run as one launch */
+  latte_status (*linear_pair)(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                              const lt_weight *w2, void *y2, int rows);
   /* y [rows, n] (F32) = x [rows, k] · Wᵀ: the lm_head, fp32 output */
   latte_status (*linear_f32out)(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
   /* y [n] += x [n] */
@@ -183,6 +187,10 @@ struct lt_backend {
                              int heads, int r, int dr, float scale);
   /* out [T, H*dv] = per head out_lat[:, h] · w_vc[h]ᵀ */
   latte_status (*mla_out_v)(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
+  /* mla_decode then mla_out_v in one op: out [T, H*dv] = per head attention(ql, cache)[:, h] · w_vc[h]ᵀ;
+   * out_lat [T, H, r] is the op's scratch (the backend may leave it unwritten) */
+  latte_status (*mla_decode_v)(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                               const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
   /* router: logits = x · gateᵀ in f32, scores, (grouped) top-k; ids [T, k] int32, weights [T, k] f32
    * (backend memory). bias: e_score_correction_bias [E] or NULL. experts: the layer's experts (or
    * NULL), whose moe_experts call with these ids and rows comes next: a backend may prepare that
@@ -193,6 +201,12 @@ struct lt_backend {
   /* out [T, H] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t]) (+ shared(x[t]) when w->shared_folded) */
   latte_status (*moe_experts)(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                               const float *weights, int top_k, int rows, void *out);
+  /* moe_experts into out [rows, H], then resid [rows, H] += out and y = rmsnorm(resid) · norm_w (eps): the
+   * MoE output added to the residual stream and the next layer's input norm in one op. y may be x
+   * (written after x is last read) */
+  latte_status (*moe_experts_add_rmsnorm)(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                          const float *weights, int top_k, int rows, void *out, void *resid,
+                                          const float *norm_w, void *y, float eps);
   /* out [rows, H] = mlp(x) */
   latte_status (*mlp)(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
   /* ids [rows] (int32, backend memory) = argmax of each row of logits [rows, vocab] (f32), lowest
@@ -215,6 +229,16 @@ struct lt_backend {
   latte_status (*graph_launch)(lt_backend *b, void *graph, int *stale);
   void (*graph_free)(lt_backend *b, void *graph);
 };
+
+/* The fused ops above as their plain sequences of ops (the CPU backend's, and the CUDA backend's outside
+ * the shapes its fused kernels serve). */
+latte_status lt_linear_pair_seq(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                                const lt_weight *w2, void *y2, int rows);
+latte_status lt_mla_decode_v_seq(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                                 const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
+latte_status lt_moe_experts_add_rmsnorm_seq(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                            const float *weights, int top_k, int rows, void *out, void *resid,
+                                            const float *norm_w, void *y, float eps);
 
 /* Backend constructors. lt_backend_create picks by name ("cpu", "cuda", NULL = $LATTE_BACKEND, else
  * cuda when a GPU is visible and built, else cpu). */

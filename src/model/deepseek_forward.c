@@ -33,17 +33,18 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
   int dv = c->v_head_dim, r = c->kv_lora_rank;
   void *q, *kva, *o;
   LT_TRY(buf(e, LT_BUF_Q, es * (size_t)T * nh * (dn + dr), &q));
+  LT_TRY(buf(e, LT_BUF_KVA, es * (size_t)T * (r + dr), &kva));
   if (c->q_lora_rank > 0) {
     void *qa;
     LT_TRY(buf(e, LT_BUF_QA, es * (size_t)T * c->q_lora_rank, &qa));
-    LT_TRY(be->linear(be, h, c->hidden_size, &ly->q_a, qa, T));                       /* qa [T, qr] = h · q_aᵀ */
+    /* qa [T, qr] = h · q_aᵀ; kva [T, r+dr] = h · kv_aᵀ */
+    LT_TRY(be->linear_pair(be, h, c->hidden_size, &ly->q_a, qa, &ly->kv_a, kva, T));
     LT_TRY(be->rmsnorm(be, qa, c->q_lora_rank, ly->q_a_ln, qa, c->q_lora_rank, T, c->q_lora_rank, c->rms_norm_eps));
     LT_TRY(be->linear(be, qa, c->q_lora_rank, &ly->q_b, q, T));                       /* q [T, nh*(dn+dr)] */
   } else {
-    LT_TRY(be->linear(be, h, c->hidden_size, &ly->q_proj, q, T));                     /* q [T, nh*(dn+dr)] */
+    /* q [T, nh*(dn+dr)] = h · q_projᵀ; kva [T, r+dr] = h · kv_aᵀ */
+    LT_TRY(be->linear_pair(be, h, c->hidden_size, &ly->q_proj, q, &ly->kv_a, kva, T));
   }
-  LT_TRY(buf(e, LT_BUF_KVA, es * (size_t)T * (r + dr), &kva));
-  LT_TRY(be->linear(be, h, c->hidden_size, &ly->kv_a, kva, T));                       /* kva [T, r+dr] */
   /* cache ← [kv_a_layernorm(kva[:, :r]) | rope(kva[:, r:])]; q's rope part rotated in place */
   LT_TRY(be->rope_cache_write(be, f, &m->rope, q, nh, dn, dr, kva, r + dr, ly->kv_a_ln, c->rms_norm_eps,
                               (char *)kva + es * r, r + dr, r, e->kv[l]));
@@ -60,23 +61,34 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
     LT_TRY(buf(e, LT_BUF_QL, es * (size_t)T * nh * (r + dr), &ql));
     LT_TRY(buf(e, LT_BUF_OL, es * (size_t)T * nh * r, &ol));
     LT_TRY(be->mla_absorb_q(be, q, &ly->mla, dr, ql, T));                             /* ql [T, nh, r+dr] */
-    LT_TRY(be->mla_decode(be, f, ql, e->kv[l], ol, nh, r, dr, m->softmax_scale));     /* ol [T, nh, r] */
-    LT_TRY(be->mla_out_v(be, ol, &ly->mla, o, T));                                    /* o [T, nh*dv] */
+    /* o [T, nh*dv] = (attention over the latent cache: ol [T, nh, r]) · w_vcᵀ per head */
+    LT_TRY(be->mla_decode_v(be, f, ql, e->kv[l], ol, &ly->mla, o, nh, r, dr, m->softmax_scale));
   }
   return be->linear(be, o, (int64_t)nh * dv, &ly->o_proj, att_out, T);                /* [T, H] = o · o_projᵀ */
 }
 
-static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out) {
+/* out [T, H] = the layer's MLP or MoE of h. When next_ln is given and the layer ends in its routed
+ * experts (no separate shared MLP), the op also does the next layer's input step — x += out,
+ * h = rmsnorm(x) · next_ln — and sets *normed. */
+static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out, void *x, const float *next_ln,
+                        int *normed) {
   latte_model *m = e->m;
   lt_backend *be = m->be;
   const lt_layer *ly = &m->layers[l];
   int T = f->num_tokens, H = m->cfg.hidden_size;
+  *normed = 0;
   if (!ly->moe) return be->mlp(be, h, &ly->mlp, out, T);                               /* out [T, H] */
   int K = m->route.top_k;
   void *ids, *wts;
   LT_TRY(buf(e, LT_BUF_IDS, sizeof(int32_t) * (size_t)T * K, &ids));
   LT_TRY(buf(e, LT_BUF_WTS, sizeof(float) * (size_t)T * K, &wts));
   LT_TRY(be->moe_route(be, h, &ly->gate, ly->gate_bias, &m->route, T, ids, wts, &ly->experts)); /* ids, wts [T, K] */
+  if (next_ln && (!ly->has_mlp || ly->experts.shared_folded)) {
+    /* out [T, H] routed (+ folded shared); x += out; h = rmsnorm(x) · next_ln */
+    LT_TRY(be->moe_experts_add_rmsnorm(be, h, &ly->experts, ids, wts, K, T, out, x, next_ln, h, m->cfg.rms_norm_eps));
+    *normed = 1;
+    return LATTE_OK;
+  }
   LT_TRY(be->moe_experts(be, h, &ly->experts, ids, wts, K, T, out));                  /* out [T, H] routed */
   if (ly->has_mlp && !ly->experts.shared_folded) {
     void *sh;
@@ -172,18 +184,20 @@ static latte_status forward_ops(latte_engine *e, lt_fwd *f, lt_run *runs, int nr
   LT_TRY(buf(e, LT_BUF_ATT, es * (size_t)T * H, &att));
   LT_TRY(buf(e, LT_BUF_DELTA, es * (size_t)T * H, &delta));
   LT_TRY(be->embed(be, f, &m->embed, x));                                              /* x [T, H] residual */
+  int normed = 0;  /* the last ffn op already did x += delta; h = rmsnorm(x) · in_ln */
   for (int l = 0; l < c->num_hidden_layers; l++) {
     const lt_layer *ly = &m->layers[l];
     if (l == 0) LT_TRY(be->rmsnorm(be, x, H, ly->in_ln, h, H, T, H, c->rms_norm_eps));
-    else LT_TRY(be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps));  /* x += ffn out */
+    else if (!normed) LT_TRY(be->add_rmsnorm(be, x, delta, ly->in_ln, h, T, H, c->rms_norm_eps)); /* x += ffn out */
     for (int r = 0; r < nr; r++) {
       size_t off = es * (size_t)runs[r].row0 * H;
       LT_TRY(attention(e, &runs[r].f, l, (char *)h + off, (char *)att + off, runs[r].absorbed));
     }
     LT_TRY(be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps));       /* x += attn out */
-    LT_TRY(ffn(e, f, l, h, delta));
+    const float *next_ln = l + 1 < c->num_hidden_layers ? m->layers[l + 1].in_ln : NULL;
+    LT_TRY(ffn(e, f, l, h, delta, x, next_ln, &normed));
   }
-  if (c->num_hidden_layers > 0) LT_TRY(be->add(be, x, delta, (int64_t)T * H));
+  if (c->num_hidden_layers > 0 && !normed) LT_TRY(be->add(be, x, delta, (int64_t)T * H));
   if (n <= 0) return LATTE_OK;
   LT_TRY(buf(e, LT_BUF_LROWS, es * (size_t)n * H, &rows));
   LT_TRY(buf(e, LT_BUF_LOGITS, sizeof(float) * (size_t)n * V, (void **)&dlogits));

@@ -107,6 +107,7 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->rmsnorm = lt_cpu_rmsnorm;
   b->add_rmsnorm = lt_cpu_add_rmsnorm;
   b->linear = lt_cpu_linear;
+  b->linear_pair = lt_linear_pair_seq;
   b->linear_f32out = lt_cpu_linear_f32out;
   b->add = lt_cpu_add;
   b->gather_rows = lt_cpu_gather_rows;
@@ -116,8 +117,10 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->mla_absorb_q = lt_cpu_mla_absorb_q;
   b->mla_decode = lt_cpu_mla_decode;
   b->mla_out_v = lt_cpu_mla_out_v;
+  b->mla_decode_v = lt_mla_decode_v_seq;
   b->moe_route = lt_cpu_moe_route;
   b->moe_experts = lt_cpu_moe_experts;
+  b->moe_experts_add_rmsnorm = lt_moe_experts_add_rmsnorm_seq;
   b->mlp = lt_cpu_mlp;
   b->argmax_rows = lt_cpu_argmax_rows;
   b->sample_rows = lt_cpu_sample_rows;

@@ -357,6 +357,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->rmsnorm = lt_cuda_rmsnorm;
   b->add_rmsnorm = lt_cuda_add_rmsnorm;
   b->linear = lt_cuda_linear;
+  b->linear_pair = lt_cuda_linear_pair;
   b->linear_f32out = lt_cuda_linear_f32out;
   b->add = lt_cuda_add;
   b->gather_rows = lt_cuda_gather_rows;
@@ -366,8 +367,10 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->mla_absorb_q = lt_cuda_mla_absorb_q;
   b->mla_decode = lt_cuda_mla_decode;
   b->mla_out_v = lt_cuda_mla_out_v;
+  b->mla_decode_v = lt_cuda_mla_decode_v;
   b->moe_route = lt_cuda_moe_route;
   b->moe_experts = lt_cuda_moe_experts;
+  b->moe_experts_add_rmsnorm = lt_cuda_moe_experts_add_rmsnorm;
   b->mlp = lt_cuda_mlp;
   b->argmax_rows = lt_cuda_argmax_rows;
   b->sample_rows = lt_cuda_sample_rows;

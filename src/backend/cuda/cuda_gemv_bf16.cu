@@ -315,3 +315,9 @@ extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t 
   *done = 1;
   return LATTE_OK;
 }
+
+/* linear_pair: for now the two linears in sequence */
+extern "C" latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1,
+                                            void *y1, const lt_weight *w2, void *y2, int rows) {
+  return lt_linear_pair_seq(b, x, x_stride, w1, y1, w2, y2, rows);
+}

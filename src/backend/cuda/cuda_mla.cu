@@ -803,3 +803,10 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
   }
   return LATTE_OK;
 }
+
+/* mla_decode_v: for now mla_decode then mla_out_v */
+extern "C" latte_status lt_cuda_mla_decode_v(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache,
+                                             void *out_lat, const lt_mla_w *w, void *out, int H, int r, int dr,
+                                             float scale) {
+  return lt_mla_decode_v_seq(b, f, ql, cache, out_lat, w, out, H, r, dr, scale);
+}

@@ -1181,3 +1181,11 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
 }
+
+/* moe_experts_add_rmsnorm: for now moe_experts then add_rmsnorm */
+extern "C" latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w,
+                                                        const int32_t *ids, const float *weights, int top_k, int rows,
+                                                        void *out, void *resid, const float *norm_w, void *y,
+                                                        float eps) {
+  return lt_moe_experts_add_rmsnorm_seq(b, x, w, ids, weights, top_k, rows, out, resid, norm_w, y, eps);
+}

@@ -26,7 +26,10 @@ latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache
 /* cuda_gemm.cu */
 latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
-void lt_cuda_linear_release(lt_weight *w);   /* frees device buffers kept in w->priv (padded FP8 scales) */
+void lt_cuda_linear_release(lt_weight *w);
+/* cuda_gemv_bf16.cu */
+latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                                 const lt_weight *w2, void *y2, int rows);   /* frees device buffers kept in w->priv (padded FP8 scales) */
 /* cuda_attn.cu (extend / prefill MHA) */
 latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
                                  void *out, int heads, int dn, int dr, int dv, int r, float scale);
@@ -37,6 +40,8 @@ latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *
 latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                 int heads, int r, int dr, float scale);
 latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
+latte_status lt_cuda_mla_decode_v(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                                  const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
 /* cuda_moe.cu */
 latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w);
 void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w);
@@ -45,6 +50,9 @@ latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *ga
                                const lt_moe_w *experts);
 latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                  const float *weights, int top_k, int rows, void *out);
+latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                             const float *weights, int top_k, int rows, void *out, void *resid,
+                                             const float *norm_w, void *y, float eps);
 latte_status lt_cuda_mlp_new(lt_backend *b, lt_mlp_w *w);
 void lt_cuda_mlp_free(lt_backend *b, lt_mlp_w *w);
 latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w *w, void *out, int rows);
