@@ -240,6 +240,57 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
   free(keep); free(wc); free(wg);
 }
 
+/* bitwise equality of two device bf16 buffers of n elements */
+static int dev_equal(const void *a, const void *b, long n) {
+  uint16_t *ha = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n), *hb = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n);
+  int eq = !gpu->download(gpu, ha, a, sizeof(uint16_t) * (size_t)n) && !gpu->download(gpu, hb, b, sizeof(uint16_t) * (size_t)n) &&
+           !memcmp(ha, hb, sizeof(uint16_t) * (size_t)n);
+  free(ha); free(hb);
+  return eq;
+}
+
+/* moe_experts_add_rmsnorm after a layer's moe_route (dids, dw): out, resid += out and y = rmsnorm(resid) · nw
+ * against the CPU (ref_out = the CPU layer's output; CPU add_rmsnorm on it), and against the CUDA
+ * moe_experts (dout, already run) then add_rmsnorm: out and resid bit for bit, y within 1e-3. The fused
+ * call writes y over x (as the model does), so it runs last. */
+static void check_add_rmsnorm(const char *name, const lt_moe_w *mg, void *dx, const int32_t *dids, const float *dw,
+                              const void *dout, const float *ref_out, int M, int H, int K, int fp8) {
+  const float eps = 1e-6f;
+  const long n = (long)M * H;
+  float *res = rand_act(n), *nw = (float *)malloc(sizeof(float) * (size_t)H);
+  float *ref_res = (float *)malloc(sizeof(float) * (size_t)n), *ref_y = (float *)malloc(sizeof(float) * (size_t)n);
+  float *o = (float *)malloc(sizeof(float) * (size_t)n), *r = (float *)malloc(sizeof(float) * (size_t)n);
+  float *y = (float *)malloc(sizeof(float) * (size_t)n);
+  for (int i = 0; i < H; i++) nw[i] = (float)(0.5 + urand());
+  memcpy(ref_res, res, sizeof(float) * (size_t)n);
+  latte_status s = cpu->add_rmsnorm(cpu, ref_res, ref_out, nw, ref_y, M, H, eps);
+  float *dnw = (float *)to_dev(nw, sizeof(float) * (size_t)H);
+  void *dres = to_dev_act(res, n), *dres2 = to_dev_act(res, n), *dy2 = NULL, *dout2 = NULL;
+  gpu->alloc(gpu, sizeof(uint16_t) * (size_t)n, &dy2);
+  gpu->alloc(gpu, sizeof(uint16_t) * (size_t)n, &dout2);
+  poison(dy2, sizeof(uint16_t) * (size_t)n);
+  poison(dout2, sizeof(uint16_t) * (size_t)n);
+  if (!s) s = gpu->add_rmsnorm(gpu, dres2, dout, dnw, dy2, M, H, eps);  /* the unfused CUDA sequence */
+  if (!s) s = gpu->moe_experts_add_rmsnorm(gpu, dx, mg, dids, dw, K, M, dout2, dres, dnw, dx, eps);
+  if (!s) s = gpu->sync(gpu);
+  CHECK(s == LATTE_OK, "%s M=%d: moe_experts_add_rmsnorm: %s", name, M, latte_last_error());
+  lt_cuda_act_to_f32(gpu, dout2, o, (size_t)n);
+  lt_cuda_act_to_f32(gpu, dres, r, (size_t)n);
+  lt_cuda_act_to_f32(gpu, dx, y, (size_t)n);
+  double tol = fp8 ? 2e-2 : 1e-2, eo = lt_rel_err(o, ref_out, n), er = lt_rel_err(r, ref_res, n), ey = lt_rel_err(y, ref_y, n);
+  int same = dev_equal(dout2, dout, n) && dev_equal(dres, dres2, n);
+  float *y2 = (float *)malloc(sizeof(float) * (size_t)n);
+  lt_cuda_act_to_f32(gpu, dy2, y2, (size_t)n);
+  double ey2 = lt_rel_err(y, y2, n);   /* only the order of the sum of squares differs */
+  printf("layer+add_rmsnorm %-26s M=%4d: rel err out %.2e resid %.2e y %.2e (tol %.0e); vs unfused CUDA: out, resid "
+         "%s, y %.1e\n", name, M, eo, er, ey, tol, same ? "bitwise" : "DIFFER", ey2);
+  CHECK(eo <= tol && er <= tol && ey <= tol, "%s M=%d: fused add_rmsnorm rel err %.3e %.3e %.3e", name, M, eo, er, ey);
+  CHECK(same, "%s M=%d: fused moe_experts_add_rmsnorm's out / resid differ from moe_experts + add_rmsnorm", name, M);
+  CHECK(ey2 <= 1e-3, "%s M=%d: fused y vs add_rmsnorm's: rel err %.3e", name, M, ey2);
+  free(res); free(nw); free(ref_res); free(ref_y); free(o); free(r); free(y); free(y2);
+  gpu->dfree(gpu, dnw); gpu->dfree(gpu, dres); gpu->dfree(gpu, dres2); gpu->dfree(gpu, dy2); gpu->dfree(gpu, dout2);
+}
+
 /* ---------------- the whole MoE layer: router + routed + shared experts ----------------
  * GPU: moe_route given the experts (the fused router sorts the pairs for moe_experts) then
  * moe_experts, whose stack holds the shared experts folded in (when foldable; else mlp + add).
@@ -315,6 +366,7 @@ static void check_layer(const char *name, int E, int I, int H, int K, int ns, in
     printf("layer %-34s M=%4d: router id mismatches %d, rel err %.3e (tol %.0e)\n", name, M, bad, err, tol);
     CHECK(bad == 0, "%s M=%d: %d routed ids differ from the CPU's", name, M, bad);
     CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    if (mg.shared_folded && !s) check_add_rmsnorm(name, &mg, dx, (int32_t *)dids, (float *)dw, dout, ref, M, H, K, fp8);
     free(x); free(ref); free(sh); free(out); free(w); free(ids); free(gids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dsh);
   }

@@ -2,6 +2,7 @@
  * top-k), token sort/align by expert, and one grouped tensor-core GEMM (bf16 mma.sync m16n8k16, or
  * e4m3 m16n8k32 with 128×128 weight / 1×128 activation scales) for gate_up+SiLU·mul, down, router, MLP. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_rownorm.cuh"
 #include "io/config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -1012,25 +1013,22 @@ lt_k_route_fused(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int H, c
   if (threadIdx.x == 0) *counter = 0;
 }
 
-/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] over the Ks = K + ns slots in slot order (deterministic;
- * the ns shared slots weigh 1). splits > 1: y was left as split-K partials (f32, the down GEMM's
- * layout): y = bf16(Σ_z part[z]) in z order, exactly what lt_k_gg_reduce would have stored. */
-__global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K, int ns,
-                                 const float *part, int splits, int64_t part_ld, int64_t part_zstride,
-                                 __nv_bfloat16 *out) {
-  LT_PDL_ENTER();
-  const int t = blockIdx.y, Ks = K + ns;
-  const int c2 = blockIdx.x * blockDim.x + threadIdx.x;   /* one column pair per thread */
-  if (c2 >= H / 2) return;
+/* Columns c0, c0+1 of one token's combine: Σ_j w_t[j] · y[inv_t[j]] over the Ks = K + ns slots in slot
+ * order (deterministic; the ns shared slots weigh 1; inv_t[j] < 0: slot unused). splits > 1: y was left
+ * as split-K partials (f32, the down GEMM's layout): y = bf16(Σ_z part[z]) in z order, exactly what
+ * lt_k_gg_reduce would have stored. */
+__device__ __forceinline__ float2 lt_moe_combine_pair(const __nv_bfloat16 *y, int H, const int32_t *inv_t,
+                                                      const float *w_t, int K, int ns, const float *part, int splits,
+                                                      int64_t part_ld, int64_t part_zstride, int c0) {
   float2 s = make_float2(0.f, 0.f);
 #pragma unroll 4
-  for (int j = 0; j < Ks; j++) {
-    const int p = inv[(size_t)t * Ks + j];
+  for (int j = 0; j < K + ns; j++) {
+    const int p = inv_t[j];
     if (p < 0) continue;
-    const float wt = j < K ? w[(size_t)t * K + j] : 1.0f;
+    const float wt = j < K ? w_t[j] : 1.0f;
     float2 v;
     if (splits > 1) {
-      const float *pr = part + (size_t)p * part_ld + 2 * c2;
+      const float *pr = part + (size_t)p * part_ld + c0;
       float2 a = make_float2(0.f, 0.f);
       for (int z = 0; z < splits; z++) {
         const float2 u = *(const float2 *)(pr + (size_t)z * part_zstride);
@@ -1039,12 +1037,51 @@ __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *i
       }
       v = make_float2(__bfloat162float(__float2bfloat16(a.x)), __bfloat162float(__float2bfloat16(a.y)));
     } else {
-      v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + 2 * c2));
+      v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + c0));
     }
     s.x += wt * v.x;
     s.y += wt * v.y;
   }
+  return s;
+}
+
+/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] (lt_moe_combine_pair), one column pair per thread. */
+__global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K, int ns,
+                                 const float *part, int splits, int64_t part_ld, int64_t part_zstride,
+                                 __nv_bfloat16 *out) {
+  LT_PDL_ENTER();
+  const int t = blockIdx.y, Ks = K + ns;
+  const int c2 = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c2 >= H / 2) return;
+  const float2 s = lt_moe_combine_pair(y, H, inv + (size_t)t * Ks, w + (size_t)t * K, K, ns, part, splits, part_ld,
+                                       part_zstride, 2 * c2);
   *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
+}
+
+/* The combine fused with the next layer's input step, one block per token row t (H even, rows 4-byte
+ * aligned), a column pair per thread: out[t] = the combine (as lt_k_moe_combine stores it);
+ * resid[t] += out[t]; yo[t] = rmsnorm(resid[t]) · nw. out and resid are bit for bit what
+ * lt_k_moe_combine then lt_k_add_rmsnorm store; y differs only by the order of the sum of squares.
+ * (8 columns per thread with add_rmsnorm's 128 threads, bitwise its y, took 8.2 µs per V2-Lite decode
+ * layer in ncu on an H200 — no faster than the two launches, 4.2 + 3.6 — a thread's chain of dependent
+ * loads 4× longer; pairs: 5.6 µs.) */
+__global__ void lt_k_moe_combine_add_rmsnorm(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K,
+                                             int ns, const float *part, int splits, int64_t part_ld,
+                                             int64_t part_zstride, __nv_bfloat16 *out, __nv_bfloat16 *resid,
+                                             const float *nw, __nv_bfloat16 *yo, float eps) {
+  LT_PDL_ENTER();
+  extern __shared__ float lt_cn_sx[];
+  const int t = blockIdx.x, Ks = K + ns;
+  const int32_t *inv_t = inv + (size_t)t * Ks;
+  const float *w_t = w + (size_t)t * K;
+  __nv_bfloat162 *out_t = (__nv_bfloat162 *)(out + (size_t)t * H);
+  auto delta = [&](int i) {
+    const float2 s = lt_moe_combine_pair(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 2 * i);
+    const __nv_bfloat162 d = __floats2bfloat162_rn(s.x, s.y);
+    out_t[i] = d;
+    return d;
+  };
+  lt_add_rmsnorm_row<2>(resid + (size_t)t * H, delta, nw, yo + (size_t)t * H, H, eps, lt_cn_sx);
 }
 
 /* Where one moe_experts call's sort lives and its tile shape (shared by moe_route's prepared sort
@@ -1139,34 +1176,95 @@ extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt
   return LATTE_OK;
 }
 
-extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
-                                            const float *weights, int top_k, int rows, void *out) {
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
-  if (!f) return lt_err(LATTE_ERR_INVALID, "moe_experts: moe_new was not called");
-  if (rows <= 0) return LATTE_OK;
-  if (top_k < 1) return lt_err(LATTE_ERR_INVALID, "moe_experts: top_k %d", top_k);
+/* moe_experts up to its combine: the sort (unless moe_route prepared it), then the experts' grouped GEMMs
+ * into y [bound, H] or their split-K partials (*d); *pl gets the sort's layout. */
+static latte_status lt_moe_experts_run(lt_cuda_ctx *c, const lt_cuda_ffn *f, const void *x, const int32_t *ids,
+                                       int top_k, int rows, lt_moe_plan *pl, void **y, lt_gg_defer *d) {
   const int E = f->E, ns = f->ns, H = f->H;
-  lt_moe_plan pl;
-  LT_TRY(lt_moe_plan_get(c, f, rows, top_k, &pl));
-  void *y;
-  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE2, sizeof(__nv_bfloat16) * (size_t)pl.bound * H, &y));
+  LT_TRY(lt_moe_plan_get(c, f, rows, top_k, pl));
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE2, sizeof(__nv_bfloat16) * (size_t)pl->bound * H, y));
   const int prepared = c->moe_prep_ids == ids && c->moe_prep_ffn == f && c->moe_prep_rows == rows &&
                        c->moe_prep_k == top_k;
   c->moe_prep_ids = NULL;
   if (!prepared) {  /* moe_route did not sort these ids already */
     (void)lt_launch(lt_k_moe_align, 1, 1024, sizeof(int) * (3 * (size_t)(E + ns) + 32), c->stream, ids, rows, top_k,
-                    ns, E, pl.bm, pl.bound, pl.rowtok, pl.inv, pl.tile_e, pl.tile_row0, pl.num_tiles);
+                    ns, E, pl->bm, pl->bound, pl->rowtok, pl->inv, pl->tile_e, pl->tile_row0, pl->num_tiles);
     LT_LAUNCH_CHECK("lt_k_moe_align");
   }
   /* y [bound, H] = expert_e(x[rowtok[pos]]) at each sorted position (or its split-K partials) */
-  lt_gg_defer d;
-  LT_TRY(lt_ffn_forward(c, f, x, rows, pl.gc, pl.grid_m, pl.bound, pl.rowtok, pl.tile_e, pl.tile_row0, pl.num_tiles,
-                        LT_SCR_MOE1, y, &d));
+  return lt_ffn_forward(c, f, x, rows, pl->gc, pl->grid_m, pl->bound, pl->rowtok, pl->tile_e, pl->tile_row0,
+                        pl->num_tiles, LT_SCR_MOE1, *y, d);
+}
+
+/* out [rows, H] = the combine of lt_moe_experts_run's outputs (lt_k_moe_combine) */
+static latte_status lt_moe_combine_launch(lt_cuda_ctx *c, const lt_cuda_ffn *f, const lt_moe_plan *pl, const void *y,
+                                          const lt_gg_defer *d, const float *weights, int top_k, int rows, void *out) {
+  const int H = f->H;
   dim3 cgrid((unsigned)((H / 2 + 63) / 64), (unsigned)rows);   /* 64 threads: spread a token over SMs */
-  (void)lt_launch(lt_k_moe_combine, cgrid, 64, 0, c->stream, (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, ns,
-                  d.part, d.splits, d.part_ld, d.part_zstride, (__nv_bfloat16 *)out);
+  (void)lt_launch(lt_k_moe_combine, cgrid, 64, 0, c->stream, (const __nv_bfloat16 *)y, H, pl->inv, weights, top_k,
+                  f->ns, d->part, d->splits, d->part_ld, d->part_zstride, (__nv_bfloat16 *)out);
   LT_LAUNCH_CHECK("lt_k_moe_combine");
+  return LATTE_OK;
+}
+
+static latte_status lt_moe_experts_check(const lt_cuda_ffn *f, int top_k) {
+  if (!f) return lt_err(LATTE_ERR_INVALID, "moe_experts: moe_new was not called");
+  if (top_k < 1) return lt_err(LATTE_ERR_INVALID, "moe_experts: top_k %d", top_k);
+  return LATTE_OK;
+}
+
+extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
+                                            const float *weights, int top_k, int rows, void *out) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
+  LT_TRY(lt_moe_experts_check(f, top_k));
+  if (rows <= 0) return LATTE_OK;
+  lt_moe_plan pl;
+  void *y;
+  lt_gg_defer d;
+  LT_TRY(lt_moe_experts_run(c, f, x, ids, top_k, rows, &pl, &y, &d));
+  return lt_moe_combine_launch(c, f, &pl, y, &d, weights, top_k, rows, out);
+}
+
+/* 1: moe_experts_add_rmsnorm fuses the combine with the add + RMSNorm (LATTE_MOE_NORM_FUSED, measuring) */
+extern "C" int lt_cuda_moe_norm_fused;
+int lt_cuda_moe_norm_fused = 1;
+
+/* moe_experts with its combine fused into the next layer's add + RMSNorm (one block per token row);
+ * the plain sequence where the rows don't suit paired loads. */
+extern "C" latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w,
+                                                        const int32_t *ids, const float *weights, int top_k, int rows,
+                                                        void *out, void *resid, const float *norm_w, void *yo,
+                                                        float eps) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const lt_cuda_ffn *f = (const lt_cuda_ffn *)w->priv;
+  LT_TRY(lt_moe_experts_check(f, top_k));
+  if (rows <= 0) return LATTE_OK;
+  const int H = f->H;
+  const size_t smem = sizeof(float) * (size_t)H;
+  if (!lt_cuda_moe_norm_fused || H % 2 || smem > (size_t)c->smem_optin ||
+      (((uintptr_t)out | (uintptr_t)resid | (uintptr_t)yo | (uintptr_t)norm_w) & 7))
+    return lt_moe_experts_add_rmsnorm_seq(b, x, w, ids, weights, top_k, rows, out, resid, norm_w, yo, eps);
+  lt_moe_plan pl;
+  void *y;
+  lt_gg_defer d;
+  LT_TRY(lt_moe_experts_run(c, f, x, ids, top_k, rows, &pl, &y, &d));
+  if (d.splits > 1 && ((d.part_ld | d.part_zstride) % 2 || ((uintptr_t)d.part & 7))) {
+    /* partials unfit for float2 loads: the separate combine, then add + RMSNorm */
+    LT_TRY(lt_moe_combine_launch(c, f, &pl, y, &d, weights, top_k, rows, out));
+    return lt_cuda_add_rmsnorm(b, resid, out, norm_w, yo, rows, H, eps);
+  }
+  static int attr_set = 0;
+  if (smem > 48 * 1024 && !attr_set) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_moe_combine_add_rmsnorm, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     c->smem_optin));
+    attr_set = 1;
+  }
+  const int th = (H / 2 + 31) / 32 * 32;  /* a column pair per thread, at most 1024 threads */
+  (void)lt_launch(lt_k_moe_combine_add_rmsnorm, (unsigned)rows, th < 1024 ? th : 1024, smem, c->stream,
+                  (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, f->ns, d.part, d.splits, d.part_ld,
+                  d.part_zstride, (__nv_bfloat16 *)out, (__nv_bfloat16 *)resid, norm_w, (__nv_bfloat16 *)yo, eps);
+  LT_LAUNCH_CHECK("lt_k_moe_combine_add_rmsnorm");
   return LATTE_OK;
 }
 
@@ -1180,12 +1278,4 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
-}
-
-/* moe_experts_add_rmsnorm: for now moe_experts then add_rmsnorm */
-extern "C" latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w,
-                                                        const int32_t *ids, const float *weights, int top_k, int rows,
-                                                        void *out, void *resid, const float *norm_w, void *y,
-                                                        float eps) {
-  return lt_moe_experts_add_rmsnorm_seq(b, x, w, ids, weights, top_k, rows, out, resid, norm_w, y, eps);
 }

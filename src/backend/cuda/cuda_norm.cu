@@ -2,26 +2,13 @@
  * allowed), fused residual add + RMSNorm (resid stored bf16, norm of the fp32 sum, as SGLang), vector
  * add and row gather. bf16 storage, fp32 math; one block per row, 16-byte loads where aligned. */
 #include "backend/cuda/cuda_ops.h"
-#include "backend/cuda/cuda_reduce.cuh"
+#include "backend/cuda/cuda_rownorm.cuh"
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-
-/* 8 bf16 packed in 16 bytes */
-__device__ __forceinline__ void lt_unpack8(uint4 v, float *f) {
-  const __nv_bfloat162 *h = (const __nv_bfloat162 *)&v;
-  for (int i = 0; i < 4; i++) { float2 t = __bfloat1622float2(h[i]); f[2 * i] = t.x; f[2 * i + 1] = t.y; }
-}
-__device__ __forceinline__ uint4 lt_pack8(const float *f) {
-  uint4 v;
-  __nv_bfloat162 *h = (__nv_bfloat162 *)&v;
-  for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-  return v;
-}
-
 
 /* ---- embedding: x[t, :] = emb[ids[t], :] ---- */
 template <int VEC>
@@ -89,17 +76,15 @@ __global__ void lt_k_rmsnorm(const bf16 *x, int64_t xs, const float *w, bf16 *y,
   }
 }
 
-static int norm_threads(int dim) { return dim <= 1024 ? 64 : dim <= 4096 ? 128 : 256; }
-
 extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs, const float *w, void *y, int64_t ys,
                                         int rows, int dim, float eps) {
   lt_cuda_ctx *c = ctx_of(b);
   if (rows <= 0) return LATTE_OK;
   int vec = dim % 8 == 0 && xs % 8 == 0 && ys % 8 == 0 && aligned16(x) && aligned16(y) && aligned16(w);
   if (vec)
-    (void)lt_launch(lt_k_rmsnorm<8>, rows, norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+    (void)lt_launch(lt_k_rmsnorm<8>, rows, lt_norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
   else
-    (void)lt_launch(lt_k_rmsnorm<1>, rows, norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
+    (void)lt_launch(lt_k_rmsnorm<1>, rows, lt_norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
   LT_LAUNCH_CHECK("lt_k_rmsnorm");
   return LATTE_OK;
 }
@@ -113,34 +98,20 @@ __global__ void lt_k_add_rmsnorm(bf16 *resid, const bf16 *delta, const float *w,
   bf16 *rr = resid + (int64_t)blockIdx.x * dim;
   const bf16 *dr = delta + (int64_t)blockIdx.x * dim;
   bf16 *yr = y + (int64_t)blockIdx.x * dim;
-  float ss = 0.0f;
   if (VEC == 8) {
-    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-      float a[8], d[8];
-      lt_unpack8(((const uint4 *)rr)[i], a);
-      lt_unpack8(((const uint4 *)dr)[i], d);
-      for (int j = 0; j < 8; j++) { a[j] += d[j]; ss += a[j] * a[j]; lt_sx[8 * i + j] = a[j]; }
-      ((uint4 *)rr)[i] = lt_pack8(a);
-    }
-  } else {
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-      float a = __bfloat162float(rr[i]) + __bfloat162float(dr[i]);
-      ss += a * a;
-      lt_sx[i] = a;
-      rr[i] = __float2bfloat16(a);
-    }
+    lt_add_rmsnorm_row<8>(rr, [dr](int i) { return ((const uint4 *)dr)[i]; }, w, yr, dim, eps, lt_sx);
+    return;
+  }
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float a = __bfloat162float(rr[i]) + __bfloat162float(dr[i]);
+    ss += a * a;
+    lt_sx[i] = a;
+    rr[i] = __float2bfloat16(a);
   }
   ss = lt_block_sum(ss);
   float inv = rsqrtf(ss / (float)dim + eps);
-  if (VEC == 8) {
-    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-      float f[8];
-      for (int j = 0; j < 8; j++) f[j] = w[8 * i + j] * (lt_sx[8 * i + j] * inv);
-      ((uint4 *)yr)[i] = lt_pack8(f);
-    }
-  } else {
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = __float2bfloat16(w[i] * (lt_sx[i] * inv));
-  }
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = __float2bfloat16(w[i] * (lt_sx[i] * inv));
 }
 
 extern "C" latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const void *delta, const float *w, void *y,
@@ -154,12 +125,12 @@ extern "C" latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const vo
   if (vec) {
     if (smem > 48 * 1024)
       LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    (void)lt_launch(lt_k_add_rmsnorm<8>, rows, norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
+    (void)lt_launch(lt_k_add_rmsnorm<8>, rows, lt_norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
                                                                       (bf16 *)y, dim, eps);
   } else {
     if (smem > 48 * 1024)
       LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_add_rmsnorm<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    (void)lt_launch(lt_k_add_rmsnorm<1>, rows, norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
+    (void)lt_launch(lt_k_add_rmsnorm<1>, rows, lt_norm_threads(dim), smem, c->stream, (bf16 *)resid, (const bf16 *)delta, w,
                                                                       (bf16 *)y, dim, eps);
   }
   LT_LAUNCH_CHECK("lt_k_add_rmsnorm");
