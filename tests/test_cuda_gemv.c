@@ -3,8 +3,10 @@
  * and ragged ones (n = 1, 17, 100; k = 8, 24, 200, ...), rows 1..16 each, padded x row strides,
  * poisoned (0xFF) outputs, relative error ≤ 1e-2, two runs bitwise equal, every kernel variant forced
  * once (all with lt_gemv_bf16_force = 1), and *done = 0 with the output untouched wherever it
- * declines, for correctness reasons or where cuBLASLt measured as fast. `test_cuda_gemv small` (or
- * LT_TEST_QUICK=1) leaves out the large real shapes, e.g. under compute-sanitizer. */
+ * declines, for correctness reasons or where cuBLASLt measured as fast. linear_pair (one launch for
+ * two weights over one x) against the CPU's: V2-Lite / V3 pairs and a ragged one, served and fallback
+ * rows, mismatched k an error. `test_cuda_gemv small` (or LT_TEST_QUICK=1) leaves out the large real
+ * shapes, e.g. under compute-sanitizer. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,8 @@
 /* cuda_gemv_bf16.cu */
 latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows,
                                int out_f32, int *done);
+latte_status lt_cuda_gemv_bf16_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                                    const lt_weight *w2, void *y2, int rows, int *done);
 extern int lt_gemv_bf16_nt, lt_gemv_bf16_st, lt_gemv_bf16_fill4, lt_gemv_bf16_force;
 
 static lt_backend *gpu, *cpu;
@@ -203,6 +207,158 @@ static void test_variants(int small) {
   }
 }
 
+/* ---- linear_pair: y1 = x · W1ᵀ, y2 = x · W2ᵀ in one launch where the GEMV serves both ---- */
+
+/* bf16 device rows → f32, relative error against ref [rows, n]; 1e30 when the download fails */
+static double rel_err_bf16(const uint16_t *h, const float *ref, long cnt) {
+  float *f = malloc(sizeof(float) * (size_t)cnt);
+  for (long i = 0; i < cnt; i++) f[i] = lt_bf16_to_f32(h[i]);
+  const double e = lt_rel_err(f, ref, cnt);
+  free(f);
+  return e;
+}
+
+/* For each rows in the list: fresh random x [rows, k] (row stride k + xpad, bf16-rounded, an outlier
+ * per row), the CPU backend's linear_pair as reference; the CUDA backend's linear_pair twice into
+ * NaN-poisoned (0xFF) outputs of 16 rows: rel. error ≤ 1e-2 on both outputs, the two runs bitwise
+ * equal, rows past `rows` untouched. Then lt_cuda_gemv_bf16_pair alone: *done must be want_done
+ * (1: served as one launch, its bits those of linear_pair; 0: declined, outputs untouched). force:
+ * lt_gemv_bf16_force for the whole check (0: the production rule). */
+static void check_pair(tw *a, tw *b, int xpad, const int *rows_list, int nrows, int force, int want_done,
+                       const char *tag) {
+  const int n1 = a->n, n2 = b->n, k = a->k, MR = 16;
+  const int64_t xs = k + xpad;
+  lt_gemv_bf16_force = force;
+  const size_t yb1 = (size_t)MR * n1 * 2, yb2 = (size_t)MR * n2 * 2;
+  float *x = malloc(sizeof(float) * (size_t)MR * xs);
+  float *r1 = malloc(sizeof(float) * (size_t)MR * n1), *r2 = malloc(sizeof(float) * (size_t)MR * n2);
+  uint8_t *h1[3] = {malloc(yb1), malloc(yb1), malloc(yb1)}, *h2[3] = {malloc(yb2), malloc(yb2), malloc(yb2)};
+  void *dx = NULL, *d1[3] = {NULL, NULL, NULL}, *d2[3] = {NULL, NULL, NULL};
+  int bad = gpu->alloc(gpu, (size_t)MR * xs * 2, &dx) != LATTE_OK;
+  for (int i = 0; i < 3; i++) bad |= gpu->alloc(gpu, yb1, &d1[i]) || gpu->alloc(gpu, yb2, &d2[i]);
+  if (bad) { CHECK(0, "gpu alloc: %s", latte_last_error()); return; }
+  double worst = 0.0;
+  int fails = 0;
+  for (int ri = 0; ri < nrows; ri++) {
+    const int M = rows_list[ri];
+    for (size_t i = 0; i < (size_t)MR * xs; i++) x[i] = bf16r(urand());
+    for (int r = 0; r < M; r++) x[(size_t)r * xs + (r * 53 + ri) % k] *= 8.0f;
+    latte_status s = cpu->linear_pair(cpu, x, xs, &a->wc, r1, &b->wc, r2, M);
+    CHECK(!s, "cpu linear_pair: %s", latte_last_error());
+    if (lt_cuda_f32_to_act(gpu, x, dx, (size_t)MR * xs)) { CHECK(0, "upload x: %s", latte_last_error()); break; }
+    for (int rep = 0; rep < 3; rep++) {
+      poison(d1[rep], yb1);
+      poison(d2[rep], yb2);
+      int done = -1;
+      if (rep < 2) s = gpu->linear_pair(gpu, dx, xs, &a->wg, d1[rep], &b->wg, d2[rep], M);
+      else s = lt_cuda_gemv_bf16_pair(gpu, dx, xs, &a->wg, d1[rep], &b->wg, d2[rep], M, &done);
+      const cudaError_t ce = cudaDeviceSynchronize();
+      CHECK(!s && ce == cudaSuccess, "linear_pair %d+%d k=%d rows=%d rep %d: status %d (%s), cuda %s", n1, n2, k, M,
+            rep, (int)s, latte_last_error(), cudaGetErrorString(ce));
+      if (rep == 2) {
+        CHECK(done == want_done, "gemv_bf16_pair %d+%d k=%d rows=%d%s: done %d, want %d", n1, n2, k, M, tag, done,
+              want_done);
+        fails += done != want_done;
+      }
+      if (s || ce != cudaSuccess) { fails++; goto out; }
+      gpu->download(gpu, h1[rep], d1[rep], yb1);
+      gpu->download(gpu, h2[rep], d2[rep], yb2);
+    }
+    const size_t o1 = (size_t)M * n1 * 2, o2 = (size_t)M * n2 * 2;
+    const double e1 = rel_err_bf16((const uint16_t *)h1[0], r1, (long)M * n1);
+    const double e2 = rel_err_bf16((const uint16_t *)h2[0], r2, (long)M * n2);
+    if (!(e1 <= worst)) worst = e1;
+    if (!(e2 <= worst)) worst = e2;
+    const int same = !memcmp(h1[0], h1[1], o1) && !memcmp(h2[0], h2[1], o2);
+    const int rest = all_ff(h1[0] + o1, yb1 - o1) && all_ff(h2[0] + o2, yb2 - o2);
+    /* the direct call: the bits linear_pair produced when served, untouched when declined */
+    const int direct = want_done ? !memcmp(h1[0], h1[2], yb1) && !memcmp(h2[0], h2[2], yb2)
+                                 : all_ff(h1[2], yb1) && all_ff(h2[2], yb2);
+    CHECK(e1 <= 1e-2 && e2 <= 1e-2, "linear_pair %d+%d k=%d rows=%d xs=%lld%s: rel err %.3e / %.3e", n1, n2, k, M,
+          (long long)xs, tag, e1, e2);
+    CHECK(same, "linear_pair %d+%d k=%d rows=%d%s: two runs differ", n1, n2, k, M, tag);
+    CHECK(rest, "linear_pair %d+%d k=%d rows=%d%s: wrote past row %d", n1, n2, k, M, tag, M);
+    CHECK(direct, "gemv_bf16_pair %d+%d k=%d rows=%d%s: %s", n1, n2, k, M, tag,
+          want_done ? "bits differ from linear_pair's" : "declined but wrote its outputs");
+    fails += !(e1 <= 1e-2 && e2 <= 1e-2) + !same + !rest + !direct;
+  }
+out:
+  printf("  pair n=%d+%-5d k=%-5d xs=%-5lld rows", n1, n2, k, (long long)xs);
+  for (int ri = 0; ri < nrows; ri++) printf("%s%d", ri ? "," : " ", rows_list[ri]);
+  printf(" %s%s: one launch %s, worst rel %.2e%s\n", force ? "[forced]" : "", tag, want_done ? "yes" : "no (seq)",
+         worst, fails ? "  FAIL" : "");
+  gpu->dfree(gpu, dx);
+  for (int i = 0; i < 3; i++) { gpu->dfree(gpu, d1[i]); gpu->dfree(gpu, d2[i]); free(h1[i]); free(h2[i]); }
+  free(x); free(r1); free(r2);
+  lt_gemv_bf16_force = 1;
+}
+
+/* Pairs with mismatched k, or a weight the GEMV does not take: errors and declines. */
+static void test_pair_errors(void) {
+  tw a, b;
+  if (make_weight(&a, 64, 256)) return;
+  if (make_weight(&b, 32, 248)) { free_weight(&a); return; }
+  void *dx, *d1, *d2;
+  OK(gpu->alloc(gpu, (size_t)8 * 256 * 2, &dx));
+  OK(gpu->alloc(gpu, (size_t)8 * 64 * 2, &d1));
+  OK(gpu->alloc(gpu, (size_t)8 * 64 * 2, &d2));
+  cudaMemset(dx, 0, (size_t)8 * 256 * 2);
+  poison(d1, (size_t)8 * 64 * 2);
+  poison(d2, (size_t)8 * 64 * 2);
+  lt_gemv_bf16_force = 0;
+  latte_status s = gpu->linear_pair(gpu, dx, 256, &a.wg, d1, &b.wg, d2, 4);
+  CHECK(s == LATTE_ERR_INVALID, "linear_pair k 256 vs 248: status %d, want LATTE_ERR_INVALID", (int)s);
+  printf("  pair k 256 vs 248: status %d (%s)\n", (int)s, s ? latte_last_error() : "no error");
+  static float hx[4 * 256], hy1[4 * 64], hy2[4 * 32];
+  s = cpu->linear_pair(cpu, hx, 256, &a.wc, hy1, &b.wc, hy2, 4);
+  CHECK(s == LATTE_ERR_INVALID, "cpu linear_pair k 256 vs 248: status %d", (int)s);
+  int done = -1;
+  s = lt_cuda_gemv_bf16_pair(gpu, dx, 256, &b.wg, d1, &a.wg, d2, 4, &done);
+  CHECK(s == LATTE_ERR_INVALID && done == 0, "gemv_bf16_pair k 248 vs 256: status %d done %d", (int)s, done);
+  /* declines (nothing launched): an fp8 weight, x misaligned, rows 0 / 17 (forced) */
+  lt_weight f8 = a.wg;
+  f8.dtype = LT_F8E4M3;
+  const struct { const void *x; const lt_weight *w2; int rows, force; const char *why; } dec[4] = {
+      {dx, &f8, 4, 0, "fp8 second weight"}, {(const uint16_t *)dx + 1, &a.wg, 4, 0, "x not 16-byte aligned"},
+      {dx, &a.wg, 0, 1, "rows 0"}, {dx, &a.wg, 17, 1, "rows 17 (forced)"}};
+  for (int i = 0; i < 4; i++) {
+    lt_gemv_bf16_force = dec[i].force;
+    done = -1;
+    s = lt_cuda_gemv_bf16_pair(gpu, dec[i].x, 256, &a.wg, d1, dec[i].w2, d2, dec[i].rows, &done);
+    CHECK(s == LATTE_OK && done == 0, "gemv_bf16_pair %s: status %d done %d", dec[i].why, (int)s, done);
+    printf("  pair declines %-30s done %d\n", dec[i].why, done);
+  }
+  cudaDeviceSynchronize();
+  uint8_t h[8 * 64 * 2];
+  gpu->download(gpu, h, d1, sizeof h);
+  CHECK(all_ff(h, sizeof h), "pair errors / declines wrote y1");
+  gpu->download(gpu, h, d2, sizeof h);
+  CHECK(all_ff(h, sizeof h), "pair errors / declines wrote y2");
+  lt_gemv_bf16_force = 1;
+  gpu->dfree(gpu, dx); gpu->dfree(gpu, d1); gpu->dfree(gpu, d2);
+  free_weight(&a);
+  free_weight(&b);
+}
+
+/* V2-Lite q_proj + kv_a, ragged 1000 + 70 (k 512), V3 q_a + kv_a: rows 1..8 one launch under the
+ * production rule, rows 12 the fallback (two linears), rows 9..16 forced through the pair kernel. */
+static void test_pairs(int small) {
+  const int r18[8] = {1, 2, 3, 4, 5, 6, 7, 8}, r12[1] = {12}, r916[2] = {9, 16}, r3[3] = {1, 4, 8};
+  const int shapes[3][3] = {{3072, 576, 2048}, {1000, 70, 512}, {1536, 576, 7168}};
+  for (int si = 0; si < (small ? 2 : 3); si++) {
+    tw a, b;
+    if (make_weight(&a, shapes[si][0], shapes[si][2])) return;
+    if (make_weight(&b, shapes[si][1], shapes[si][2])) { free_weight(&a); return; }
+    const int xpad = si == 1 ? 8 : 0;
+    if (si == 2) check_pair(&a, &b, xpad, r3, 3, 0, 1, " (v3)");
+    else check_pair(&a, &b, xpad, r18, 8, 0, 1, "");
+    check_pair(&a, &b, xpad, r12, 1, 0, 0, "");
+    check_pair(&a, &b, xpad, r916, 2, 1, 1, "");
+    free_weight(&a);
+    free_weight(&b);
+  }
+}
+
 int main(int argc, char **argv) {
   int skip = lt_test_skip_without_gpu();
   if (skip) return skip;
@@ -224,6 +380,8 @@ int main(int argc, char **argv) {
   test_shape(100, 200, 0, 1);
   test_shape(1000, 1040, 16, 0);
   test_variants(small);
+  test_pair_errors();
+  test_pairs(small);
   /* real shapes: V2-Lite q_proj, kv_a, o_proj, lm_head (f32); V3 q_a, kv_a, q_b, o_proj, lm_head (f32) */
   const int real[9][3] = {{3072, 2048, 0}, {576, 2048, 0}, {2048, 2048, 0}, {102400, 2048, 1}, {1536, 7168, 0},
                           {576, 7168, 0},  {24576, 1536, 0}, {7168, 16384, 0}, {129280, 7168, 1}};

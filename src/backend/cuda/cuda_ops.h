@@ -26,10 +26,10 @@ latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache
 /* cuda_gemm.cu */
 latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
-void lt_cuda_linear_release(lt_weight *w);
+void lt_cuda_linear_release(lt_weight *w);   /* frees device buffers kept in w->priv (padded FP8 scales) */
 /* cuda_gemv_bf16.cu */
 latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
-                                 const lt_weight *w2, void *y2, int rows);   /* frees device buffers kept in w->priv (padded FP8 scales) */
+                                 const lt_weight *w2, void *y2, int rows);
 /* cuda_attn.cu (extend / prefill MHA) */
 latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
                                  void *out, int heads, int dn, int dr, int dv, int r, float scale);
