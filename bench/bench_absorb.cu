@@ -1,11 +1,14 @@
 /* bench_absorb.cu — decode-size MLA absorption (mla_absorb_q) and output projection (mla_out_v): the
  * cuBLAS strided-batched path (lt_cuda_mla_absorb_max_rows = 0) against the streaming small-row kernels
- * of cuda_mla.cu, at H = 16 (V2-Lite) and 128 (V3), dn = dv = 128, dr = 64, r = 512, rows 1..32.
+ * of cuda_mla.cu, at H = 16 (V2-Lite) and 128 (V3), dn = dv = 128, dr = 64, r = 512, rows 1..32; then
+ * mla_decode_v at the V2-Lite decode shape (H = 16, T = 1 and 32, contexts 512 / 1024 / 4096): the fused
+ * combine + out_v kernel against mla_decode + mla_out_v, under each out_v weight-prefetch mode.
  * Copy bandwidth is measured first in the same run; each op's time is the median over 30 CUDA-event-timed
- * replays of a graph of 64 back-to-back calls (per call = replay / 64), the weights rotating over sets
- * that together are several times the L2, and is compared with the bytes floor (weights + activations
- * once, over the copy bandwidth). */
+ * replays of a graph of 64 back-to-back calls (per call = replay / 64), the weights (and KV caches)
+ * rotating over sets that together are several times the L2, and is compared with the bytes floor
+ * (weights + activations once, over the copy bandwidth). */
 #include "backend/cuda/cuda_ops.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,12 @@
 #include "bench_util.cuh"
 
 extern "C" int lt_cuda_mla_absorb_max_rows;  /* cuda_mla.cu: -1 automatic, 0 = always cuBLAS, 32 = streaming */
+/* cuda_mla.cu: out_v's weight loads ahead of the PDL wait (0 none, 1 L2 prefetch, 2 into registers), and the
+ * count of mla_decode_v calls that took the fused combine + out_v kernel */
+extern "C" int lt_cuda_mla_out_v_prefetch;
+extern "C" long lt_cuda_mla_decode_v_fused;
+/* cuda_mla.cu: mla_decode_v fuses while the split partials are at most this many bytes (0 = never) */
+extern "C" long lt_cuda_mla_fuse_max_part;
 
 
 /* references for the same graph-of-64 timing: an empty kernel, and a pure read of n16 × 16 bytes with
@@ -107,6 +116,141 @@ static double time_ref(lt_backend *b, int kind, const void *wbuf, size_t set_byt
   return replay_us(b, graph, e0, e1);
 }
 
+
+/* ---- mla_decode_v: fused combine + out_v against mla_decode + mla_out_v (V2-Lite decode) ---- */
+enum { DV_H = 16, DV_W = R + DR, DV_PS = 64 };
+typedef struct {
+  lt_backend *b;
+  lt_fwd f;
+  std::vector<int32_t> qo, sl, kvp, kvi, pos, slots, kvt, ids;
+  std::vector<void *> caches;   /* KV cache sets (the same page table), rotated per call */
+  std::vector<lt_mla_w> ws;     /* w_vc sets, rotated per call */
+  void *ql, *ol, *out;
+} dv_ctx;
+
+/* T decode tokens (one per sequence), each at context ctx, pages of 64 shuffled over the pool */
+static void dv_batch(dv_ctx *x, int T, int ctx) {
+  const int per = (ctx + DV_PS - 1) / DV_PS, np = T * per;
+  x->qo.assign(T + 1, 0); x->sl.assign(T, ctx); x->kvp.assign(T + 1, 0); x->kvi.resize(np);
+  x->pos.assign(T, ctx - 1); x->slots.resize(T); x->kvt.assign(T + 1, 0); x->ids.assign(T, 0);
+  srand(11);
+  for (int i = 0; i < np; i++) x->kvi[i] = i;
+  for (int i = np - 1; i > 0; i--) std::swap(x->kvi[i], x->kvi[rand() % (i + 1)]);
+  for (int s = 0; s <= T; s++) { x->qo[s] = s; x->kvp[s] = s * per; x->kvt[s] = s * ctx; }
+  for (int s = 0; s < T; s++) x->slots[s] = x->kvi[s * per + (ctx - 1) / DV_PS] * DV_PS + (ctx - 1) % DV_PS;
+  lt_fwd &f = x->f;
+  memset(&f, 0, sizeof f);
+  f.num_seqs = T; f.num_tokens = T; f.page_size = DV_PS; f.max_q_len = 1; f.max_seq_len = ctx;
+  f.num_kv = (int64_t)T * ctx;
+  f.h_qo_indptr = x->qo.data(); f.h_seq_lens = x->sl.data(); f.h_kv_indptr = x->kvp.data(); f.h_kv_indices = x->kvi.data();
+  f.h_positions = x->pos.data(); f.h_out_slots = x->slots.data(); f.h_kv_tok_indptr = x->kvt.data();
+  LT(x->b->set_batch(x->b, &f, x->ids.data(), NULL));
+}
+
+/* one call of kind k: 0 mla_decode alone, 1 mla_decode + mla_out_v, 2 mla_decode_v; set i of the rotation */
+static void dv_call(dv_ctx *x, int k, int i) {
+  lt_backend *b = x->b;
+  void *cache = x->caches[i % x->caches.size()];
+  const lt_mla_w *w = &x->ws[i % x->ws.size()];
+  const float scale = 1.f / sqrtf(192.f);
+  if (k == 2) {
+    LT(b->mla_decode_v(b, &x->f, x->ql, cache, x->ol, w, x->out, DV_H, R, DR, scale));
+  } else {
+    LT(b->mla_decode(b, &x->f, x->ql, cache, x->ol, DV_H, R, DR, scale));
+    if (k == 1) LT(b->mla_out_v(b, x->ol, w, x->out, x->f.num_tokens));
+  }
+}
+
+/* per-call µs of kind k (graph of CALLS calls, median of REPS replays) */
+static double dv_time(dv_ctx *x, int k, cudaEvent_t e0, cudaEvent_t e1) {
+  lt_backend *b = x->b;
+  for (size_t i = 0; i < x->caches.size() + x->ws.size(); i++) dv_call(x, k, (int)i);  /* warm-up, scratch */
+  CK(cudaStreamSynchronize(((lt_cuda_ctx *)b->ctx)->stream));
+  void *graph = NULL;
+  LT(b->graph_begin(b));
+  for (int i = 0; i < CALLS; i++) dv_call(x, k, i);
+  LT(b->graph_end(b, &graph));
+  if (!graph) { fprintf(stderr, "graph capture failed (decode_v kind %d)\n", k); exit(1); }
+  return replay_us(b, graph, e0, e1);
+}
+
+/* the V2-Lite decode shapes; appends the markdown rows to table */
+static void bench_decode_v(lt_backend *b, double bw, int sms, cudaEvent_t e0, cudaEvent_t e1, char *table, size_t cap) {
+  dv_ctx x;
+  x.b = b;
+  const size_t wel = (size_t)DV_H * DV * R, wbytes = wel * 2;
+  const int nw = (int)((((size_t)128 << 20) + wbytes - 1) / wbytes);
+  void *wbuf;
+  CK(cudaMalloc(&wbuf, wbytes * nw));
+  fill(wbuf, wel * nw, 0.05f, 21);
+  for (int s = 0; s < nw; s++) {
+    lt_mla_w w;
+    memset(&w, 0, sizeof w);
+    w.heads = DV_H; w.dn = DN; w.dv = DV; w.r = R;
+    w.w_vc = (char *)wbuf + wbytes * s;
+    x.ws.push_back(w);
+  }
+  CK(cudaMalloc(&x.ql, (size_t)32 * DV_H * DV_W * 2));
+  CK(cudaMalloc(&x.ol, (size_t)32 * DV_H * R * 2));
+  CK(cudaMalloc(&x.out, (size_t)32 * DV_H * DV * 2));
+  fill(x.ql, (size_t)32 * DV_H * DV_W, 2.f, 22);
+  const int keep_pre = lt_cuda_mla_out_v_prefetch;
+  const long keep_part = lt_cuda_mla_fuse_max_part;
+  size_t to = strlen(table);
+  to += snprintf(table + to, cap - to,
+                 "\n| T | ctx | splits | partials MB | MB | floor us | decode us | decode + out_v us (prefetch 0 / 1 / 2) | "
+                 "fused decode_v us (prefetch 0 / 1 / 2) | decode_v us (defaults) | fuses by default |\n"
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  printf("mla_decode_v, H=%d, page %d, w_vc sets %d x %.1f MB; fused = lt_cuda_mla_fuse_max_part forced up\n", DV_H,
+         DV_PS, nw, wbytes / 1e6);
+  printf("%-3s %-5s %-6s %7s %7s %8s %9s %23s %23s %9s %6s\n", "T", "ctx", "splits", "part_MB", "MB", "floor_us",
+         "decode_us", "dec+out_v_us pre0/1/2", "fused_us pre0/1/2", "default", "fuses");
+  const int Ts[] = {1, 32}, Cs[] = {512, 1024, 4096};
+  for (int ti = 0; ti < 2; ti++)
+    for (int ci = 0; ci < 3; ci++) {
+      const int T = Ts[ti], C = Cs[ci];
+      const size_t set_bytes = (size_t)T * C * DV_W * 2;
+      const int nc = (int)((((size_t)128 << 20) + set_bytes - 1) / set_bytes);
+      void *cbuf;
+      CK(cudaMalloc(&cbuf, set_bytes * nc));
+      fill(cbuf, set_bytes / 2 * nc, 1.f, 23);
+      x.caches.clear();
+      for (int s = 0; s < nc; s++) x.caches.push_back((char *)cbuf + set_bytes * s);
+      dv_batch(&x, T, C);
+      /* splits as cuda_mla.cu plans them (16-head tiles of 32 KV rows, 2 CTAs per SM, 64-token minimum) */
+      long chunk = ((long)T * C + 4L * sms - 1) / (4L * sms);
+      if (chunk < 64) chunk = 64;
+      chunk = (chunk + 31) / 32 * 32;
+      const long splits = (C + chunk - 1) / chunk;
+      const double part_mb = (double)T * splits * DV_H * R * 4 / 1e6;
+      const double bytes = (double)set_bytes + 2.0 * DV_H * DV * R + 2.0 * T * DV_H * DV_W + 2.0 * T * DV_H * DV;
+      const double floor_us = bytes / bw * 1e6;
+      const double td = dv_time(&x, 0, e0, e1);
+      double ts[3], tf[3];
+      for (int m = 0; m < 3; m++) {
+        lt_cuda_mla_out_v_prefetch = m;
+        ts[m] = dv_time(&x, 1, e0, e1);
+        lt_cuda_mla_fuse_max_part = 1L << 40;
+        tf[m] = dv_time(&x, 2, e0, e1);
+        lt_cuda_mla_fuse_max_part = keep_part;
+      }
+      lt_cuda_mla_out_v_prefetch = keep_pre;
+      const long before = lt_cuda_mla_decode_v_fused;
+      const double tdef = dv_time(&x, 2, e0, e1);
+      const int fuses = lt_cuda_mla_decode_v_fused != before;
+      printf("%-3d %-5d %-6ld %7.2f %7.2f %8.2f %9.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %9.2f %6s\n", T, C, splits,
+             part_mb, bytes / 1e6, floor_us, td, ts[0], ts[1], ts[2], tf[0], tf[1], tf[2], tdef, fuses ? "yes" : "no");
+      to += snprintf(table + to, cap - to,
+                     "| %d | %d | %ld | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.2f | %s |\n",
+                     T, C, splits, part_mb, bytes / 1e6, floor_us, td, ts[0], ts[1], ts[2], tf[0], tf[1], tf[2], tdef,
+                     fuses ? "yes" : "no");
+      CK(cudaFree(cbuf));
+    }
+  printf("(defaults: prefetch mode %d, fusion up to %ld bytes of partials)\n\n", keep_pre, keep_part);
+  CK(cudaFree(wbuf));
+  CK(cudaFree(x.ql)); CK(cudaFree(x.ol)); CK(cudaFree(x.out));
+}
+
 int main(void) {
   lt_backend *b = NULL;
   LT(lt_cuda_backend_create(0, &b));
@@ -127,7 +271,7 @@ int main(void) {
   printf("per call: median of %d replays of a graph of %d calls, weights rotating over >= 128 MB\n\n", REPS, CALLS);
 
   const int Hs[] = {16, 128}, Rows[] = {1, 4, 8, 16, 32};
-  char table[8192];
+  char table[12288];
   int to = 0;
   to += snprintf(table + to, sizeof table - to,
                  "| H | rows | op | MB | floor us | cuBLAS us | streaming us | speedup | streaming %% of floor | default us |\n");
@@ -190,6 +334,7 @@ int main(void) {
     CK(cudaFree(x.q)); CK(cudaFree(x.ql)); CK(cudaFree(x.ol)); CK(cudaFree(x.out));
   }
   lt_cuda_mla_absorb_max_rows = default_rows;
+  bench_decode_v(b, bw, prop.multiProcessorCount, e0, e1, table, sizeof table);
   CK(cudaFree(sink));
   printf("summary (%s, copy bandwidth %.0f GB/s):\n%s", prop.name, bw / 1e9, table);
   CK(cudaEventDestroy(e0));

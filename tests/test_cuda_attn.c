@@ -1,6 +1,7 @@
-/* test_cuda_attn.c — the CUDA attention ops (mla_decode, mla_absorb_q, mla_out_v, attn_extend, and
- * mla_new from bf16 and fp8 kv_b_proj) against their CPU twins on real DeepSeek shapes and the tiny
- * fixture dims: paged caches (page 1 and 64), mixed decode / chunked-prefill batches. ‖Δ‖/‖ref‖ ≤ 1e-2. */
+/* test_cuda_attn.c — the CUDA attention ops (mla_decode, mla_absorb_q, mla_out_v, mla_decode_v, attn_extend,
+ * and mla_new from bf16 and fp8 kv_b_proj) against their CPU twins on real DeepSeek shapes and the tiny
+ * fixture dims: paged caches (page 1 and 64), mixed decode / chunked-prefill batches. ‖Δ‖/‖ref‖ ≤ 1e-2;
+ * the fused mla_decode_v also bitwise against CUDA mla_decode + mla_out_v. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,12 @@ void lt_cuda_attn_extend_variant(int bm);
 /* cuda_mla.cu: rows at or below this take the streaming absorb_q / out_v kernels (-1 automatic: rows·H ≤
  * 2048 for absorb_q, ≤ 512 for out_v, rows ≤ 32; 0 = always cuBLAS; n = rows ≤ min(n, 32)) */
 extern int lt_cuda_mla_absorb_max_rows;
+/* cuda_mla.cu: out_v's weight loads ahead of the PDL wait (0 none, 1 L2 prefetch, 2 registers: default), and
+ * the number of mla_decode_v calls that took the fused combine + out_v kernel */
+extern int lt_cuda_mla_out_v_prefetch;
+extern long lt_cuda_mla_decode_v_fused;
+/* cuda_mla.cu: mla_decode_v fuses while the split partials are at most this many bytes (0 = never) */
+extern long lt_cuda_mla_fuse_max_part;
 /* the path the op takes (for the printout only; mirrors cuda_mla.cu's rule, real dims) */
 static const char *absorb_path(int H, int rows, int op) {
   int n = lt_cuda_mla_absorb_max_rows;
@@ -240,6 +247,77 @@ static void run_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, 
   free(q); free(ol); free(ref); free(got); free(ref2); free(got2);
   free((void *)t.data); free((void *)sc.data);
 }
+
+/* mla_decode_v on a fresh random batch: CUDA against the CPU's sequence (mla_decode then mla_out_v), and
+ * bitwise against CUDA mla_decode followed by CUDA mla_out_v on the same inputs, and the same bits under
+ * each out_v prefetch mode. expect_fused: whether the CUDA op must take the fused kernel (a split decode
+ * and out_v's streaming kernel) or the plain sequence. Outputs and out_lat are poisoned before each run. */
+static void run_decode_v(lt_backend *cpu, lt_backend *g, const char *name, int H, int dn, int dv, int r, int dr,
+                         int ps, int nseq, const int *qlen, const int *slen, int expect_fused) {
+  batch bt;
+  batch_make(&bt, nseq, qlen, slen, ps);
+  const int T = bt.f.num_tokens, w = r + dr;
+  lt_st_tensor t, sc;
+  make_kvb(&t, &sc, H, dn, dv, r, 0);
+  lt_weight wc, wg;
+  lt_mla_w mc, mg;
+  memset(&mc, 0, sizeof mc); memset(&mg, 0, sizeof mg);
+  int ok = !cpu->weight_new(cpu, &t, NULL, &wc) && !g->weight_new(g, &t, NULL, &wg);
+  ok = ok && !cpu->mla_new(cpu, &wc, H, dn, dv, r, &mc) && !g->mla_new(g, &wg, H, dn, dv, r, &mg);
+  size_t nq = (size_t)T * H * w, nc = (size_t)bt.num_pages * ps * w, nol = (size_t)T * H * r, no = (size_t)T * H * dv;
+  float *ql = rand_bf16(nq, 2.0f), *cache = rand_bf16(nc, 1.0f);
+  float *olc = malloc(sizeof(float) * nol), *ref = malloc(sizeof(float) * no);
+  float *got = malloc(sizeof(float) * no), *seqv = malloc(sizeof(float) * no), *again = malloc(sizeof(float) * no);
+  const float scale = 1.0f / sqrtf((float)(dn + dr));
+  lt_fwd fc = bt.f, fg = bt.f;
+  void *dq = to_dev(g, ql, nq), *dc = to_dev(g, cache, nc), *dol = NULL, *dout = NULL;
+  ok = ok && dq && dc && !g->alloc(g, nol * 2, &dol) && !g->alloc(g, no * 2, &dout);
+  ok = ok && !cpu->set_batch(cpu, &fc, bt.ids, NULL) && !g->set_batch(g, &fg, bt.ids, NULL);
+  ok = ok && !cpu->mla_decode_v(cpu, &fc, ql, cache, olc, &mc, ref, H, r, dr, scale);
+  double err = INFINITY;
+  long fused = -1;
+  int same_seq = 0, same_modes = 1;
+  if (ok) {  /* the fused op */
+    long before = lt_cuda_mla_decode_v_fused;
+    ok = !poison(g, dol, nol * 2) && !poison(g, dout, no * 2) &&
+         !g->mla_decode_v(g, &fg, dq, dc, dol, &mg, dout, H, r, dr, scale) && !g->sync(g) &&
+         !lt_cuda_act_to_f32(g, dout, got, no);
+    fused = lt_cuda_mla_decode_v_fused - before;
+    if (ok) err = lt_rel_err(got, ref, (long)no);
+  }
+  if (ok) {  /* the two ops one after the other */
+    ok = !poison(g, dol, nol * 2) && !poison(g, dout, no * 2) &&
+         !g->mla_decode(g, &fg, dq, dc, dol, H, r, dr, scale) && !g->mla_out_v(g, dol, &mg, dout, T) && !g->sync(g) &&
+         !lt_cuda_act_to_f32(g, dout, seqv, no);
+    same_seq = ok && !memcmp(got, seqv, sizeof(float) * no);
+  }
+  const int keep = lt_cuda_mla_out_v_prefetch;
+  for (int m = 0; m <= 2 && ok; m++) {  /* each weight-prefetch mode, run again: the same bits */
+    lt_cuda_mla_out_v_prefetch = m;
+    ok = !poison(g, dol, nol * 2) && !poison(g, dout, no * 2) &&
+         !g->mla_decode_v(g, &fg, dq, dc, dol, &mg, dout, H, r, dr, scale) && !g->sync(g) &&
+         !lt_cuda_act_to_f32(g, dout, again, no);
+    same_modes = same_modes && ok && !memcmp(again, got, sizeof(float) * no);
+  }
+  lt_cuda_mla_out_v_prefetch = keep;
+  if (!ok) fprintf(stderr, "  op failed: %s\n", latte_last_error());
+  printf("mla_decode_v %-33s H=%3d r=%d dv=%d page=%2d T=%3d max_ctx=%5d (%s)  rel_err %.2e%s%s\n", name, H, r, dv, ps,
+         T, bt.f.max_seq_len, fused > 0 ? "fused" : "sequence", err, same_seq ? "" : "  DIFFERS FROM decode+out_v",
+         same_modes ? "" : "  DIFFERS ACROSS RUNS");
+  CHECK(err <= TOL, "mla_decode_v %s H=%d page=%d: rel err %.3e", name, H, ps, err);
+  CHECK(same_seq, "mla_decode_v %s H=%d page=%d: not bitwise mla_decode + mla_out_v", name, H, ps);
+  CHECK(same_modes, "mla_decode_v %s H=%d page=%d: bits differ between runs / prefetch modes", name, H, ps);
+  CHECK((fused > 0) == (expect_fused != 0), "mla_decode_v %s H=%d page=%d: fused kernel %s", name, H, ps,
+        expect_fused ? "expected, not taken" : "taken, not expected");
+  if (mc.w_kc) cpu->mla_free(cpu, &mc);
+  if (mg.w_kc) g->mla_free(g, &mg);
+  cpu->weight_free(cpu, &wc);
+  g->weight_free(g, &wg);
+  g->dfree(g, dq); g->dfree(g, dc); g->dfree(g, dol); g->dfree(g, dout);
+  free(ql); free(cache); free(olc); free(ref); free(got); free(seqv); free(again);
+  free((void *)t.data);
+  batch_free(&bt);
+}
 #endif
 
 int main(int argc, char **argv) {
@@ -247,8 +325,9 @@ int main(int argc, char **argv) {
   if (skip) return skip;
   (void)argc; (void)argv;
 #ifdef LATTE_HAVE_CUDA
-  /* `test_cuda_attn absorb` runs only the absorb_q / out_v cases (short enough for compute-sanitizer) */
-  const int only_absorb = argc > 1 && !strcmp(argv[1], "absorb");
+  /* `test_cuda_attn absorb` runs only the absorb_q / out_v cases, `test_cuda_attn decode_v` only the
+   * mla_decode_v cases (each short enough for compute-sanitizer) */
+  const int only_absorb = argc > 1 && !strcmp(argv[1], "absorb"), only_dv = argc > 1 && !strcmp(argv[1], "decode_v");
   lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
   if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
       lt_cuda_backend_create(1, &g8)) {
@@ -257,7 +336,7 @@ int main(int argc, char **argv) {
   }
   double e;
   /* ---- absorbed MLA decode: mixed decode (q_len 1) and chunked prefill (q_len > 1 with a prefix) ---- */
-  if (!only_absorb) {
+  if (!only_absorb && !only_dv) {
     int ql[] = {1, 1, 1, 1, 7, 33, 1, 1};
     int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
     int ps_list[] = {64, 1};
@@ -297,35 +376,76 @@ int main(int argc, char **argv) {
   /* ---- q absorption and the value projection (V2-Lite 16 heads, V3 128 heads; fp8 kv_b) ---- */
   /* decode sizes on both sides of the automatic bound (streaming kernels at or below it, cuBLAS above: H = 16
    * both ops ≤ 32; H = 128 absorb_q ≤ 16, out_v ≤ 4); rows 5, 17 and 33 fill part of a 16-row tile */
-  {
+  if (!only_dv) {
     const int rows_list[] = {1, 2, 5, 8, 16, 17, 33, 64};
     for (int i = 0; i < (int)(sizeof rows_list / sizeof rows_list[0]); i++) {
       run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, rows_list[i], 0);
       run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, rows_list[i], 0);
     }
   }
-  {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
+  if (!only_dv) {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
     const int rows_f[] = {5, 17, 32};
     lt_cuda_mla_absorb_max_rows = 32;
     for (int i = 0; i < 3; i++) run_absorb(cpu, g, "V3, streaming forced", 128, 128, 64, 128, 512, rows_f[i], 0);
     lt_cuda_mla_absorb_max_rows = -1;
   }
-  run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
-  run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
-  run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
-  run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 5, 0);
-  run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 20, 0);
-  /* ragged dims: absorb_q small path (dn 48, r 192); out_v falls back to cuBLAS (dv 40, r 192) */
-  run_absorb(cpu, g, "ragged dims (out_v: cuBLAS)", 3, 48, 16, 40, 192, 7, 0);
-  {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
+  if (!only_dv) {
+    run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
+    run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
+    run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
+    run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 5, 0);
+    run_absorb(cpu, g, "tiny", 4, 64, 32, 64, 128, 20, 0);
+    /* ragged dims: absorb_q small path (dn 48, r 192); out_v falls back to cuBLAS (dv 40, r 192) */
+    run_absorb(cpu, g, "ragged dims (out_v: cuBLAS)", 3, 48, 16, 40, 192, 7, 0);
+  }
+  if (!only_dv) {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
     int keep = lt_cuda_mla_absorb_max_rows;
     lt_cuda_mla_absorb_max_rows = 0;
     run_absorb(cpu, g, "V2-Lite, cuBLAS forced", 16, 128, 64, 128, 512, 1, 0);
     run_absorb(cpu, g, "V3, cuBLAS forced", 128, 128, 64, 128, 512, 5, 0);
     lt_cuda_mla_absorb_max_rows = keep;
   }
-  /* ---- extend / prefill MHA ---- */
+  /* ---- mla_decode_v: the fused combine + out_v kernel where the decode splits, out_v streams (H = 16 at
+   * rows ≤ 32, H = 128 at rows ≤ 4) and the partials T × splits × H × r × 4 B are ≤ 2 MiB (T·splits ≤ 64 at
+   * H = 16, ≤ 8 at H = 128); the plain sequence elsewhere. Every context here splits into chunks of 64. ---- */
   if (!only_absorb) {
+    const int ps_list[] = {64, 1}, h_list[] = {16, 128};
+    const int q1[] = {1}, s40[] = {40}, s500[] = {500}, s3000[] = {3000};
+    const int q8[] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const int s8a[] = {5, 100, 300, 512, 64, 65, 200, 450}, s8b[] = {5, 100, 700, 1500, 2500, 64, 65, 4097};
+    const int qm[] = {1, 3, 1, 7, 1};  /* mixed lengths with chunked prefill, T 13 */
+    const int sma[] = {1, 100, 256, 50, 129}, smb[] = {1, 300, 2000, 50, 129};
+    for (int pi = 0; pi < 2; pi++)
+      for (int hi = 0; hi < 2; hi++) {
+        const int H = h_list[hi], ps = ps_list[pi], h16 = H == 16;
+        run_decode_v(cpu, g, "T=1, one split (ctx 40)", H, 128, 128, 512, 64, ps, 1, q1, s40, 0);
+        run_decode_v(cpu, g, "T=1, 8 splits (ctx 500)", H, 128, 128, 512, 64, ps, 1, q1, s500, 1);
+        run_decode_v(cpu, g, "T=1, 47 splits (ctx 3000)", H, 128, 128, 512, 64, ps, 1, q1, s3000, h16);
+        run_decode_v(cpu, g, "T=8 decode, ctx 5..512", H, 128, 128, 512, 64, ps, 8, q8, s8a, h16);
+        run_decode_v(cpu, g, "T=8 decode, ctx 5..4097", H, 128, 128, 512, 64, ps, 8, q8, s8b, 0);
+        run_decode_v(cpu, g, "mixed + chunked prefill, ctx<=256", H, 128, 128, 512, 64, ps, 5, qm, sma, h16);
+        run_decode_v(cpu, g, "mixed + chunked prefill, ctx<=2000", H, 128, 128, 512, 64, ps, 5, qm, smb, 0);
+      }
+    const int q4[] = {1, 1, 1, 1}, s4[] = {100, 1, 128, 60};
+    run_decode_v(cpu, g, "T=4 (out_v's H=128 bound)", 128, 128, 128, 512, 64, 64, 4, q4, s4, 1);
+    int q32[32], s20[32], s32[32];  /* 20 rows: two 16-row tiles, the second partial; 32: both full */
+    for (int i = 0; i < 32; i++) { q32[i] = 1; s20[i] = 20 + 9 * i; s32[i] = 1 + 4 * i; }
+    run_decode_v(cpu, g, "T=20 decode, ctx 20..191", 16, 128, 128, 512, 64, 64, 20, q32, s20, 1);
+    run_decode_v(cpu, g, "T=32 decode, ctx 1..125", 16, 128, 128, 512, 64, 1, 32, q32, s32, 1);
+    const int qt[] = {1, 3, 1, 5}, st[] = {1, 20, 300, 5};  /* the generic decode kernel, clusters of 4 */
+    run_decode_v(cpu, g, "tiny dims (generic decode)", 4, 64, 64, 128, 32, 16, 4, qt, st, 1);
+    run_decode_v(cpu, g, "tiny dims page 1", 4, 64, 64, 128, 32, 1, 1, q1, st + 2, 1);
+    {  /* fusion forced at any size (the bench's comparison) and switched off: the same bits */
+      const long keep = lt_cuda_mla_fuse_max_part;
+      lt_cuda_mla_fuse_max_part = 1L << 40;
+      run_decode_v(cpu, g, "T=8 ctx 5..4097, fusion forced", 16, 128, 128, 512, 64, 64, 8, q8, s8b, 1);
+      lt_cuda_mla_fuse_max_part = 0;
+      run_decode_v(cpu, g, "T=1 ctx 500, fusion off", 16, 128, 128, 512, 64, 64, 1, q1, s500, 0);
+      lt_cuda_mla_fuse_max_part = keep;
+    }
+  }
+  /* ---- extend / prefill MHA ---- */
+  if (!only_absorb && !only_dv) {
     int ql[] = {100, 64, 1, 130, 3, 65};
     int sl[] = {100, 200, 50, 1000, 3, 1089};
     for (int bm = 64; bm <= 128; bm += 64) {  /* both CTA shapes: 64 rows / 4 warps, 128 rows / 8 warps */

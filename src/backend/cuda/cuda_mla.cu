@@ -2,7 +2,8 @@
  * output projection as strided-batched cuBLAS GEMMs, and the paged-latent-cache decode attention
  * (tensor-core flash decoding over blocks of heads, split-KV + log-sum-exp combine; generic fallback).
  * At decode sizes (few rows: lt_mla_small_bound) absorption and the output projection take two
- * weight-streaming tensor-core kernels instead of cuBLAS. */
+ * weight-streaming tensor-core kernels instead of cuBLAS; mla_decode_v then folds the split-KV combine
+ * into the output projection's operand load (one launch fewer per layer). */
 #include "backend/cuda/cuda_ops.h"
 #include <math.h>
 #include <stdlib.h>
@@ -80,6 +81,104 @@ __global__ void lt_k_mla_copy_pe(const bf16 *q, bf16 *ql, int rows, int H, int d
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Split-KV decode: the launch parameters, token → (sequence, context), and the combine math. The
+ * combine runs in lt_k_mla_combine (mla_decode) and in the fused out_v kernel's operand load
+ * (mla_decode_v); both go through the helpers below, so both produce the same bf16 bits.
+ * ------------------------------------------------------------------------------------------- */
+#include "backend/cuda/cuda_mma.cuh"
+#include <cooperative_groups.h>
+
+/* One decode launch: every pointer and size the kernels need. */
+typedef struct {
+  const bf16 *ql;            /* [T, H, r+dr] */
+  const bf16 *cache;         /* [slots, r+dr] */
+  bf16 *out;                 /* [T, H, r] */
+  float *part_o;             /* [T, max_splits, H, r] normalised partial outputs */
+  float *part_lse;           /* [T, max_splits, H] log2-sum-exp of each partial */
+  const int32_t *qo_indptr, *seq_lens, *kv_indptr, *kv_indices;
+  int num_seqs, num_tokens, heads, r, dr, page_size;
+  int chunk;                 /* context tokens per split (multiple of the KV tile) */
+  int max_splits;
+  float scale_log2;          /* softmax scale × log2(e) */
+} lt_mla_params;
+
+/* Sequence of new token t and the number of context tokens it attends (causal). */
+static __device__ __forceinline__ void mla_token(const lt_mla_params &p, int t, int *seq, int *ctx) {
+  int lo = 0, hi = p.num_seqs - 1;
+  while (lo < hi) {  /* last s with qo_indptr[s] <= t */
+    int mid = (lo + hi + 1) >> 1;
+    if (p.qo_indptr[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  int q0 = p.qo_indptr[lo], qlen = p.qo_indptr[lo + 1] - q0;
+  *seq = lo;
+  *ctx = p.seq_lens[lo] - qlen + (t - q0) + 1;
+}
+
+/* splits of token t (1: the decode wrote out[t] in bf16 directly, no partials) */
+static __device__ __forceinline__ int mla_nsplit(const lt_mla_params &p, int t) {
+  int s, ctx;
+  mla_token(p, t, &s, &ctx);
+  return (ctx + p.chunk - 1) / p.chunk;
+}
+
+/* Over the n > 1 splits of (token t, head h): *mx = max_i lse_i, returns 1 / Σ_i 2^(lse_i − mx), the
+ * sum in split order (lse is log2-sum-exp). */
+static __device__ __forceinline__ float mla_combine_scale(const lt_mla_params &p, int t, int h, int n, float *mx) {
+  const float *lse = p.part_lse + (size_t)t * p.max_splits * p.heads + h;
+  float m = -INFINITY;
+  for (int i = 0; i < n; i++) m = fmaxf(m, __ldcg(lse + (size_t)i * p.heads));
+  float wsum = 0.f;
+  for (int i = 0; i < n; i++) wsum += exp2f(__ldcg(lse + (size_t)i * p.heads) - m);
+  *mx = m;
+  return 1.f / wsum;
+}
+
+/* weight of split i of (t, h): 2^(lse_i − mx) (callers may cache it: the same expression, the same bits) */
+static __device__ __forceinline__ float mla_split_w(const lt_mla_params &p, int t, int h, int i, float mx) {
+  return exp2f(__ldcg(p.part_lse + ((size_t)t * p.max_splits + i) * p.heads + h) - mx);
+}
+
+/* d[0..V) = s[0..V) through L2 (the partials were written by the previous kernel) */
+template <int V> static __device__ __forceinline__ void mla_ldcg(const float *s, float *d);
+template <> __device__ __forceinline__ void mla_ldcg<1>(const float *s, float *d) { d[0] = __ldcg(s); }
+template <> __device__ __forceinline__ void mla_ldcg<4>(const float *s, float *d) {
+  float4 f = __ldcg((const float4 *)s);
+  d[0] = f.x; d[1] = f.y; d[2] = f.z; d[3] = f.w;
+}
+
+/* o[v] = bf16(Σ_i w_i · O_i[t, h, d+v] · inv), v < V (V = 1 or 4 consecutive latent indices, d a multiple
+ * of V): one fma per split in split order, whatever V, so every caller gets the same bits. w_i = wsm[i]
+ * for i < nw (the caller's cache of mla_split_w), else recomputed. Loads go in batches of CB splits (all
+ * in flight before the fmas), so a 64-split context costs 64 / CB L2 round trips. */
+template <int V>
+static __device__ __forceinline__ void mla_combine_vals(const lt_mla_params &p, int t, int h, int n, int d, float mx,
+                                                        float inv, const float *wsm, int nw, bf16 *o) {
+  enum { CB = 8 };
+  const int H = p.heads, ss = p.heads * p.r;  /* split strides of part_lse / part_o */
+  const float *lse = p.part_lse + (size_t)t * p.max_splits * H + h;
+  const float *po = p.part_o + ((size_t)t * p.max_splits * H + h) * p.r + d;
+  float acc[V];
+#pragma unroll
+  for (int v = 0; v < V; v++) acc[v] = 0.f;
+  for (int i0 = 0; i0 < n; i0 += CB, lse += CB * H, po += (size_t)CB * ss) {
+    float wv[CB], x[CB][V];
+#pragma unroll
+    for (int u = 0; u < CB; u++)
+      if (i0 + u < n) {
+        wv[u] = i0 + u < nw ? wsm[i0 + u] : exp2f(__ldcg(lse + u * H) - mx);  /* = mla_split_w */
+        mla_ldcg<V>(po + u * ss, x[u]);
+      }
+#pragma unroll
+    for (int u = 0; u < CB; u++)
+      if (i0 + u < n)
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[v] = __fmaf_rn(wv[u], x[u][v], acc[v]);
+  }
+#pragma unroll
+  for (int v = 0; v < V; v++) o[v] = __float2bfloat16_rn(acc[v] * inv);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Small-row (decode) absorption: rows ≤ lt_cuda_mla_absorb_max_rows take two streaming kernels
  * instead of cuBLAS (docs/cuda-attention.md). Both are byte-bound: each block owns one head and a
  * slice of its output columns, reads that slice of the weight exactly once with 16-byte loads (all
@@ -87,7 +186,6 @@ __global__ void lt_k_mla_copy_pe(const bf16 *q, bf16 *ql, int rows, int H, int d
  * the ≤ 32 token rows padded to MT tiles of 16. Fixed summation order: deterministic. (Wider blocks —
  * 128 columns of r / 32 of dv, fewer re-reads of the token rows — were measured slower: fewer blocks.)
  * ------------------------------------------------------------------------------------------- */
-#include "backend/cuda/cuda_mma.cuh"
 
 /* Rows at or below this take the kernels below: -1 = automatic (lt_mla_small_bound), 0 = always cuBLAS,
  * n > 0 = rows ≤ min(n, LT_MLA_SMALL_MAX) (tests and bench force either path with it). */
@@ -186,31 +284,111 @@ __global__ void __launch_bounds__(128) lt_k_mla_absorb_q_small(const bf16 *q, co
     }
 }
 
+/* Weight loads of the out_v kernels ahead of LT_PDL_WAIT (w_vc is never written by a kernel, so they may
+ * overlap the previous kernel's tail): 0 = none, 1 = an L2 bulk prefetch of the block's LT_OV_CS weight
+ * rows, 2 = each lane's first round of weight fragments (the whole of them at r ≤ 512) straight into the
+ * registers the mma reads. 2 is the default: H200, V2-Lite decode (bench_absorb), decode + out_v
+ * 12.51 / 12.35 / 12.03 µs and the fused decode_v 10.65 / 10.47 / 10.18 µs at T = 1, ctx 512, for 0 / 1 / 2;
+ * 2 best or tied at every shape. Tuning hook (extern "C"; the bench compares the three). */
+extern "C" int lt_cuda_mla_out_v_prefetch;
+int lt_cuda_mla_out_v_prefetch = 2;
+/* mla_decode_v fuses the combine into out_v while the split partials (T × max_splits × H × r f32) are at most
+ * this many bytes; 0 = never. The fused kernel reads them with 8 × H blocks of 4 warps, the combine kernel
+ * with 4 × H × T: its saved launch (~1.9 µs) outweighs that below ~3 MB. H200, H = 16, decode + out_v →
+ * decode_v: T = 1 ctx 512 / 1024 / 4096 (0.26 / 0.52 / 2.1 MB) 12.03 → 10.18, 12.78 → 11.09, 18.67 → 18.38 µs;
+ * T = 32 ctx 512 / 1024 (8.4 / 16.8 MB) 21.65 → 25.35, 36.64 → 40.54 µs. Tuning hook (the bench forces it). */
+extern "C" long lt_cuda_mla_fuse_max_part;
+long lt_cuda_mla_fuse_max_part = 2L << 20;
+/* Testing hook: mla_decode_v calls that took the fused combine + out_v kernel (the test asserts on it). */
+extern "C" long lt_cuda_mla_decode_v_fused;
+long lt_cuda_mla_decode_v_fused = 0;
+enum { LT_OV_MAX_CL = 8 };  /* fused out_v: a cluster = one head's dv/16 blocks, at most the portable 8 */
+
+/* one round of a lane's weight fragments: k chunks j0 + 32j (j < 4) of its columns c0+g and c0+8+g */
+static __device__ __forceinline__ void ov_load_w(uint4 (&bw)[4][2], const bf16 *wr, int j0, int kw, int r) {
+  const uint4 z4 = make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    int kk = j0 + 32 * j;
+    bool in = kk < kw;
+    bw[j][0] = in ? __ldg((const uint4 *)(wr + kk)) : z4;
+    bw[j][1] = in ? __ldg((const uint4 *)(wr + (size_t)8 * r + kk)) : z4;
+  }
+}
+
+/* Fused out_v's A operand, this block's share: sA [rows, RS] bf16 = out_lat[:, h, x0 : x0+RS] combined from
+ * the split partials (mla_combine_vals: the bits lt_k_mla_combine stores), or copied from out_lat for a
+ * token the decode ran in one split (it wrote that row in bf16). V latent indices per item. */
+template <int V>
+static __device__ __forceinline__ void ov_fill_a(const lt_mla_params &p, int h, int rows, int x0, int RS,
+                                                 const int *sN, const float *sMx, const float *sInv, bf16 *sA) {
+  const int per = RS / V;
+  for (int i = threadIdx.x; i < rows * per; i += blockDim.x) {
+    const int t = i / per, dl = (i % per) * V;
+    bf16 v[V];
+    if (sN[t] > 1) {
+      mla_combine_vals<V>(p, t, h, sN[t], x0 + dl, sMx[t], sInv[t], NULL, 0, v);
+    } else {
+      const bf16 *src = p.out + ((size_t)t * p.heads + h) * p.r + x0 + dl;
+#pragma unroll
+      for (int u = 0; u < V; u++) v[u] = src[u];
+    }
+#pragma unroll
+    for (int u = 0; u < V; u++) sA[t * RS + dl + u] = v[u];
+  }
+}
+
 /* out_v, one block = head h (blockIdx.y) × output columns [c0, c0+16) of dv (blockIdx.x); 4 warps, warp w
  * owns k (= latent index) range [w·r/4, (w+1)·r/4). Both operands go global → registers with 16-byte
  * loads, no shared staging: w_vc[h] rows are k-contiguous, so lane (g, q4) loads 8 consecutive k of
  * column c0+g (and c0+8+g) and of token rows g, g+8, for each 32-wide k chunk; the mma's k order
  * inside the chunk is permuted identically for A and B (logical k 2q4+e / 2q4+8+e of k-step s ↔
  * physical 8q4+4s+e / 8q4+4s+2+e), which leaves the dot products unchanged. The 4 warps' partial
- * [16·MT, 16] tiles are summed in shared memory in a fixed order. */
-template <int MT>
+ * [16·MT, 16] tiles are summed in shared memory in a fixed order.
+ * FUSED (mla_decode_v after a split decode): the dv/16 blocks of head h form a cluster. Block x first
+ * combines latent indices [x·RS, x·RS+RS) (RS = r·16/dv) of the head's token rows from the split partials
+ * into its shared memory (ov_fill_a), and the A loads then read the whole row from the cluster's shared
+ * memory: each partial is read once, and A holds the very bf16 values lt_k_mla_combine would have stored,
+ * so the result is bitwise that of combine + out_v. ol is unused then (p.out is the decode's out_lat). */
+template <int MT, bool FUSED>
 __global__ void __launch_bounds__(128) lt_k_mla_out_v_small(const bf16 *ol, const bf16 *w_vc, bf16 *out, int rows,
-                                                            int H, int dv, int r) {
-  LT_PDL_LAUNCH_NEXT();
+                                                            int H, int dv, int r, int pre, lt_mla_params p) {
+  LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight prefetch (cuda_common.h) */
   __shared__ float sRed[4][MT * 16][LT_OV_CS + 1];
+  __shared__ float sMx[MT * 16], sInv[MT * 16];
+  __shared__ int sN[MT * 16];
+  extern __shared__ __align__(16) unsigned char lt_ov_smem[];
+  bf16 *sA = (bf16 *)lt_ov_smem;  /* FUSED: [rows, RS] */
   const int h = blockIdx.y, c0 = blockIdx.x * LT_OV_CS, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  /* this block's weight rows (LT_OV_CS rows of r, contiguous) into L2 while the previous kernel ends */
-  if (tid == 0 && (r * 2) % 16 == 0) lt_prefetch_l2(w_vc + ((size_t)h * dv + c0) * r, (unsigned)(LT_OV_CS * r * 2));
-  LT_PDL_WAIT();
   const int g = lane >> 2, q4 = lane & 3, kw = r / 4, k0 = warp * kw + 8 * q4;
   const bf16 *wr = w_vc + ((size_t)h * dv + c0 + g) * r + k0;  /* n-tile 0 row; n-tile 1 is 8 rows on */
-  const bf16 *ar[MT][2];
+  uint4 bw[4][2];
+  if (pre == 2) ov_load_w(bw, wr, 0, kw, r);
+  else if (pre == 1 && tid == 0 && (r * 2) % 16 == 0)
+    lt_prefetch_l2(w_vc + ((size_t)h * dv + c0) * r, (unsigned)(LT_OV_CS * r * 2));
+  LT_PDL_WAIT();  /* ol / the partials are the previous kernel's output */
+  if (pre != 2) ov_load_w(bw, wr, 0, kw, r);
+  namespace cg = cooperative_groups;
+  const int RS = FUSED ? r / (int)gridDim.x : 1;  /* FUSED: latent indices per block */
+  if (FUSED) {
+    if (tid < rows) {  /* per token row: splits, max lse, 1 / Σ weights */
+      const int n = mla_nsplit(p, tid);
+      sN[tid] = n;
+      if (n > 1) sInv[tid] = mla_combine_scale(p, tid, h, n, &sMx[tid]);
+    }
+    __syncthreads();
+    const int x0 = (int)cg::this_cluster().block_rank() * RS;
+    if (rows * (RS / 4) >= 128) ov_fill_a<4>(p, h, rows, x0, RS, sN, sMx, sInv, sA);  /* every thread busy */
+    else ov_fill_a<1>(p, h, rows, x0, RS, sN, sMx, sInv, sA);  /* few rows: more threads, shorter chains */
+    cg::this_cluster().sync();  /* every block's share written and visible cluster-wide */
+  }
+  const bf16 *ar[MT][2];  /* this lane's rows g, g+8 of each tile (NULL past rows): global, or sA rows */
 #pragma unroll
   for (int m = 0; m < MT; m++)
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
       int t = m * 16 + g + hh * 8;
-      ar[m][hh] = t < rows ? ol + ((size_t)t * H + h) * r + k0 : NULL;
+      ar[m][hh] = t >= rows ? NULL : FUSED ? sA + t * RS : ol + ((size_t)t * H + h) * r + k0;
     }
   float acc[MT][2][4];
 #pragma unroll
@@ -219,17 +397,26 @@ __global__ void __launch_bounds__(128) lt_k_mla_out_v_small(const bf16 *ol, cons
     for (int n = 0; n < 2; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
   const uint4 z4 = make_uint4(0u, 0u, 0u, 0u);
   for (int j0 = 0; j0 < kw; j0 += 128) {  /* 4 chunks of 32 k per round: all loads issued first */
-    uint4 bw[4][2], av[4][MT][2];
+    uint4 av[4][MT][2];
+    if (j0 > 0) ov_load_w(bw, wr, j0, kw, r);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       int kk = j0 + 32 * j;
       bool in = kk < kw;
-      bw[j][0] = in ? __ldg((const uint4 *)(wr + kk)) : z4;
-      bw[j][1] = in ? __ldg((const uint4 *)(wr + (size_t)8 * r + kk)) : z4;
 #pragma unroll
       for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int hh = 0; hh < 2; hh++) av[j][m][hh] = in && ar[m][hh] ? __ldg((const uint4 *)(ar[m][hh] + kk)) : z4;
+        for (int hh = 0; hh < 2; hh++) {
+          av[j][m][hh] = z4;
+          if (in && ar[m][hh]) {
+            if (FUSED) {  /* latent k lives in block k / RS of the cluster, at column k % RS */
+              const int k = k0 + kk;
+              av[j][m][hh] = *(const uint4 *)cg::this_cluster().map_shared_rank(ar[m][hh] + k % RS, k / RS);
+            } else {
+              av[j][m][hh] = __ldg((const uint4 *)(ar[m][hh] + kk));
+            }
+          }
+        }
     }
 #pragma unroll
     for (int j = 0; j < 4; j++)
@@ -244,6 +431,7 @@ __global__ void __launch_bounds__(128) lt_k_mla_out_v_small(const bf16 *ol, cons
           mma_bf16(acc[m][1], a, s ? bw[j][1].z : bw[j][1].x, s ? bw[j][1].w : bw[j][1].y);
         }
   }
+  if (FUSED) cg::this_cluster().sync();  /* no block leaves while another still reads its sA */
 #pragma unroll
   for (int m = 0; m < MT; m++)
 #pragma unroll
@@ -300,23 +488,70 @@ extern "C" latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const
   return LATTE_OK;
 }
 
+/* the out_v streaming kernel serves rows ≤ the bound, dv a multiple of 16, r of 128, 16-byte-aligned pointers */
+static int lt_mla_ov_small(int rows, const lt_mla_w *w, const void *out_lat, const void *out) {
+  return rows <= lt_mla_small_bound(w->heads, 1) && w->dv % LT_OV_CS == 0 && w->r % 128 == 0 &&
+         lt_mla_aligned16(out_lat, out, w->w_vc);
+}
+
+/* kern<<<grid, 128, smem, st>>>(args...) in clusters of cl × 1 × 1 blocks, with PDL as lt_launch */
+template <typename... KA, typename... A>
+static cudaError_t lt_mla_launch_cluster(void (*kern)(KA...), dim3 grid, unsigned cl, size_t smem, cudaStream_t st,
+                                         A... args) {
+  cudaLaunchAttribute at[2];
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = cl; at[0].val.clusterDim.y = 1; at[0].val.clusterDim.z = 1;
+  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[1].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg;
+  cfg.gridDim = grid; cfg.blockDim = dim3(128); cfg.dynamicSmemBytes = smem; cfg.stream = st;
+  cfg.attrs = at; cfg.numAttrs = lt_cuda_pdl ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, kern, ((KA)args)...);
+}
+
+/* per head h: out[:, h] [rows, dv] = o_lat[:, h] [rows, r] · w_vc[h] [dv, r]ᵀ by the streaming kernel;
+ * grid dv/16 × H. fp: NULL = o_lat is out_lat; else the split decode's parameters, and the kernel
+ * combines o_lat from them (FUSED; clusters of dv/16 blocks, dv ≤ 128). */
+static latte_status lt_mla_out_v_small(lt_cuda_ctx *c, const void *out_lat, const lt_mla_w *w, void *out, int rows,
+                                       const lt_mla_params *fp) {
+  const int H = w->heads, dv = w->dv, r = w->r, pre = lt_cuda_mla_out_v_prefetch;
+  dim3 grid(dv / LT_OV_CS, H);
+  const bf16 *ol = (const bf16 *)out_lat, *wv = (const bf16 *)w->w_vc;
+  if (!fp) {
+    lt_mla_params none;
+    memset(&none, 0, sizeof none);
+    if (rows <= 16)
+      (void)lt_launch(lt_k_mla_out_v_small<1, false>, grid, 128, 0, c->stream, ol, wv, (bf16 *)out, rows, H, dv, r,
+                      pre, none);
+    else
+      (void)lt_launch(lt_k_mla_out_v_small<2, false>, grid, 128, 0, c->stream, ol, wv, (bf16 *)out, rows, H, dv, r,
+                      pre, none);
+    LT_LAUNCH_CHECK("mla_out_v_small");
+    return LATTE_OK;
+  }
+  const unsigned cl = (unsigned)(dv / LT_OV_CS);
+  const size_t smem = (size_t)rows * (r / cl) * sizeof(bf16);  /* sA: this block's share of the rows */
+  cudaError_t e;
+  if (rows <= 16)
+    e = lt_mla_launch_cluster(lt_k_mla_out_v_small<1, true>, grid, cl, smem, c->stream, ol, wv, (bf16 *)out, rows,
+                              H, dv, r, pre, *fp);
+  else
+    e = lt_mla_launch_cluster(lt_k_mla_out_v_small<2, true>, grid, cl, smem, c->stream, ol, wv, (bf16 *)out, rows,
+                              H, dv, r, pre, *fp);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return lt_err(LATTE_ERR_BACKEND, "launch of mla_out_v_fused (cluster %u, %zu B shared): %s", cl, smem,
+                  cudaGetErrorString(e));
+  }
+  LT_LAUNCH_CHECK("mla_out_v_fused");
+  return LATTE_OK;
+}
+
 extern "C" latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   int H = w->heads, dv = w->dv, r = w->r;
   if (rows <= 0) return LATTE_OK;
-  if (rows <= lt_mla_small_bound(H, 1) && dv % LT_OV_CS == 0 && r % 128 == 0 &&
-      lt_mla_aligned16(out_lat, out, w->w_vc)) {
-    /* per head h: out[:, h] [rows, dv] = o_lat[:, h] [rows, r] · w_vc[h] [dv, r]ᵀ; grid dv/16 × H */
-    dim3 grid(dv / LT_OV_CS, H);
-    if (rows <= 16)
-      (void)lt_launch(lt_k_mla_out_v_small<1>, grid, 128, 0, c->stream, (const bf16 *)out_lat,
-                      (const bf16 *)w->w_vc, (bf16 *)out, rows, H, dv, r);
-    else
-      (void)lt_launch(lt_k_mla_out_v_small<2>, grid, 128, 0, c->stream, (const bf16 *)out_lat,
-                      (const bf16 *)w->w_vc, (bf16 *)out, rows, H, dv, r);
-    LT_LAUNCH_CHECK("mla_out_v_small");
-    return LATTE_OK;
-  }
+  if (lt_mla_ov_small(rows, w, out_lat, out)) return lt_mla_out_v_small(c, out_lat, w, out, rows, NULL);
   const float one = 1.0f, zero = 0.0f;
   /* per head h: out[:, h] [rows, dv] = o_lat[:, h] [rows, r] · w_vc[h] [dv, r]ᵀ;
    * column-major: out_hᵀ [dv, rows] = (w_vc[h] as [r, dv], ld r)ᵀ · o_lat_hᵀ [r, rows] (ld H r) */
@@ -331,33 +566,6 @@ extern "C" latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, co
 /* ---------------------------------------------------------------------------------------------
  * Decode attention (tensor-core helpers in cuda_mma.cuh).
  * ------------------------------------------------------------------------------------------- */
-#include "backend/cuda/cuda_mma.cuh"
-
-/* One decode launch: every pointer and size the kernels need. */
-typedef struct {
-  const bf16 *ql;            /* [T, H, r+dr] */
-  const bf16 *cache;         /* [slots, r+dr] */
-  bf16 *out;                 /* [T, H, r] */
-  float *part_o;             /* [T, max_splits, H, r] normalised partial outputs */
-  float *part_lse;           /* [T, max_splits, H] log2-sum-exp of each partial */
-  const int32_t *qo_indptr, *seq_lens, *kv_indptr, *kv_indices;
-  int num_seqs, num_tokens, heads, r, dr, page_size;
-  int chunk;                 /* context tokens per split (multiple of the KV tile) */
-  int max_splits;
-  float scale_log2;          /* softmax scale × log2(e) */
-} lt_mla_params;
-
-/* Sequence of new token t and the number of context tokens it attends (causal). */
-static __device__ __forceinline__ void mla_token(const lt_mla_params &p, int t, int *seq, int *ctx) {
-  int lo = 0, hi = p.num_seqs - 1;
-  while (lo < hi) {  /* last s with qo_indptr[s] <= t */
-    int mid = (lo + hi + 1) >> 1;
-    if (p.qo_indptr[mid] <= t) lo = mid; else hi = mid - 1;
-  }
-  int q0 = p.qo_indptr[lo], qlen = p.qo_indptr[lo + 1] - q0;
-  *seq = lo;
-  *ctx = p.seq_lens[lo] - qlen + (t - q0) + 1;
-}
 
 /* The fast path: r = 512, dr = 64. A CTA = one new token × M heads × one KV split; NW warps.
  * Warp w owns query rows [16·rb, 16·rb+16) (rb = w % RB) and, for S = Q·Kᵀ, KV columns
@@ -653,44 +861,24 @@ __global__ void lt_k_mla_decode_generic(lt_mla_params p) {
   if (nsplit > 1 && lane == 0) p.part_lse[pi] = m + log2f(l);
 }
 
-/* out[t, h] = Σ_s 2^(lse_s - lse_max) · O_s / Σ_s 2^(lse_s - lse_max) over the nsplit > 1 splits of
- * token t, by the whole block; wsm: 256 floats of shared memory. (Run by the last-arriving split
- * block instead of a kernel of its own, it made the H200's V2-Lite batch-1 MLA decode 6.6 → 52 µs:
- * one block combining 16 heads in series.) */
-static __device__ void mla_combine_head(const lt_mla_params &p, int t, int h, int nsplit, float *wsm) {
-  const float *lse = p.part_lse + (size_t)t * p.max_splits * p.heads + h;
-  float mx = -INFINITY;
-  for (int i = 0; i < nsplit; i++) mx = fmaxf(mx, __ldcg(lse + (size_t)i * p.heads));
-  float wsum = 0.f;
-  for (int i = 0; i < nsplit; i++) wsum += exp2f(__ldcg(lse + (size_t)i * p.heads) - mx);
-  const float inv = 1.f / wsum;
-  /* split weights once per block (the first 256 in shared memory, the rest recomputed) */
-  __syncthreads();  /* wsm may still be read for the previous head */
-  for (int i = threadIdx.x; i < nsplit && i < 256; i += blockDim.x) wsm[i] = exp2f(__ldcg(lse + (size_t)i * p.heads) - mx);
-  __syncthreads();
-  const float *po = p.part_o + ((size_t)t * p.max_splits * p.heads + h) * p.r;
-  const size_t sstride = (size_t)p.heads * p.r;
-  for (int d = blockIdx.z * blockDim.x + threadIdx.x; d < p.r; d += gridDim.z * blockDim.x) {
-    float acc = 0.f;
-#pragma unroll 4
-    for (int i = 0; i < nsplit; i++) {
-      float wgt = i < 256 ? wsm[i] : exp2f(__ldcg(lse + (size_t)i * p.heads) - mx);
-      acc += wgt * __ldcg(po + (size_t)i * sstride + d);
-    }
-    p.out[((size_t)t * p.heads + h) * p.r + d] = __float2bfloat16(acc * inv);
-  }
-}
-
-/* The split-KV combine: one block per (head, token) */
+/* The split-KV combine, one block per (head, token, slice of r): out[t, h, d] = Σ_s 2^(lse_s − lse_max) · O_s[d]
+ * / Σ_s 2^(lse_s − lse_max) over the token's splits (mla_combine_scale / mla_combine_vals). The split
+ * weights go to shared memory once per block (the first 256; the rest recomputed). (Run by the
+ * last-arriving split block instead of a kernel of its own, it made the H200's V2-Lite batch-1 MLA decode
+ * 6.6 → 52 µs: one block combining 16 heads in series. mla_decode_v folds it into out_v instead.) */
 __global__ void lt_k_mla_combine(lt_mla_params p) {
   LT_PDL_ENTER();
   __shared__ float wsm[256];
   const int h = blockIdx.x, t = blockIdx.y;
-  int s, ctx;
-  mla_token(p, t, &s, &ctx);
-  const int nsplit = (ctx + p.chunk - 1) / p.chunk;
-  if (nsplit <= 1) return;
-  mla_combine_head(p, t, h, nsplit, wsm);
+  const int n = mla_nsplit(p, t);
+  if (n <= 1) return;
+  float mx;
+  const float inv = mla_combine_scale(p, t, h, n, &mx);
+  const int nw = n < 256 ? n : 256;
+  for (int i = threadIdx.x; i < nw; i += blockDim.x) wsm[i] = mla_split_w(p, t, h, i, mx);
+  __syncthreads();
+  for (int d = blockIdx.z * blockDim.x + threadIdx.x; d < p.r; d += gridDim.z * blockDim.x)
+    mla_combine_vals<1>(p, t, h, n, d, mx, inv, wsm, nw, p.out + ((size_t)t * p.heads + h) * p.r + d);
 }
 
 template <int M, int BN, int NW>
@@ -733,11 +921,11 @@ static latte_status launch_variant(lt_cuda_ctx *c, const lt_mla_params &p, int T
   }
 }
 
-extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache,
-                                           void *out_lat, int H, int r, int dr, float scale) {
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+/* Plans one decode (tile variant, split chunk, scratch for the partials) into *p; *fast / *v: the kernel. */
+static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
+                                int H, int r, int dr, float scale, lt_mla_params *pp, int *fast_out, int *v_out) {
+  lt_mla_params &p = *pp;
   const int T = f->num_tokens, B = f->num_seqs;
-  if (T <= 0) return LATTE_OK;
   const int fast = r == MLA_DV && dr == MLA_D - MLA_DV && H % 16 == 0;
   if (!fast && (r > 32 * MLA_GEN_MAXR || r + dr > 32 * MLA_GEN_MAXW))
     return lt_err(LATTE_ERR_UNSUPPORTED, "mla_decode: r=%d dr=%d beyond the cuda kernels", r, dr);
@@ -776,7 +964,6 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
   if (cap_splits < 1) cap_splits = 1;
   if ((max_ctx + chunk - 1) / chunk > cap_splits) chunk = (max_ctx + cap_splits - 1) / cap_splits;
   chunk = (chunk + BN - 1) / BN * BN;
-  lt_mla_params p;
   memset(&p, 0, sizeof p);
   p.ql = (const bf16 *)ql; p.cache = (const bf16 *)cache; p.out = (bf16 *)out_lat;
   p.qo_indptr = f->d_qo_indptr; p.seq_lens = f->d_seq_lens; p.kv_indptr = f->d_kv_indptr; p.kv_indices = f->d_kv_indices;
@@ -788,25 +975,65 @@ extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const
     LT_TRY(lt_cuda_scratch(c, LT_SCR_ATTN, (size_t)T * p.max_splits * H * r * sizeof(float), (void **)&p.part_o));
     LT_TRY(lt_cuda_scratch(c, LT_SCR_ATTN2, (size_t)T * p.max_splits * H * sizeof(float), (void **)&p.part_lse));
   }
-  if (fast) {
-    latte_status st = launch_variant(c, p, T, v);
-    if (st) return st;
-  } else {
-    dim3 grid(H, p.max_splits, T);
-    (void)lt_launch(lt_k_mla_decode_generic, grid, 32, 0, c->stream, p);
-    LT_LAUNCH_CHECK("mla_decode_generic");
-  }
-  if (p.max_splits > 1) {
-    /* blockIdx.z splits r over 4 blocks: a decode token's 16 heads spread over 64 SMs */
-    (void)lt_launch(lt_k_mla_combine, dim3(H, T, (r + 127) / 128 < 4 ? (r + 127) / 128 : 4), 128, 0, c->stream, p);
-    LT_LAUNCH_CHECK("mla_combine");
-  }
+  *fast_out = fast;
+  *v_out = v;
   return LATTE_OK;
 }
 
-/* mla_decode_v: for now mla_decode then mla_out_v */
+/* The attention kernel of a planned decode: out_lat rows of one-split tokens, partials of the others. */
+static latte_status lt_mla_attend(lt_cuda_ctx *c, const lt_mla_params &p, int fast, int v) {
+  if (fast) return launch_variant(c, p, p.num_tokens, v);
+  dim3 grid(p.heads, p.max_splits, p.num_tokens);
+  (void)lt_launch(lt_k_mla_decode_generic, grid, 32, 0, c->stream, p);
+  LT_LAUNCH_CHECK("mla_decode_generic");
+  return LATTE_OK;
+}
+
+/* The combine of a planned decode with max_splits > 1: the other tokens' rows of out_lat. */
+static latte_status lt_mla_combine(lt_cuda_ctx *c, const lt_mla_params &p) {
+  /* blockIdx.z splits r over 4 blocks: a decode token's 16 heads spread over 64 SMs */
+  const int z = (p.r + 127) / 128 < 4 ? (p.r + 127) / 128 : 4;
+  (void)lt_launch(lt_k_mla_combine, dim3(p.heads, p.num_tokens, z), 128, 0, c->stream, p);
+  LT_LAUNCH_CHECK("mla_combine");
+  return LATTE_OK;
+}
+
+extern "C" latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache,
+                                           void *out_lat, int H, int r, int dr, float scale) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  if (f->num_tokens <= 0) return LATTE_OK;
+  lt_mla_params p;
+  int fast = 0, v = 0;
+  LT_TRY(lt_mla_plan(c, f, ql, cache, out_lat, H, r, dr, scale, &p, &fast, &v));
+  LT_TRY(lt_mla_attend(c, p, fast, v));
+  if (p.max_splits > 1) LT_TRY(lt_mla_combine(c, p));
+  return LATTE_OK;
+}
+
+/* mla_decode_v: the decode, then out_v. When the decode splits the context, out_v takes its streaming
+ * kernel and the partials are small (lt_cuda_mla_fuse_max_part), that kernel combines the splits itself
+ * (FUSED: no lt_k_mla_combine launch; bitwise the same result); otherwise the plain sequence. out_lat
+ * holds only the one-split tokens' rows then. */
 extern "C" latte_status lt_cuda_mla_decode_v(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache,
                                              void *out_lat, const lt_mla_w *w, void *out, int H, int r, int dr,
                                              float scale) {
-  return lt_mla_decode_v_seq(b, f, ql, cache, out_lat, w, out, H, r, dr, scale);
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int T = f->num_tokens;
+  if (T <= 0) return LATTE_OK;
+  if (w->heads != H || w->r != r)
+    return lt_err(LATTE_ERR_INVALID, "mla_decode_v: weights of %d heads × r %d for %d heads × r %d", w->heads, w->r,
+                  H, r);
+  lt_mla_params p;
+  int fast = 0, v = 0;
+  LT_TRY(lt_mla_plan(c, f, ql, cache, out_lat, H, r, dr, scale, &p, &fast, &v));
+  LT_TRY(lt_mla_attend(c, p, fast, v));
+  const int cl = w->dv / LT_OV_CS;
+  const double part = (double)T * p.max_splits * H * r * sizeof(float);  /* bytes of split partials */
+  if (p.max_splits > 1 && part <= (double)lt_cuda_mla_fuse_max_part && lt_mla_ov_small(T, w, out_lat, out) &&
+      cl >= 1 && cl <= LT_OV_MAX_CL && (size_t)T * (r / cl) * sizeof(bf16) <= 32768) {
+    lt_cuda_mla_decode_v_fused++;
+    return lt_mla_out_v_small(c, out_lat, w, out, T, &p);
+  }
+  if (p.max_splits > 1) LT_TRY(lt_mla_combine(c, p));
+  return lt_cuda_mla_out_v(b, out_lat, w, out, T);
 }
