@@ -8,11 +8,11 @@
  * kv_a_proj_with_mqa). lt_cuda_gemv_bf16 / lt_cuda_gemv_bf16_pair decline (*done = 0, nothing
  * launched) outside what they serve; the caller then takes cuBLASLt or two linears (docs/cuda-gemv.md). */
 #include "backend/cuda/cuda_ops.h"
-#include <cooperative_groups.h>
+#include "backend/cuda/cuda_async.cuh"
+#include "backend/cuda/cuda_gemv_reduce.cuh"
 #include <stdint.h>
 #include <stdio.h>
 
-namespace cg = cooperative_groups;
 typedef __nv_bfloat16 bf16;
 
 enum {
@@ -34,16 +34,6 @@ int lt_gemv_bf16_force = 0;
 /* 1: decline every call (bench_gemv's cuBLASLt baseline: lt_cuda_linear tries the GEMV first) */
 int lt_gemv_bf16_off = 0;
 
-/* 16 bytes global → shared, asynchronous, bypassing L1; zeros when !ok (src-size 0, nothing read) */
-__device__ __forceinline__ void lt_gb_cp16(uint4 *dst, const bf16 *src, bool ok) {
-  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(
-                   (uint32_t)__cvta_generic_to_shared(dst)),
-               "l"(src), "r"(ok ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void lt_gb_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void lt_gb_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 /* Activations are re-read by every block of the same K range: read-only path, L1 cached; zeros when !ok. */
 __device__ __forceinline__ uint4 lt_gb_ld_x(const bf16 *p, bool ok) {
   uint4 v = make_uint4(0, 0, 0, 0);
@@ -77,7 +67,7 @@ __device__ __forceinline__ void lt_gb_issue(uint4 *slot, const bf16 *const (&wr)
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const bool ok = kv && rv[nt][r];
-        lt_gb_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + h * 32 : safe, ok);
+        lt_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + h * 32 : safe, ok);
       }
   }
 }
@@ -112,7 +102,7 @@ struct lt_gb_params {
 template <int MT, int NT, int ST>
 __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_params p) {
   LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight prologue (cuda_common.h) */
-  constexpr int R = NT * 16, C = MT * 8, Q = NT * 4;  /* Q: 16-byte pieces per lane per chunk */
+  constexpr int R = NT * 16, Q = NT * 4;  /* Q: 16-byte pieces per lane per chunk */
   extern __shared__ uint4 lt_gb_smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const bool s1 = (int)blockIdx.x >= p.tiles0;  /* block-uniform: which weight this block streams */
@@ -160,7 +150,7 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
 #pragma unroll
   for (int s = 0; s < ST - 1; s++) {  /* prologue: chunks 0 .. ST-2 of this warp */
     if (s < mine) lt_gb_issue<NT>(ring + s * Q * 32, wr, rv, w, o0 + s * step, klim, lane);
-    lt_gb_commit();
+    lt_cp_commit();
   }
   LT_PDL_WAIT();  /* x (and y) belong to the previous kernels: only now */
   for (int i = 0; i < mine; i++) {
@@ -170,10 +160,10 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
       for (int h = 0; h < 2; h++) xb[mt][h] = lt_gb_ld_x(xr[mt] + o + h * 32, xv[mt] && o + h * 32 < klim);
-    lt_gb_wait<ST - 2>();  /* chunk i has landed (this lane's pieces) */
+    lt_cp_wait<ST - 2>();  /* chunk i has landed (this lane's pieces) */
     /* refill the slot chunk i-1 used: its fragments were consumed by the MMAs of the last iteration */
     if (i + ST - 1 < mine) lt_gb_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, w, o + (ST - 1) * step, klim, lane);
-    lt_gb_commit();
+    lt_cp_commit();
     const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
     uint4 wa[NT][2][2];
 #pragma unroll
@@ -194,42 +184,10 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
                       lt_gb_word(wa[nt][0][h], 2 * j + 1), lt_gb_word(wa[nt][1][h], 2 * j + 1),
                       lt_gb_word(xb[mt][h], 2 * j), lt_gb_word(xb[mt][h], 2 * j + 1));
   }
-  lt_gb_wait<0>();
+  lt_cp_wait<0>();
   __syncthreads();  /* every warp is done with the ring: reuse it for the reduction */
 
-  /* fragment (row g / g+8, token 2t / 2t+1) of each warp → red[warp]; block sum in warp order */
-  float *red = (float *)lt_gb_smem;              /* [WARPS][R][C + 1] */
-  float *bsum = red + LT_GB_WARPS * R * (C + 1);  /* [R·C], token-major */
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-        red[(warp * R + nt * 16 + g + (i >> 1) * 8) * (C + 1) + mt * 8 + t * 2 + (i & 1)] = acc[nt][mt][i];
-  __syncthreads();
-  for (int e = threadIdx.x; e < R * C; e += LT_GB_THREADS) {
-    const int nl = e % R, ml = e / R;
-    float v = red[nl * (C + 1) + ml];
-#pragma unroll
-    for (int ww = 1; ww < LT_GB_WARPS; ww++) v += red[(ww * R + nl) * (C + 1) + ml];
-    bsum[e] = v;
-  }
-  const int S = (int)gridDim.z;
-  if (S == 1) __syncthreads();
-  else cg::this_cluster().sync();  /* every rank's block sum is in its shared memory */
-  if (blockIdx.z == 0) {
-    cg::cluster_group cl = cg::this_cluster();
-    for (int e = threadIdx.x; e < R * C; e += LT_GB_THREADS) {
-      const int nl = e % R, ml = e / R, n = n0 + nl;
-      float v = bsum[e];
-      for (int r = 1; r < S; r++) v += cl.map_shared_rank(bsum, r)[e];
-      if (n >= N || ml >= M) continue;
-      if (out_f32) ((float *)y)[(int64_t)ml * N + n] = v;
-      else ((bf16 *)y)[(int64_t)ml * N + n] = __float2bfloat16(v);
-    }
-  }
-  if (S > 1) cg::this_cluster().sync();  /* ranks keep their shared memory until rank 0 has read it */
+  lt_gemv_reduce_store<NT, MT, LT_GB_WARPS>(acc, (float *)lt_gb_smem, n0, N, M, y, out_f32);
 }
 
 static int64_t lt_gb_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -237,7 +195,7 @@ static int64_t lt_gb_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /* dynamic shared memory of a variant: the rings, or the reduction buffers if larger */
 static size_t lt_gb_smem_bytes(int MT, int NT, int ST) {
   const size_t ring = (size_t)LT_GB_WARPS * ST * NT * 4 * 32 * 16;
-  const size_t red = sizeof(float) * ((size_t)LT_GB_WARPS * NT * 16 * (MT * 8 + 1) + (size_t)NT * 16 * MT * 8);
+  const size_t red = sizeof(float) * lt_gemv_red_floats(NT, MT, LT_GB_WARPS);
   return ring > red ? ring : red;
 }
 

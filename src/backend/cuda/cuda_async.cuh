@@ -1,0 +1,19 @@
+/* cuda_async.cuh — cp.async (global → shared, bypassing L1) helpers shared by the streaming kernels. */
+#ifndef LT_CUDA_ASYNC_CUH
+#define LT_CUDA_ASYNC_CUH
+#include <stdint.h>
+
+/* 16 bytes global → shared, asynchronous; zeros when !ok (src-size 0: nothing read, src must still be
+ * a valid address) */
+__device__ __forceinline__ void lt_cp16(void *dst, const void *src, bool ok) {
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(
+                   (uint32_t)__cvta_generic_to_shared(dst)),
+               "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void lt_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+/* wait until at most N of this thread's committed groups are still in flight */
+template <int N>
+__device__ __forceinline__ void lt_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+#endif
