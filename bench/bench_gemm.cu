@@ -1,7 +1,7 @@
 /* bench_gemm.cu — floors and lt_cuda_linear timings: D2D copy bandwidth, cuBLASLt bf16 and FP8
  * 8192³ rates, then FP8 (our kernel vs cuBLASLt block-scaled) and bf16 linear at DeepSeek-V3 shapes
- * for M ∈ {1, 8, 16, 32, 64, 512, 4096} (FP8: previous split-K kernel, our current kernels, cuBLASLt,
- * automatic dispatch). CUDA events, median of many runs, rotating buffers for small M. */
+ * for M ∈ {1, 8, 16, 32, 64, 512, 4096} (FP8: previous split-K kernel, our split-free kernels, the
+ * decode GEMV, cuBLASLt, automatic dispatch). CUDA events, median of many runs, rotating buffers for small M. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "bench_util.cuh"
 
 extern "C" int lt_cuda_gemm_force;
+extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -131,9 +132,10 @@ int main(void) {
   const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[7] = {1, 8, 16, 32, 64, 512, 4096};
   /* FP8 paths: split-K = the previous small-M kernel (quantise, GEMM, split-K sum: 3 launches),
-   * ours = our kernels (split-free: 1 launch at M ≤ 16, 2 above), cublasLt, auto = linear's dispatch */
-  const char *pnames[4] = {"split-K", "ours", "cublasLt", "auto"};
-  const int pforce[4] = {3, 1, 2, 0};
+   * ours = our kernels (split-free: 1 launch at M ≤ 16, 2 above), gemv = the FP8 decode GEMV (M ≤ 16,
+   * one launch), cublasLt, auto = linear's dispatch */
+  const char *pnames[5] = {"split-K", "ours", "gemv", "cublasLt", "auto"};
+  const int pforce[5] = {3, 1, 4, 2, 0};
   printf("\n%-6s %-13s %5s %-9s %9s %9s %9s %7s %7s\n", "dtype", "N x K", "M", "path", "us", "MB", "GFLOP",
          "%bw", "%mma");
   for (int si = 0; si < 5; si++) {
@@ -172,8 +174,9 @@ int main(void) {
         lin_arg a = {b, ws, nw, x, nx, y, M};
         double flop = 2.0 * M * (double)N * K;
         double bytes = (double)wbytes + (double)M * K * 2 + (double)M * N * 2;
-        for (int path = 0; path < (fp8 ? 4 : 1); path++) {
+        for (int path = 0; path < (fp8 ? 5 : 1); path++) {
           if (fp8 && M > 64 && path < 2) continue;  /* our kernels at large M: ragged-k fallback only */
+          if (fp8 && M > 16 && path == 2) continue; /* the FP8 decode GEMV: rows ≤ 16 */
           const char *pn = !fp8 ? "cublasLt" : pnames[path];
           lt_cuda_gemm_force = !fp8 ? 0 : pforce[path];
           /* probe: cuBLASLt may refuse (e.g. M = 1) */
@@ -193,6 +196,52 @@ int main(void) {
       for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
       free(ws);
     }
+  }
+  /* the FP8 decode GEMV (gemv) against the split-free kernel (ours) at M = 1, 2, 4, 8, then the GEMV's
+   * knobs (ring slots, blocks per SM aimed at, longest K range) at M = 1 */
+  printf("\nfp8 decode sizes, us at M = 1 / 2 / 4 / 8; then gemv knobs (st, bps, kmax) at M = 1\n");
+  for (int si = 0; si < 5; si++) {
+    const int N = shapes[si][0], K = shapes[si][1];
+    size_t wbytes = (size_t)N * K;
+    int nw = (int)std::min<size_t>(8, std::max<size_t>(1, (size_t)(4 * p.l2CacheSize) / wbytes + 1));
+    lt_weight *ws = (lt_weight *)calloc(nw, sizeof(lt_weight));
+    size_t sb = sizeof(float) * ((N + 127) / 128) * ((K + 127) / 128);
+    float *h = (float *)malloc(sb);
+    for (size_t j = 0; j < sb / 4; j++) h[j] = 1e-3f;
+    for (int i = 0; i < nw; i++) {
+      ws[i].n = N; ws[i].k = K; ws[i].dtype = LT_F8E4M3; ws[i].bn = ws[i].bk = 128;
+      CK(cudaMalloc(&ws[i].data, wbytes));
+      CK(cudaMemset(ws[i].data, 0x38, wbytes));
+      CK(cudaMalloc(&ws[i].scale, sb));
+      CK(cudaMemcpy(ws[i].scale, h, sb, cudaMemcpyHostToDevice));
+    }
+    free(h);
+    void *x[4], *y;
+    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)8 * K * 2)); CK(cudaMemset(x[i], 0x3c, (size_t)8 * K * 2)); }
+    CK(cudaMalloc(&y, (size_t)8 * N * 2));
+    const int Md[4] = {1, 2, 4, 8};
+    printf("%6dx%-6d", N, K);
+    for (int pi = 0; pi < 2; pi++) {
+      lt_cuda_gemm_force = pi ? 1 : 4;
+      printf("  %s", pi ? "ours" : "gemv");
+      for (int mi = 0; mi < 4; mi++) {
+        lin_arg a = {b, ws, nw, x, 4, y, Md[mi]};
+        printf(" %5.1f", time_med(run_lin, &a, 30) * 1e3);
+      }
+    }
+    const int cfgs[5][3] = {{8, 2, 4096}, {4, 1, 4096}, {4, 4, 4096}, {4, 2, 2048}, {8, 4, 2048}};
+    lt_cuda_gemm_force = 4;
+    for (int ci = 0; ci < 5; ci++) {
+      lt_gemv_fp8_st = cfgs[ci][0]; lt_gemv_fp8_bps = cfgs[ci][1]; lt_gemv_fp8_kmax = cfgs[ci][2];
+      lin_arg a = {b, ws, nw, x, 4, y, 1};
+      printf("  (%d,%d,%d) %5.1f", cfgs[ci][0], cfgs[ci][1], cfgs[ci][2], time_med(run_lin, &a, 30) * 1e3);
+    }
+    printf("\n");
+    lt_cuda_gemm_force = 0; lt_gemv_fp8_st = lt_gemv_fp8_bps = lt_gemv_fp8_kmax = 0;
+    for (int i = 0; i < 4; i++) cudaFree(x[i]);
+    cudaFree(y);
+    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
+    free(ws);
   }
   printf("\n%%bw: bytes the op must move (weights + x + y) per second / D2D copy rate (read+write bytes per "
          "second); %%mma: FLOP/s / the 8192^3 cuBLASLt rate of the same dtype.\n");

@@ -350,8 +350,8 @@ int main(void) {
   for (int ps = 0; ps < 2; ps++) { test_rope(16, ps ? 64 : 1); test_rope(128, ps ? 64 : 1); }
 
   const int Ms[4] = {1, 7, 64, 512};
-  /* FP8: M ≤ 16 is the split-free kernel quantising x itself, 16 < M ≤ 64 the split-free kernel or
-   * cuBLASLt, M = 7 (second entry) with a padded row stride */
+  /* FP8: M ≤ 16 is the FP8 decode GEMV, 16 < M ≤ 64 the split-free kernel or cuBLASLt, M = 7
+   * (second entry) with a padded row stride */
   const int Ms8[8] = {1, 7, 8, 16, 17, 33, 64, 512};
   /* ragged fixtures (bf16 and fp8) */
   int rag[3][2] = {{160, 256}, {384, 192}, {256, 96}};
@@ -389,6 +389,37 @@ int main(void) {
       run_linear(&t, 33, 0, 1, " [split-free]");
       lt_cuda_gemm_force = 3; run_linear(&t, 8, 0, 0, " [split-K]");
       lt_cuda_gemm_force = 2; run_linear(&t, 64, 0, 0, " [cuBLASLt]");
+      lt_cuda_gemm_force = 0;
+      free_weight(&t);
+    }
+  }
+  /* the FP8 decode GEMV forced (force 4): ragged fixtures and real shapes, strided x, f32 output, one
+   * launch twice bitwise equal, and its declines (rows > 16, odd x stride) reported as errors */
+  {
+    int g8[][2] = {{160, 256}, {384, 192}, {256, 96}, {7168, 2048}, {576, 7168}};
+    for (int i = 0; i < (quick ? 3 : 5); i++) {
+      tw t;
+      if (make_weight(&t, g8[i][0], g8[i][1], 1)) continue;
+      lt_cuda_gemm_force = 4;
+      run_linear(&t, 1, 0, 0, " [fp8 gemv]");
+      run_linear(&t, 5, 64, 0, " [fp8 gemv]");
+      run_linear(&t, 16, 0, 0, " [fp8 gemv]");
+      run_linear(&t, 9, 0, 1, " [fp8 gemv]");
+      if (i == 0) {
+        void *dx = NULL, *dy = NULL;
+        float *x = rnd((size_t)17 * t.k, 1.0f);
+        dx = dev_act(x, (size_t)17 * t.k);
+        gpu->alloc(gpu, (size_t)17 * t.n * 2, &dy);
+        uint16_t *h1 = malloc((size_t)8 * t.n * 2), *h2 = malloc((size_t)8 * t.n * 2);
+        int ok = !gpu->linear(gpu, dx, t.k, &t.wg, dy, 8) && !gpu->download(gpu, h1, dy, (size_t)8 * t.n * 2) &&
+                 !gpu->linear(gpu, dx, t.k, &t.wg, dy, 8) && !gpu->download(gpu, h2, dy, (size_t)8 * t.n * 2);
+        CHECK(ok && !memcmp(h1, h2, (size_t)8 * t.n * 2), "fp8 gemv: two runs differ (or failed: %s)", latte_last_error());
+        CHECK(gpu->linear(gpu, dx, t.k, &t.wg, dy, 17) != LATTE_OK, "fp8 gemv forced at 17 rows should decline");
+        CHECK(gpu->linear(gpu, dx, t.k + 3, &t.wg, dy, 4) != LATTE_OK, "fp8 gemv forced with x stride k+3 should decline");
+        printf("  fp8 gemv: deterministic over two runs; declines 17 rows and an odd x stride\n");
+        free(h1); free(h2); free(x);
+        gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+      }
       lt_cuda_gemm_force = 0;
       free_weight(&t);
     }

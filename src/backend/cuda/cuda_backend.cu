@@ -10,7 +10,8 @@
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
-extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused, lt_cuda_moe_norm_fused;
+extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
+    lt_cuda_gemv_fp8_on;
 
 /* *var = the integer in environment variable name, when it is set and ≥ lo */
 static void env_int(const char *name, int lo, int *var) {
@@ -309,6 +310,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   env_int("LATTE_GG_WANT", 1, &lt_cuda_gg_want_pct);
   env_int("LATTE_ROUTE", 0, &lt_cuda_route_fused);
   env_int("LATTE_MOE_NORM_FUSED", 0, &lt_cuda_moe_norm_fused);
+  env_int("LATTE_GEMV_FP8", 0, &lt_cuda_gemv_fp8_on);
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;
   c->w8a8 = w8a8;

@@ -3,6 +3,7 @@
  * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): a
  * split-free one that quantises x itself (rows ≤ 16, one launch) and the older split-K one. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_fp8.cuh"
 #include <cooperative_groups.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,15 +12,20 @@
 typedef __nv_bfloat16 bf16;
 
 /* 0: automatic; 1: always our FP8 kernels (split-free kernel where it applies, else the split-K one);
- * 2: always cuBLASLt for FP8; 3: always the split-K kernel with the separate quantisation (bench / tests) */
+ * 2: always cuBLASLt for FP8; 3: always the split-K kernel with the separate quantisation; 4: the FP8
+ * decode GEMV, an error where it declines (bench / tests) */
 extern "C" int lt_cuda_gemm_force;
 int lt_cuda_gemm_force = 0;
+/* 1: the automatic dispatch takes the FP8 decode GEMV where it serves (LATTE_GEMV_FP8, measuring) */
+extern "C" int lt_cuda_gemv_fp8_on;
+int lt_cuda_gemv_fp8_on = 1;
 
 enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
        LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled) */
        LT_FP8_FUSE_M = 16,     /* rows at or below: the split-free kernel quantises x itself */
        LT_FP8_SF_M = 64,       /* rows at or below: the split-free kernel may run (see linear_any) */
-       LT_FP8_WARPS = 4 };     /* warps per block of our FP8 kernels */
+       LT_FP8_WARPS = 4,       /* warps per block of our FP8 kernels */
+       LT_FP8_GEMV_M = 4 };    /* rows at or below: the FP8 decode GEMV (slower than the split-free kernel at 8) */
 /* weight bytes (n·k) at or below which the fused split-free kernel is chosen: measured (H200) faster
  * than the split-K kernel and cuBLASLt up to 37.7 MB at rows ≤ 8 (slower at 117 MB), and up to 14.7 MB
  * at 9..16 rows (slower than cuBLASLt at 37.7 MB) */
@@ -48,6 +54,9 @@ typedef struct {
 /* cuda_gemv_bf16.cu: y = x · Wᵀ for bf16 W at decode rows; *done = 0 where it declines */
 extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
                                           int rows, int out_f32, int *done);
+/* cuda_gemv_fp8.cu: the same for e4m3 W (w8a8) */
+extern "C" latte_status lt_cuda_gemv_fp8(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                         int rows, int out_f32, int *done);
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -76,9 +85,9 @@ static latte_status gemm_priv(const lt_weight *w, lt_gemm_priv **out) {
 
 /* ================================ FP8 activation quantisation ================================ */
 
-/* One warp per (row m, 128-group g): amax, inv = 448/amax, q = e4m3(x·inv) (RNE, saturating), as the
- * CPU's lt_cpu_quant_rows. xq [M, kq] (kq = k rounded up to 128, zero padded); scales s = amax/448
- * stored group-major sc[g * M + m] (cuBLASLt's VEC128 layout for the B operand). */
+/* One warp per (row m, 128-group g): lt_quant_group4 (cuda_fp8.cuh), as the CPU's lt_cpu_quant_rows.
+ * xq [M, kq] (kq = k rounded up to 128, zero padded); scales s = amax/448 stored group-major
+ * sc[g * M + m] (cuBLASLt's VEC128 layout for the B operand). */
 __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc) {
   int64_t wid = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
   int lane = threadIdx.x & 31, G = kq / 128;
@@ -87,33 +96,13 @@ __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq,
   const bf16 *xr = x + (int64_t)m * xs;
   int k0 = g * 128 + lane * 4;
   float v[4];
-  float amax = 0.0f;
-  for (int j = 0; j < 4; j++) {
-    v[j] = k0 + j < K ? __bfloat162float(xr[k0 + j]) : 0.0f;
-    amax = fmaxf(amax, fabsf(v[j]));
-  }
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  float inv = amax > 0.0f ? __fdiv_rn(448.0f, amax) : 0.0f;  /* exact division even under fast-math */
-  uint32_t packed = 0;
-  for (int j = 0; j < 4; j++) {
-    __nv_fp8_storage_t q = __nv_cvt_float_to_fp8(__fmul_rn(v[j], inv), __NV_SATFINITE, __NV_E4M3);
-    packed |= (uint32_t)q << (8 * j);
-  }
-  *(uint32_t *)(xq + (int64_t)m * kq + k0) = packed;
-  if (lane == 0) sc[(int64_t)g * M + m] = __fdiv_rn(amax, 448.0f);
+  for (int j = 0; j < 4; j++) v[j] = k0 + j < K ? __bfloat162float(xr[k0 + j]) : 0.0f;
+  float s;
+  *(uint32_t *)(xq + (int64_t)m * kq + k0) = lt_quant_group4(v, &s);
+  if (lane == 0) sc[(int64_t)g * M + m] = s;
 }
 
 /* ============================ FP8 GEMM: our mma.sync kernel ============================ */
-
-/* D (16×8, f32) += A (16×32 e4m3, row) · B (32×8 e4m3, col) */
-__device__ __forceinline__ void lt_mma_e4m3(float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                            uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 /* Weights are streamed once: bypass L1. */
 __device__ __forceinline__ uint4 lt_ld_stream(const void *p) {
@@ -174,38 +163,12 @@ __device__ __forceinline__ void lt_ld_xq(const uint8_t *xq, const float *xsc, in
   *s1 = mc + 1 < M ? xsc[(int64_t)g * M + mc + 1] : 0.0f;
 }
 
-__device__ __forceinline__ uint32_t lt_word(const uint4 &v, int i) {
-  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
-}
-
 /* y[m, n] = Σ_g sa[g, m] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (y [M, N], W [N, K] e4m3)
  * Computed as yᵀ = W · xqᵀ with mma m16n8k32: W rows are the MMA's M (16 per tile, NT tiles = 16·NT
  * rows per block), tokens its N (8 per tile, MT tiles per block). The warps of a block split the
  * block's 128-wide K-groups; blockIdx.z splits them further (partials [split, M, N] f32 when split).
  * Within a K-group the lane (g, t) of a quad loads bytes [t·32, t·32+32) of its rows for both
  * operands, a k permutation the block scale does not see (the sum over the group is the same). */
-/* One 128-channel group of the FP8 kernels: for each of NT 16-row weight tiles, four m16n8k32 MMAs of
- * the tile's fragments wa[nt] with the 8-token fragment xb, scaled by the weight block scale ws[nt]
- * and the two tokens' activation scales (s0, s1), added to acc[nt][mt]. */
-template <int NT, int MT>
-__device__ __forceinline__ void lt_fp8_group_mma(float (&acc)[NT][MT][4], int mt, const uint4 (&wa)[NT][2][2],
-                                                 const uint4 (&xb)[2], const float (&ws)[NT], float s0, float s1) {
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++) {
-    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int h = j >> 1, wi = (j & 1) * 2;
-      lt_mma_e4m3(t, lt_word(wa[nt][0][h], wi), lt_word(wa[nt][1][h], wi), lt_word(wa[nt][0][h], wi + 1),
-                  lt_word(wa[nt][1][h], wi + 1), lt_word(xb[h], wi), lt_word(xb[h], wi + 1));
-    }
-    acc[nt][mt][0] += t[0] * (ws[nt] * s0);
-    acc[nt][mt][1] += t[1] * (ws[nt] * s1);
-    acc[nt][mt][2] += t[2] * (ws[nt] * s0);
-    acc[nt][mt][3] += t[3] * (ws[nt] * s1);
-  }
-}
-
 /* The prefetched fragments of the next group become the current ones. */
 template <int NT>
 __device__ __forceinline__ void lt_fp8_take(uint4 (&wa)[NT][2][2], const uint4 (&wn)[NT][2][2]) {
@@ -670,6 +633,16 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
    * where it measured fastest (H200, bench_gemm): rows ≤ 8 up to LT_FP8_SF_BYTES8 weight bytes,
    * rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K kernel / cuBLASLt, as before) */
+  if (force == 0 || force == 4) {  /* the FP8 decode GEMV (cuda_gemv_fp8.cu): forced up to 16 rows; automatic
+                                    * where it measured faster than the split-free kernel (H200, bench_gemm) */
+    int done = 0;
+    if (force == 4 || (lt_cuda_gemv_fp8_on && rows <= LT_FP8_GEMV_M))
+      LT_TRY(lt_cuda_gemv_fp8(b, x, xs, w, y, rows, out_f32, &done));
+    if (done) return LATTE_OK;
+    if (force == 4)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
+                    (long long)w->n, (long long)w->k);
+  }
   const int sf_ok = K % 16 == 0 && ((uintptr_t)w->data & 15) == 0 && force != 2 && force != 3;
   const int64_t wbytes = w->n * w->k;
   const int sf_fused = sf_ok && rows <= LT_FP8_FUSE_M &&
