@@ -49,3 +49,18 @@ latte_status lt_moe_experts_add_rmsnorm_seq(lt_backend *b, const void *x, const 
   LT_TRY(b->moe_experts(b, x, w, ids, weights, top_k, rows, out));                 /* out [rows, H] */
   return b->add_rmsnorm(b, resid, out, norm_w, y, rows, w->hidden, eps);          /* resid += out; y */
 }
+
+latte_status lt_rope_absorb_q_seq(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
+                                 int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                 const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w, void *ql) {
+  LT_TRY(b->rope_cache_write(b, f, rope, q, heads, dn, dr, c, c_stride, c_norm, eps, kpe, kpe_stride, r, cache));
+  return b->mla_absorb_q(b, q, w, dr, ql, f->num_tokens);  /* ql [T, H, r+dr] */
+}
+
+latte_status lt_add_rmsnorm_route_seq(lt_backend *b, void *resid, const void *delta, const float *norm_w, void *y,
+                                      int rows, int dim, float eps, const lt_weight *gate, const float *bias,
+                                      const lt_route_cfg *cfg, int32_t *ids, float *weights,
+                                      const lt_moe_w *experts) {
+  LT_TRY(b->add_rmsnorm(b, resid, delta, norm_w, y, rows, dim, eps));          /* y [rows, dim] */
+  return b->moe_route(b, y, gate, bias, cfg, rows, ids, weights, experts);     /* ids, weights [rows, k] */
+}

@@ -172,6 +172,12 @@ struct lt_backend {
   latte_status (*rope_cache_write)(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
                                    int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
                                    const void *kpe, int64_t kpe_stride, int r, void *cache);
+  /* rope_cache_write then mla_absorb_q of the rotated q (the absorbed-decode path): the cache write as
+   * above, ql [T, H, r+dr] = absorb(q with its rope part rotated); q itself may be left unrotated */
+  latte_status (*rope_absorb_q)(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
+                                int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w,
+                                void *ql);
   /* lat [num_kv, r+dr] = the context of every sequence, in order, gathered from the paged cache */
   latte_status (*gather_kv)(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
   /* extend/prefill MHA: q [T, H, dn+dr], kvb [num_kv, H, dn+dv] (k_nope | v per head),
@@ -198,6 +204,11 @@ struct lt_backend {
   latte_status (*moe_route)(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
                             const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
                             const lt_moe_w *experts);
+  /* add_rmsnorm then moe_route on its output: resid [rows, dim] += delta; y = rmsnorm(resid) · norm_w;
+   * ids, weights = the router on y (as moe_route, x = y) */
+  latte_status (*add_rmsnorm_route)(lt_backend *b, void *resid, const void *delta, const float *norm_w, void *y,
+                                    int rows, int dim, float eps, const lt_weight *gate, const float *bias,
+                                    const lt_route_cfg *cfg, int32_t *ids, float *weights, const lt_moe_w *experts);
   /* out [T, H] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t]) (+ shared(x[t]) when w->shared_folded) */
   latte_status (*moe_experts)(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                               const float *weights, int top_k, int rows, void *out);
@@ -236,6 +247,13 @@ latte_status lt_linear_pair_seq(lt_backend *b, const void *x, int64_t x_stride, 
                                 const lt_weight *w2, void *y2, int rows);
 latte_status lt_mla_decode_v_seq(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                  const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
+latte_status lt_rope_absorb_q_seq(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
+                                 int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                 const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w, void *ql);
+latte_status lt_add_rmsnorm_route_seq(lt_backend *b, void *resid, const void *delta, const float *norm_w, void *y,
+                                      int rows, int dim, float eps, const lt_weight *gate, const float *bias,
+                                      const lt_route_cfg *cfg, int32_t *ids, float *weights,
+                                      const lt_moe_w *experts);
 latte_status lt_moe_experts_add_rmsnorm_seq(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                             const float *weights, int top_k, int rows, void *out, void *resid,
                                             const float *norm_w, void *y, float eps);

@@ -45,12 +45,12 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
     /* q [T, nh*(dn+dr)] = h · q_projᵀ; kva [T, r+dr] = h · kv_aᵀ */
     LT_TRY(be->linear_pair(be, h, c->hidden_size, &ly->q_proj, q, &ly->kv_a, kva, T));
   }
-  /* cache ← [kv_a_layernorm(kva[:, :r]) | rope(kva[:, r:])]; q's rope part rotated in place */
-  LT_TRY(be->rope_cache_write(be, f, &m->rope, q, nh, dn, dr, kva, r + dr, ly->kv_a_ln, c->rms_norm_eps,
-                              (char *)kva + es * r, r + dr, r, e->kv[l]));
   LT_TRY(buf(e, LT_BUF_O, es * (size_t)T * nh * dv, &o));
   if (!absorbed) {
     void *lat, *kvb;
+    /* cache ← [kv_a_layernorm(kva[:, :r]) | rope(kva[:, r:])]; q's rope part rotated in place */
+    LT_TRY(be->rope_cache_write(be, f, &m->rope, q, nh, dn, dr, kva, r + dr, ly->kv_a_ln, c->rms_norm_eps,
+                                (char *)kva + es * r, r + dr, r, e->kv[l]));
     LT_TRY(buf(e, LT_BUF_LAT, es * (size_t)f->num_kv * (r + dr), &lat));
     LT_TRY(buf(e, LT_BUF_KVB, es * (size_t)f->num_kv * nh * (dn + dv), &kvb));
     LT_TRY(be->gather_kv(be, f, e->kv[l], r + dr, lat));                              /* lat [N, r+dr] */
@@ -60,16 +60,39 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
     void *ql, *ol;
     LT_TRY(buf(e, LT_BUF_QL, es * (size_t)T * nh * (r + dr), &ql));
     LT_TRY(buf(e, LT_BUF_OL, es * (size_t)T * nh * r, &ol));
-    LT_TRY(be->mla_absorb_q(be, q, &ly->mla, dr, ql, T));                             /* ql [T, nh, r+dr] */
+    /* the cache write as above; ql [T, nh, r+dr] = [q_nope · w_kc | rope(q_pe)] per head */
+    LT_TRY(be->rope_absorb_q(be, f, &m->rope, q, nh, dn, dr, kva, r + dr, ly->kv_a_ln, c->rms_norm_eps,
+                             (char *)kva + es * r, r + dr, r, e->kv[l], &ly->mla, ql));
     /* o [T, nh*dv] = (attention over the latent cache: ol [T, nh, r]) · w_vcᵀ per head */
     LT_TRY(be->mla_decode_v(be, f, ql, e->kv[l], ol, &ly->mla, o, nh, r, dr, m->softmax_scale));
   }
   return be->linear(be, o, (int64_t)nh * dv, &ly->o_proj, att_out, T);                /* [T, H] = o · o_projᵀ */
 }
 
-/* out [T, H] = the layer's MLP or MoE of h. When next_ln is given and the layer ends in its routed
- * experts (no separate shared MLP), the op also does the next layer's input step — x += out,
- * h = rmsnorm(x) · next_ln — and sets *normed. */
+/* The router's outputs of a MoE layer: ids [T, K] int32, wts [T, K] f32 */
+static latte_status route_bufs(latte_engine *e, int T, void **ids, void **wts) {
+  int K = e->m->route.top_k;
+  LT_TRY(buf(e, LT_BUF_IDS, sizeof(int32_t) * (size_t)T * K, ids));
+  return buf(e, LT_BUF_WTS, sizeof(float) * (size_t)T * K, wts);
+}
+
+/* x += att; h = rmsnorm(x) · post_ln — and, for a MoE layer, its router on h (ids, wts in route_bufs) */
+static latte_status post_attention(latte_engine *e, lt_fwd *f, int l, void *x, void *att, void *h) {
+  latte_model *m = e->m;
+  lt_backend *be = m->be;
+  const lt_layer *ly = &m->layers[l];
+  int T = f->num_tokens, H = m->cfg.hidden_size;
+  float eps = m->cfg.rms_norm_eps;
+  if (!ly->moe) return be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, eps);
+  void *ids, *wts;
+  LT_TRY(route_bufs(e, T, &ids, &wts));
+  return be->add_rmsnorm_route(be, x, att, ly->post_ln, h, T, H, eps, &ly->gate, ly->gate_bias, &m->route, ids, wts,
+                               &ly->experts);
+}
+
+/* out [T, H] = the layer's MLP or MoE of h (a MoE layer's router already ran: post_attention). When
+ * next_ln is given and the layer ends in its routed experts (no separate shared MLP), the op also does
+ * the next layer's input step — x += out, h = rmsnorm(x) · next_ln — and sets *normed. */
 static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out, void *x, const float *next_ln,
                         int *normed) {
   latte_model *m = e->m;
@@ -80,9 +103,7 @@ static latte_status ffn(latte_engine *e, lt_fwd *f, int l, void *h, void *out, v
   if (!ly->moe) return be->mlp(be, h, &ly->mlp, out, T);                               /* out [T, H] */
   int K = m->route.top_k;
   void *ids, *wts;
-  LT_TRY(buf(e, LT_BUF_IDS, sizeof(int32_t) * (size_t)T * K, &ids));
-  LT_TRY(buf(e, LT_BUF_WTS, sizeof(float) * (size_t)T * K, &wts));
-  LT_TRY(be->moe_route(be, h, &ly->gate, ly->gate_bias, &m->route, T, ids, wts, &ly->experts)); /* ids, wts [T, K] */
+  LT_TRY(route_bufs(e, T, &ids, &wts));                                                /* ids, wts [T, K] */
   if (next_ln && (!ly->has_mlp || ly->experts.shared_folded)) {
     /* out [T, H] routed (+ folded shared); x += out; h = rmsnorm(x) · next_ln */
     LT_TRY(be->moe_experts_add_rmsnorm(be, h, &ly->experts, ids, wts, K, T, out, x, next_ln, h, m->cfg.rms_norm_eps));
@@ -193,7 +214,7 @@ static latte_status forward_ops(latte_engine *e, lt_fwd *f, lt_run *runs, int nr
       size_t off = es * (size_t)runs[r].row0 * H;
       LT_TRY(attention(e, &runs[r].f, l, (char *)h + off, (char *)att + off, runs[r].absorbed));
     }
-    LT_TRY(be->add_rmsnorm(be, x, att, ly->post_ln, h, T, H, c->rms_norm_eps));       /* x += attn out */
+    LT_TRY(post_attention(e, f, l, x, att, h));                                       /* x += attn out */
     const float *next_ln = l + 1 < c->num_hidden_layers ? m->layers[l + 1].in_ln : NULL;
     LT_TRY(ffn(e, f, l, h, delta, x, next_ln, &normed));
   }

@@ -113,6 +113,7 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->gather_rows = lt_cpu_gather_rows;
   b->rope_cache_write = lt_cpu_rope_cache_write;
   b->gather_kv = lt_cpu_gather_kv;
+  b->rope_absorb_q = lt_rope_absorb_q_seq;
   b->attn_extend = lt_cpu_attn_extend;
   b->mla_absorb_q = lt_cpu_mla_absorb_q;
   b->mla_decode = lt_cpu_mla_decode;
@@ -120,6 +121,7 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->mla_decode_v = lt_mla_decode_v_seq;
   b->moe_route = lt_cpu_moe_route;
   b->moe_experts = lt_cpu_moe_experts;
+  b->add_rmsnorm_route = lt_add_rmsnorm_route_seq;
   b->moe_experts_add_rmsnorm = lt_moe_experts_add_rmsnorm_seq;
   b->mlp = lt_cpu_mlp;
   b->argmax_rows = lt_cpu_argmax_rows;

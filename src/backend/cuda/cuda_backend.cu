@@ -366,6 +366,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->gather_rows = lt_cuda_gather_rows;
   b->rope_cache_write = lt_cuda_rope_cache_write;
   b->gather_kv = lt_cuda_gather_kv;
+  b->rope_absorb_q = lt_cuda_rope_absorb_q;
   b->attn_extend = lt_cuda_attn_extend;
   b->mla_absorb_q = lt_cuda_mla_absorb_q;
   b->mla_decode = lt_cuda_mla_decode;
@@ -373,6 +374,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->mla_decode_v = lt_cuda_mla_decode_v;
   b->moe_route = lt_cuda_moe_route;
   b->moe_experts = lt_cuda_moe_experts;
+  b->add_rmsnorm_route = lt_cuda_add_rmsnorm_route;
   b->moe_experts_add_rmsnorm = lt_cuda_moe_experts_add_rmsnorm;
   b->mlp = lt_cuda_mlp;
   b->argmax_rows = lt_cuda_argmax_rows;

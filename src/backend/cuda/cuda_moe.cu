@@ -1279,3 +1279,11 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
 }
+
+/* add_rmsnorm_route: for now add_rmsnorm then moe_route */
+extern "C" latte_status lt_cuda_add_rmsnorm_route(lt_backend *b, void *resid, const void *delta, const float *norm_w,
+                                                  void *y, int rows, int dim, float eps, const lt_weight *gate,
+                                                  const float *bias, const lt_route_cfg *cfg, int32_t *ids,
+                                                  float *weights, const lt_moe_w *experts) {
+  return lt_add_rmsnorm_route_seq(b, resid, delta, norm_w, y, rows, dim, eps, gate, bias, cfg, ids, weights, experts);
+}

@@ -23,6 +23,10 @@ latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_r
                                       int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
                                       const void *kpe, int64_t kpe_stride, int r, void *cache);
 latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
+latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
+                                   int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                   const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w,
+                                   void *ql);
 /* cuda_gemm.cu */
 latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
@@ -48,6 +52,10 @@ void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w);
 latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
                                const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
                                const lt_moe_w *experts);
+latte_status lt_cuda_add_rmsnorm_route(lt_backend *b, void *resid, const void *delta, const float *norm_w, void *y,
+                                       int rows, int dim, float eps, const lt_weight *gate, const float *bias,
+                                       const lt_route_cfg *cfg, int32_t *ids, float *weights,
+                                       const lt_moe_w *experts);
 latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                  const float *weights, int top_k, int rows, void *out);
 latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,

@@ -110,3 +110,11 @@ extern "C" latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const 
   LT_LAUNCH_CHECK("lt_k_gather_kv");
   return LATTE_OK;
 }
+
+/* rope_absorb_q: for now rope_cache_write then mla_absorb_q */
+extern "C" latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
+                                              int dn, int dr, const void *c, int64_t c_stride, const float *c_norm,
+                                              float eps, const void *kpe, int64_t kpe_stride, int r, void *cache,
+                                              const lt_mla_w *w, void *ql) {
+  return lt_rope_absorb_q_seq(b, f, rope, q, heads, dn, dr, c, c_stride, c_norm, eps, kpe, kpe_stride, r, cache, w, ql);
+}
