@@ -1,8 +1,10 @@
 /* bench_absorb.cu — decode-size MLA absorption (mla_absorb_q) and output projection (mla_out_v): the
  * cuBLAS strided-batched path (lt_cuda_mla_absorb_max_rows = 0) against the streaming small-row kernels
- * of cuda_mla.cu, at H = 16 (V2-Lite) and 128 (V3), dn = dv = 128, dr = 64, r = 512, rows 1..32; then
- * mla_decode_v at the V2-Lite decode shape (H = 16, T = 1 and 32, contexts 512 / 1024 / 4096): the fused
- * combine + out_v kernel against mla_decode + mla_out_v, under each out_v weight-prefetch mode.
+ * of cuda_mla_absorb.cu / cuda_mla.cu, at H = 16 (V2-Lite) and 128 (V3), dn = dv = 128, dr = 64, r = 512,
+ * rows 1..32; then mla_decode_v at the V2-Lite decode shape (H = 16, T = 1 and 32, contexts 512 / 1024 /
+ * 4096): the fused combine + out_v kernel against mla_decode + mla_out_v, under each out_v weight-prefetch
+ * mode; then rope_absorb_q at the V2-Lite decode shape (T = 1 and 8): the one-launch kernel against
+ * rope_cache_write + mla_absorb_q.
  * Copy bandwidth is measured first in the same run; each op's time is the median over 30 CUDA-event-timed
  * replays of a graph of 64 back-to-back calls (per call = replay / 64), the weights (and KV caches)
  * rotating over sets that together are several times the L2, and is compared with the bytes floor
@@ -16,7 +18,8 @@
 #include <algorithm>
 #include "bench_util.cuh"
 
-extern "C" int lt_cuda_mla_absorb_max_rows;  /* cuda_mla.cu: -1 automatic, 0 = always cuBLAS, 32 = streaming */
+extern "C" int lt_cuda_mla_absorb_max_rows;  /* cuda_mla_absorb.cu: -1 automatic, 0 = always cuBLAS, 32 = streaming */
+extern "C" long lt_cuda_rope_absorb_q_fused;  /* cuda_mla_absorb.cu: rope_absorb_q calls that took the fused kernel */
 /* cuda_mla.cu: out_v's weight loads ahead of the PDL wait (0 none, 1 L2 prefetch, 2 into registers), and the
  * count of mla_decode_v calls that took the fused combine + out_v kernel */
 extern "C" int lt_cuda_mla_out_v_prefetch;
@@ -251,6 +254,113 @@ static void bench_decode_v(lt_backend *b, double bw, int sms, cudaEvent_t e0, cu
   CK(cudaFree(x.ql)); CK(cudaFree(x.ol)); CK(cudaFree(x.out));
 }
 
+/* ---- rope_absorb_q: the one-launch kernel against rope_cache_write + mla_absorb_q (V2-Lite decode) ---- */
+typedef struct {
+  dv_ctx *x;                    /* the batch: positions, out_slots */
+  std::vector<lt_mla_w> ws;     /* w_kc sets, rotated per call */
+  lt_rope rope;
+  void *q, *kva, *ql, *cache;
+  float *cnorm;
+} ra_ctx;
+
+/* one call of kind k: 0 rope_cache_write alone, 1 mla_absorb_q alone, 2 the two in sequence, 3 rope_absorb_q;
+ * set i of the rotation. c = kva[:, :r] (normalised with cnorm), k_pe = kva[:, r:], as the model calls it. */
+static void ra_call(ra_ctx *y, int k, int i) {
+  lt_backend *b = y->x->b;
+  const lt_fwd *f = &y->x->f;
+  const lt_mla_w *w = &y->ws[i % y->ws.size()];
+  const void *kpe = (const char *)y->kva + 2 * R;
+  if (k == 3) {
+    LT(b->rope_absorb_q(b, f, &y->rope, y->q, DV_H, DN, DR, y->kva, DV_W, y->cnorm, 1e-6f, kpe, DV_W, R, y->cache, w,
+                        y->ql));
+    return;
+  }
+  if (k != 1) LT(b->rope_cache_write(b, f, &y->rope, y->q, DV_H, DN, DR, y->kva, DV_W, y->cnorm, 1e-6f, kpe, DV_W, R,
+                                     y->cache));
+  if (k != 0) LT(b->mla_absorb_q(b, y->q, w, DR, y->ql, f->num_tokens));
+}
+
+/* per-call µs of kind k (graph of CALLS calls, median of REPS replays) */
+static double ra_time(ra_ctx *y, int k, cudaEvent_t e0, cudaEvent_t e1) {
+  lt_backend *b = y->x->b;
+  for (size_t i = 0; i < y->ws.size(); i++) ra_call(y, k, (int)i);  /* warm-up */
+  CK(cudaStreamSynchronize(((lt_cuda_ctx *)b->ctx)->stream));
+  void *graph = NULL;
+  LT(b->graph_begin(b));
+  for (int i = 0; i < CALLS; i++) ra_call(y, k, i);
+  LT(b->graph_end(b, &graph));
+  if (!graph) { fprintf(stderr, "graph capture failed (rope_absorb_q kind %d)\n", k); exit(1); }
+  return replay_us(b, graph, e0, e1);
+}
+
+/* V2-Lite (H = 16) at T = 1 and 8 decode tokens, context 512 (positions 511); appends the markdown rows */
+static void bench_rope_absorb(lt_backend *b, double bw, cudaEvent_t e0, cudaEvent_t e1, char *table, size_t cap) {
+  enum { CTX = 512, MAXT = 8 };
+  dv_ctx x;
+  x.b = b;
+  ra_ctx y;
+  y.x = &x;
+  const size_t wel = (size_t)DV_H * DN * R, wbytes = wel * 2;
+  const int nw = (int)((((size_t)128 << 20) + wbytes - 1) / wbytes);
+  void *wbuf;
+  CK(cudaMalloc(&wbuf, wbytes * nw));
+  fill(wbuf, wel * nw, 0.05f, 31);
+  for (int s = 0; s < nw; s++) {
+    lt_mla_w w;
+    memset(&w, 0, sizeof w);
+    w.heads = DV_H; w.dn = DN; w.dv = DV; w.r = R;
+    w.w_kc = (char *)wbuf + wbytes * s;
+    y.ws.push_back(w);
+  }
+  std::vector<float> cs((size_t)CTX * DR / 2), sn(cs.size()), cn(R, 1.0f);
+  for (int p = 0; p < CTX; p++)
+    for (int i = 0; i < DR / 2; i++) {
+      const double a = pow(10000.0, -2.0 * i / DR) * p;
+      cs[(size_t)p * DR / 2 + i] = (float)cos(a);
+      sn[(size_t)p * DR / 2 + i] = (float)sin(a);
+    }
+  y.rope.max_pos = CTX; y.rope.dim = DR;
+  CK(cudaMalloc(&y.rope.cos, cs.size() * 4));
+  CK(cudaMalloc(&y.rope.sin, sn.size() * 4));
+  CK(cudaMalloc(&y.cnorm, R * 4));
+  CK(cudaMemcpy(y.rope.cos, cs.data(), cs.size() * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(y.rope.sin, sn.data(), sn.size() * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(y.cnorm, cn.data(), R * 4, cudaMemcpyHostToDevice));
+  CK(cudaMalloc(&y.q, (size_t)MAXT * DV_H * (DN + DR) * 2));
+  CK(cudaMalloc(&y.kva, (size_t)MAXT * DV_W * 2));
+  CK(cudaMalloc(&y.ql, (size_t)MAXT * DV_H * DV_W * 2));
+  CK(cudaMalloc(&y.cache, (size_t)MAXT * CTX * DV_W * 2));  /* every page of the batch */
+  fill(y.q, (size_t)MAXT * DV_H * (DN + DR), 1.f, 32);
+  fill(y.kva, (size_t)MAXT * DV_W, 1.f, 33);
+  size_t to = strlen(table);
+  to += snprintf(table + to, cap - to,
+                 "\n| T | MB | floor us | rope_cache_write us | mla_absorb_q us | sequence us | fused rope_absorb_q us | "
+                 "saved us | fused |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  printf("rope_absorb_q, H=%d, context %d (positions %d), w_kc sets %d x %.1f MB\n", DV_H, CTX, CTX - 1, nw, wbytes / 1e6);
+  printf("%-3s %7s %8s %9s %9s %9s %9s %8s %6s\n", "T", "MB", "floor_us", "rope_us", "absorb_us", "seq_us", "fused_us",
+         "saved", "fused");
+  const int Ts[] = {1, 8};
+  for (int ti = 0; ti < 2; ti++) {
+    const int T = Ts[ti];
+    dv_batch(&x, T, CTX);
+    /* weights + q + ql + the kva rows read + the cache rows written */
+    const double bytes = 2.0 * DV_H * DN * R + 2.0 * T * DV_H * (DN + DR) + 2.0 * T * DV_H * DV_W + 2.0 * 2 * T * DV_W;
+    const double floor_us = bytes / bw * 1e6;
+    const double tr = ra_time(&y, 0, e0, e1), ta = ra_time(&y, 1, e0, e1), tseq = ra_time(&y, 2, e0, e1);
+    const long before = lt_cuda_rope_absorb_q_fused;
+    const double tf = ra_time(&y, 3, e0, e1);
+    const int fuses = lt_cuda_rope_absorb_q_fused != before;
+    printf("%-3d %7.2f %8.2f %9.2f %9.2f %9.2f %9.2f %8.2f %6s\n", T, bytes / 1e6, floor_us, tr, ta, tseq, tf, tseq - tf,
+           fuses ? "yes" : "no");
+    to += snprintf(table + to, cap - to, "| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", T, bytes / 1e6,
+                   floor_us, tr, ta, tseq, tf, tseq - tf, fuses ? "yes" : "no");
+  }
+  printf("\n");
+  CK(cudaFree(wbuf));
+  CK(cudaFree(y.rope.cos)); CK(cudaFree(y.rope.sin)); CK(cudaFree(y.cnorm));
+  CK(cudaFree(y.q)); CK(cudaFree(y.kva)); CK(cudaFree(y.ql)); CK(cudaFree(y.cache));
+}
+
 int main(void) {
   lt_backend *b = NULL;
   LT(lt_cuda_backend_create(0, &b));
@@ -271,7 +381,7 @@ int main(void) {
   printf("per call: median of %d replays of a graph of %d calls, weights rotating over >= 128 MB\n\n", REPS, CALLS);
 
   const int Hs[] = {16, 128}, Rows[] = {1, 4, 8, 16, 32};
-  char table[12288];
+  char table[16384];
   int to = 0;
   to += snprintf(table + to, sizeof table - to,
                  "| H | rows | op | MB | floor us | cuBLAS us | streaming us | speedup | streaming %% of floor | default us |\n");
@@ -335,6 +445,7 @@ int main(void) {
   }
   lt_cuda_mla_absorb_max_rows = default_rows;
   bench_decode_v(b, bw, prop.multiProcessorCount, e0, e1, table, sizeof table);
+  bench_rope_absorb(b, bw, e0, e1, table, sizeof table);
   CK(cudaFree(sink));
   printf("summary (%s, copy bandwidth %.0f GB/s):\n%s", prop.name, bw / 1e9, table);
   CK(cudaEventDestroy(e0));

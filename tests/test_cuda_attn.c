@@ -1,7 +1,7 @@
-/* test_cuda_attn.c — the CUDA attention ops (mla_decode, mla_absorb_q, mla_out_v, mla_decode_v, attn_extend,
- * and mla_new from bf16 and fp8 kv_b_proj) against their CPU twins on real DeepSeek shapes and the tiny
- * fixture dims: paged caches (page 1 and 64), mixed decode / chunked-prefill batches. ‖Δ‖/‖ref‖ ≤ 1e-2;
- * the fused mla_decode_v also bitwise against CUDA mla_decode + mla_out_v. */
+/* test_cuda_attn.c — the CUDA attention ops (mla_decode, mla_absorb_q, mla_out_v, mla_decode_v, rope_absorb_q,
+ * attn_extend, and mla_new from bf16 and fp8 kv_b_proj) against their CPU twins on real DeepSeek shapes and
+ * the tiny fixture dims: paged caches (page 1 and 64), mixed decode / chunked-prefill batches. ‖Δ‖/‖ref‖ ≤
+ * 1e-2; the fused mla_decode_v and rope_absorb_q also bitwise against the CUDA ops they fuse, in sequence. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,9 +17,11 @@ latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, siz
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu: force a tile configuration (0 = automatic) */
 void lt_cuda_mla_decode_variant(int v);
 void lt_cuda_attn_extend_variant(int bm);
-/* cuda_mla.cu: rows at or below this take the streaming absorb_q / out_v kernels (-1 automatic: rows·H ≤
- * 2048 for absorb_q, ≤ 512 for out_v, rows ≤ 32; 0 = always cuBLAS; n = rows ≤ min(n, 32)) */
+/* cuda_mla_absorb.cu: rows at or below this take the streaming absorb_q / out_v kernels (-1 automatic: rows·H
+ * ≤ 2048 for absorb_q, ≤ 512 for out_v, rows ≤ 32; 0 = always cuBLAS; n = rows ≤ min(n, 32)) */
 extern int lt_cuda_mla_absorb_max_rows;
+/* cuda_mla_absorb.cu: the number of rope_absorb_q calls that took the fused (one-launch) kernel */
+extern long lt_cuda_rope_absorb_q_fused;
 /* cuda_mla.cu: out_v's weight loads ahead of the PDL wait (0 none, 1 L2 prefetch, 2 registers: default), and
  * the number of mla_decode_v calls that took the fused combine + out_v kernel */
 extern int lt_cuda_mla_out_v_prefetch;
@@ -318,6 +320,113 @@ static void run_decode_v(lt_backend *cpu, lt_backend *g, const char *name, int H
   free((void *)t.data);
   batch_free(&bt);
 }
+
+/* rope_absorb_q on a fresh random batch (positions up to slen − 1; c = kva[:, :r] normalised with weights
+ * c_norm unless no_norm, k_pe = kva[:, r:]): CUDA against the CPU's sequence (rope_cache_write then
+ * mla_absorb_q) — ql and the cache rows written, ‖Δ‖/‖ref‖ ≤ 1e-2, every other cache row untouched — and
+ * bitwise (ql and the whole cache) against CUDA rope_cache_write followed by CUDA mla_absorb_q on the same
+ * inputs; when fused, q must come back unwritten (the fused kernel leaves it unrotated). expect_fused:
+ * whether the op must take the one-launch kernel (T ≤ absorb_q's streaming bound) or the sequence. ql and
+ * the cache are poisoned before each run, q uploaded afresh. */
+static void run_rope_absorb(lt_backend *cpu, lt_backend *g, const char *name, int H, int dn, int dr, int r, int ps,
+                            int nseq, const int *qlen, const int *slen, int no_norm, int expect_fused) {
+  enum { MAX_POS = 8192 };
+  batch bt;
+  batch_make(&bt, nseq, qlen, slen, ps);
+  const int T = bt.f.num_tokens, w = r + dr, half = dr / 2, dv = 128;
+  const float eps = 1e-6f;
+  lt_st_tensor t, sc;
+  make_kvb(&t, &sc, H, dn, dv, r, 0);
+  lt_weight wc, wg;
+  lt_mla_w mc, mg;
+  memset(&mc, 0, sizeof mc); memset(&mg, 0, sizeof mg);
+  int ok = !cpu->weight_new(cpu, &t, NULL, &wc) && !g->weight_new(g, &t, NULL, &wg);
+  ok = ok && !cpu->mla_new(cpu, &wc, H, dn, dv, r, &mc) && !g->mla_new(g, &wg, H, dn, dv, r, &mg);
+  /* RoPE table cos / sin [MAX_POS, dr/2], YaRN-like mscale 1.1 */
+  float *cs = malloc(sizeof(float) * MAX_POS * half), *sn = malloc(sizeof(float) * MAX_POS * half);
+  for (int p = 0; p < MAX_POS; p++)
+    for (int i = 0; i < half; i++) {
+      const double a = pow(10000.0, -2.0 * i / dr) * p;
+      cs[p * half + i] = (float)(cos(a) * 1.1);
+      sn[p * half + i] = (float)(sin(a) * 1.1);
+    }
+  lt_rope rc = {MAX_POS, dr, cs, sn}, rg = {MAX_POS, dr, NULL, NULL};
+  ok = ok && !g->alloc(g, sizeof(float) * MAX_POS * half, (void **)&rg.cos) &&
+       !g->alloc(g, sizeof(float) * MAX_POS * half, (void **)&rg.sin) &&
+       !g->upload(g, rg.cos, cs, sizeof(float) * MAX_POS * half) && !g->upload(g, rg.sin, sn, sizeof(float) * MAX_POS * half);
+  const size_t nq = (size_t)T * H * (dn + dr), nkva = (size_t)T * w, nql = (size_t)T * H * w;
+  const size_t nc = (size_t)bt.num_pages * ps * w;
+  float *q = rand_bf16(nq, 2.0f), *kva = rand_bf16(nkva, 1.5f), *nw = rand_bf16((size_t)r, 1.0f);
+  float *cache = rand_bf16(nc, 1.0f), *qc = malloc(sizeof(float) * nq);
+  memcpy(qc, q, sizeof(float) * nq);  /* the CPU op rotates its q in place */
+  float *ref = malloc(sizeof(float) * nql), *got = malloc(sizeof(float) * nql), *gc = malloc(sizeof(float) * nc);
+  float *refrow = malloc(sizeof(float) * (size_t)T * w), *gotrow = malloc(sizeof(float) * (size_t)T * w);
+  unsigned char *written = calloc((size_t)bt.num_pages * ps, 1);
+  for (int i = 0; i < T; i++) written[bt.slots[i]] = 1;
+  const size_t bq = nq * 2, bql = nql * 2, bc = nc * 2;
+  unsigned char *hq0 = malloc(bq), *hq = malloc(bq), *fql = malloc(bql), *fc = malloc(bc), *sql = malloc(bql),
+                *scache = malloc(bc);
+  void *dq = to_dev(g, q, nq), *dkva = to_dev(g, kva, nkva), *dql = NULL, *dcache = NULL, *dnw = NULL;
+  ok = ok && dq && dkva && !g->alloc(g, bql, &dql) && !g->alloc(g, bc, &dcache) && !g->alloc(g, sizeof(float) * r, &dnw);
+  ok = ok && !g->upload(g, dnw, nw, sizeof(float) * r) && !g->download(g, hq0, dq, bq);
+  lt_fwd fcpu = bt.f, fg = bt.f;
+  ok = ok && !cpu->set_batch(cpu, &fcpu, bt.ids, NULL) && !g->set_batch(g, &fg, bt.ids, NULL);
+  const float *cn = no_norm ? NULL : nw;
+  const float *dcn = no_norm ? NULL : (const float *)dnw;
+  ok = ok && !cpu->rope_absorb_q(cpu, &fcpu, &rc, qc, H, dn, dr, kva, w, cn, eps, kva + r, w, r, cache, &mc, ref);
+  double e_ql = INFINITY, e_rows = INFINITY;
+  long fused = -1;
+  int untouched = 1, same_seq = 0, q_kept = 1;
+  if (ok) {  /* the fused op */
+    const long before = lt_cuda_rope_absorb_q_fused;
+    ok = !poison(g, dql, bql) && !poison(g, dcache, bc) &&
+         !g->rope_absorb_q(g, &fg, &rg, dq, H, dn, dr, dkva, w, dcn, eps, (uint16_t *)dkva + r, w, r, dcache, &mg, dql) &&
+         !g->sync(g) && !lt_cuda_act_to_f32(g, dql, got, nql) && !lt_cuda_act_to_f32(g, dcache, gc, nc) &&
+         !g->download(g, fql, dql, bql) && !g->download(g, fc, dcache, bc) && !g->download(g, hq, dq, bq);
+    fused = lt_cuda_rope_absorb_q_fused - before;
+    if (fused > 0) q_kept = ok && !memcmp(hq, hq0, bq);
+  }
+  if (ok) {
+    e_ql = lt_rel_err(got, ref, (long)nql);
+    for (int i = 0; i < T; i++) {  /* the rows written: CPU cache vs GPU cache at out_slots[i] */
+      memcpy(refrow + (size_t)i * w, cache + (size_t)bt.slots[i] * w, sizeof(float) * w);
+      memcpy(gotrow + (size_t)i * w, gc + (size_t)bt.slots[i] * w, sizeof(float) * w);
+    }
+    e_rows = lt_rel_err(gotrow, refrow, (long)T * w);
+    for (size_t s = 0; s < (size_t)bt.num_pages * ps && untouched; s++)
+      if (!written[s])
+        for (int j = 0; j < w && untouched; j++) untouched = isnan(gc[s * w + j]);  /* still the 0xFF poison */
+  }
+  if (ok) {  /* CUDA rope_cache_write then CUDA mla_absorb_q, the same inputs (q afresh: the first rotates it) */
+    ok = !g->upload(g, dq, hq0, bq) && !poison(g, dql, bql) && !poison(g, dcache, bc) &&
+         !g->rope_cache_write(g, &fg, &rg, dq, H, dn, dr, dkva, w, dcn, eps, (uint16_t *)dkva + r, w, r, dcache) &&
+         !g->mla_absorb_q(g, dq, &mg, dr, dql, T) && !g->sync(g) && !g->download(g, sql, dql, bql) &&
+         !g->download(g, scache, dcache, bc);
+    same_seq = ok && !memcmp(fql, sql, bql) && !memcmp(fc, scache, bc);
+  }
+  if (!ok) fprintf(stderr, "  op failed: %s\n", latte_last_error());
+  printf("rope_absorb_q %-32s H=%3d dn=%d dr=%d r=%d page=%2d T=%2d max_pos=%4d%s (%s)  rel_err ql %.2e rows %.2e%s%s%s\n",
+         name, H, dn, dr, r, ps, T, bt.f.max_seq_len - 1, no_norm ? " no norm" : "", fused > 0 ? "fused" : "sequence",
+         e_ql, e_rows, same_seq ? "" : "  DIFFERS FROM rope_cache_write+mla_absorb_q",
+         untouched ? "" : "  OTHER CACHE ROWS WRITTEN", q_kept ? "" : "  q WRITTEN");
+  CHECK(e_ql <= TOL, "rope_absorb_q %s page %d T %d: ql rel err %.3e", name, ps, T, e_ql);
+  CHECK(e_rows <= TOL, "rope_absorb_q %s page %d T %d: cache rows rel err %.3e", name, ps, T, e_rows);
+  CHECK(untouched, "rope_absorb_q %s page %d T %d: cache rows outside out_slots written", name, ps, T);
+  CHECK(same_seq, "rope_absorb_q %s page %d T %d: not bitwise rope_cache_write + mla_absorb_q", name, ps, T);
+  CHECK(q_kept, "rope_absorb_q %s page %d T %d: the fused kernel wrote q", name, ps, T);
+  CHECK((fused > 0) == (expect_fused != 0), "rope_absorb_q %s page %d T %d: fused kernel %s", name, ps, T,
+        expect_fused ? "expected, not taken" : "taken, not expected");
+  if (mc.w_kc) cpu->mla_free(cpu, &mc);
+  if (mg.w_kc) g->mla_free(g, &mg);
+  cpu->weight_free(cpu, &wc);
+  g->weight_free(g, &wg);
+  g->dfree(g, dq); g->dfree(g, dkva); g->dfree(g, dql); g->dfree(g, dcache); g->dfree(g, dnw);
+  g->dfree(g, rg.cos); g->dfree(g, rg.sin);
+  free(cs); free(sn); free(q); free(kva); free(nw); free(cache); free(qc); free(ref); free(got); free(gc);
+  free(refrow); free(gotrow); free(written); free(hq0); free(hq); free(fql); free(fc); free(sql); free(scache);
+  free((void *)t.data);
+  batch_free(&bt);
+}
 #endif
 
 int main(int argc, char **argv) {
@@ -326,7 +435,9 @@ int main(int argc, char **argv) {
   (void)argc; (void)argv;
 #ifdef LATTE_HAVE_CUDA
   /* `test_cuda_attn absorb` runs only the absorb_q / out_v cases, `test_cuda_attn decode_v` only the
-   * mla_decode_v cases (each short enough for compute-sanitizer) */
+   * mla_decode_v cases, `test_cuda_attn rope_absorb` only the rope_absorb_q cases (each short enough for
+   * compute-sanitizer) */
+  const int only_ra = argc > 1 && !strcmp(argv[1], "rope_absorb");
   const int only_absorb = argc > 1 && !strcmp(argv[1], "absorb"), only_dv = argc > 1 && !strcmp(argv[1], "decode_v");
   lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
   if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
@@ -336,7 +447,7 @@ int main(int argc, char **argv) {
   }
   double e;
   /* ---- absorbed MLA decode: mixed decode (q_len 1) and chunked prefill (q_len > 1 with a prefix) ---- */
-  if (!only_absorb && !only_dv) {
+  if (!only_absorb && !only_dv && !only_ra) {
     int ql[] = {1, 1, 1, 1, 7, 33, 1, 1};
     int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
     int ps_list[] = {64, 1};
@@ -376,20 +487,20 @@ int main(int argc, char **argv) {
   /* ---- q absorption and the value projection (V2-Lite 16 heads, V3 128 heads; fp8 kv_b) ---- */
   /* decode sizes on both sides of the automatic bound (streaming kernels at or below it, cuBLAS above: H = 16
    * both ops ≤ 32; H = 128 absorb_q ≤ 16, out_v ≤ 4); rows 5, 17 and 33 fill part of a 16-row tile */
-  if (!only_dv) {
+  if (!only_dv && !only_ra) {
     const int rows_list[] = {1, 2, 5, 8, 16, 17, 33, 64};
     for (int i = 0; i < (int)(sizeof rows_list / sizeof rows_list[0]); i++) {
       run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, rows_list[i], 0);
       run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, rows_list[i], 0);
     }
   }
-  if (!only_dv) {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
+  if (!only_dv && !only_ra) {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
     const int rows_f[] = {5, 17, 32};
     lt_cuda_mla_absorb_max_rows = 32;
     for (int i = 0; i < 3; i++) run_absorb(cpu, g, "V3, streaming forced", 128, 128, 64, 128, 512, rows_f[i], 0);
     lt_cuda_mla_absorb_max_rows = -1;
   }
-  if (!only_dv) {
+  if (!only_dv && !only_ra) {
     run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
     run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
     run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
@@ -398,7 +509,7 @@ int main(int argc, char **argv) {
     /* ragged dims: absorb_q small path (dn 48, r 192); out_v falls back to cuBLAS (dv 40, r 192) */
     run_absorb(cpu, g, "ragged dims (out_v: cuBLAS)", 3, 48, 16, 40, 192, 7, 0);
   }
-  if (!only_dv) {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
+  if (!only_dv && !only_ra) {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
     int keep = lt_cuda_mla_absorb_max_rows;
     lt_cuda_mla_absorb_max_rows = 0;
     run_absorb(cpu, g, "V2-Lite, cuBLAS forced", 16, 128, 64, 128, 512, 1, 0);
@@ -408,7 +519,7 @@ int main(int argc, char **argv) {
   /* ---- mla_decode_v: the fused combine + out_v kernel where the decode splits, out_v streams (H = 16 at
    * rows ≤ 32, H = 128 at rows ≤ 4) and the partials T × splits × H × r × 4 B are ≤ 2 MiB (T·splits ≤ 64 at
    * H = 16, ≤ 8 at H = 128); the plain sequence elsewhere. Every context here splits into chunks of 64. ---- */
-  if (!only_absorb) {
+  if (!only_absorb && !only_ra) {
     const int ps_list[] = {64, 1}, h_list[] = {16, 128};
     const int q1[] = {1}, s40[] = {40}, s500[] = {500}, s3000[] = {3000};
     const int q8[] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -444,8 +555,32 @@ int main(int argc, char **argv) {
       lt_cuda_mla_fuse_max_part = keep;
     }
   }
-  /* ---- extend / prefill MHA ---- */
+  /* ---- rope_absorb_q: one launch (the RoPE cache write in extra blocks of the streaming absorb_q kernel)
+   * while T ≤ absorb_q's streaming bound (32 at H = 16, 16 at H = 128), the sequence above it; decode and
+   * chunked-prefill tokens, positions up to 7000 ---- */
   if (!only_absorb && !only_dv) {
+    const int q1[] = {1}, s1[] = {7000}, s1b[] = {1};
+    const int q5[] = {1, 1, 3}, s5[] = {4097, 1, 300};                  /* T 5 */
+    const int q32[] = {1, 20, 1, 10}, s32[] = {7000, 20, 1, 600};      /* T 32 */
+    const int q33[] = {1, 20, 2, 10}, s33[] = {7000, 20, 65, 600};     /* T 33: above the bound */
+    const int ps_list[] = {1, 64};
+    for (int pi = 0; pi < 2; pi++) {
+      const int ps = ps_list[pi];
+      run_rope_absorb(cpu, g, "V2-Lite T=1 (pos 6999)", 16, 128, 64, 512, ps, 1, q1, s1, 0, 1);
+      run_rope_absorb(cpu, g, "V2-Lite T=5 (pos <= 4096)", 16, 128, 64, 512, ps, 3, q5, s5, 0, 1);
+      run_rope_absorb(cpu, g, "V2-Lite T=32 (pos <= 6999)", 16, 128, 64, 512, ps, 4, q32, s32, 0, 1);
+      run_rope_absorb(cpu, g, "V2-Lite T=33 (above the bound)", 16, 128, 64, 512, ps, 4, q33, s33, 0, 0);
+    }
+    run_rope_absorb(cpu, g, "V2-Lite T=1 (pos 0)", 16, 128, 64, 512, 64, 1, q1, s1b, 0, 1);
+    run_rope_absorb(cpu, g, "V2-Lite T=5, c not normalised", 16, 128, 64, 512, 64, 3, q5, s5, 1, 1);
+    if (!only_ra) {
+      run_rope_absorb(cpu, g, "V3 T=5", 128, 128, 64, 512, 64, 3, q5, s5, 0, 1);
+      run_rope_absorb(cpu, g, "V3 T=32 (above its bound 16)", 128, 128, 64, 512, 64, 4, q32, s32, 0, 0);
+      run_rope_absorb(cpu, g, "tiny dims T=5", 4, 64, 32, 128, 16, 3, q5, s5, 0, 1);
+    }
+  }
+  /* ---- extend / prefill MHA ---- */
+  if (!only_absorb && !only_dv && !only_ra) {
     int ql[] = {100, 64, 1, 130, 3, 65};
     int sl[] = {100, 200, 50, 1000, 3, 1089};
     for (int bm = 64; bm <= 128; bm += 64) {  /* both CTA shapes: 64 rows / 4 warps, 128 rows / 8 warps */

@@ -1,9 +1,8 @@
-/* cuda_mla.cu — absorbed MLA on the GPU: w_kc / w_vc derived from kv_b_proj, q absorption and the
- * output projection as strided-batched cuBLAS GEMMs, and the paged-latent-cache decode attention
- * (tensor-core flash decoding over blocks of heads, split-KV + log-sum-exp combine; generic fallback).
- * At decode sizes (few rows: lt_mla_small_bound) absorption and the output projection take two
- * weight-streaming tensor-core kernels instead of cuBLAS; mla_decode_v then folds the split-KV combine
- * into the output projection's operand load (one launch fewer per layer). */
+/* cuda_mla.cu — absorbed MLA on the GPU: w_kc / w_vc derived from kv_b_proj, the output projection
+ * (strided-batched cuBLAS, or at decode sizes a weight-streaming tensor-core kernel), and the
+ * paged-latent-cache decode attention (tensor-core flash decoding over blocks of heads, split-KV +
+ * log-sum-exp combine; generic fallback); mla_decode_v folds the split-KV combine into the output
+ * projection's operand load (one launch fewer per layer). q absorption: cuda_mla_absorb.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include <math.h>
 #include <stdlib.h>
@@ -68,16 +67,6 @@ extern "C" void lt_cuda_mla_free(lt_backend *b, lt_mla_w *w) {
   cudaFree(w->w_kc);
   cudaFree(w->w_vc);
   w->w_kc = w->w_vc = NULL;
-}
-
-/* ql[t, h, r:] = q[t, h, dn:] (the rope part passes through absorption unchanged) */
-__global__ void lt_k_mla_copy_pe(const bf16 *q, bf16 *ql, int rows, int H, int dn, int dr, int r) {
-  LT_PDL_ENTER();
-  int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (i >= (int64_t)rows * H * dr) return;
-  int64_t th = i / dr;
-  int d = (int)(i % dr);
-  ql[th * (r + dr) + r + d] = q[th * (dn + dr) + dn + d];
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -179,110 +168,19 @@ static __device__ __forceinline__ void mla_combine_vals(const lt_mla_params &p, 
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Small-row (decode) absorption: rows ≤ lt_cuda_mla_absorb_max_rows take two streaming kernels
- * instead of cuBLAS (docs/cuda-attention.md). Both are byte-bound: each block owns one head and a
- * slice of its output columns, reads that slice of the weight exactly once with 16-byte loads (all
- * in flight at once), and multiplies on the tensor cores (mma.sync m16n8k16, fp32 accumulate) with
- * the ≤ 32 token rows padded to MT tiles of 16. Fixed summation order: deterministic. (Wider blocks —
- * 128 columns of r / 32 of dv, fewer re-reads of the token rows — were measured slower: fewer blocks.)
+ * Small-row (decode) output projection: rows ≤ lt_mla_small_bound(H, 1) take a streaming kernel instead
+ * of cuBLAS (docs/cuda-attention.md; its absorb_q twin and the shared row bound are in
+ * cuda_mla_absorb.cu). Byte-bound: each block owns one head and a slice of its output columns, reads
+ * that slice of the weight exactly once with 16-byte loads (all in flight at once), and multiplies on the
+ * tensor cores (mma.sync m16n8k16, fp32 accumulate) with the ≤ 32 token rows padded to MT tiles of 16.
+ * Fixed summation order: deterministic. (Wider blocks — 32 columns of dv, fewer re-reads of the token
+ * rows — were measured slower: fewer blocks.)
  * ------------------------------------------------------------------------------------------- */
 
-/* Rows at or below this take the kernels below: -1 = automatic (lt_mla_small_bound), 0 = always cuBLAS,
- * n > 0 = rows ≤ min(n, LT_MLA_SMALL_MAX) (tests and bench force either path with it). */
-extern "C" int lt_cuda_mla_absorb_max_rows;
-int lt_cuda_mla_absorb_max_rows = -1;
-enum {
-  LT_MLA_SMALL_MAX = 32,   /* MT ≤ 2 tiles of 16 token rows */
-  LT_ABQ_RS = 64,          /* absorb_q: output columns of r per block (4 warps × 16) */
-  LT_ABQ_MAXDN = 192,      /* absorb_q: q_nope tile + weight tile stay under 48 KB of shared memory */
-  LT_OV_CS = 16,           /* out_v: output columns of dv per block */
-  /* automatic bound, measured on an H200 against cuBLAS (docs/cuda-attention.md): the streaming kernels
-   * win while rows·H ≤ this (each block re-reads its head's token rows, so their cost grows with rows·H) */
-  LT_ABQ_AUTO_ROWS_HEADS = 2048,  /* absorb_q: rows ≤ 32 at H = 16, ≤ 16 at H = 128 */
-  LT_OV_AUTO_ROWS_HEADS = 512     /* out_v: rows ≤ 32 at H = 16, ≤ 4 at H = 128 */
-};
-
-/* largest row count that takes the streaming kernel of op (0 absorb_q, 1 out_v) at H heads */
-static int lt_mla_small_bound(int H, int op) {
-  int n = lt_cuda_mla_absorb_max_rows;
-  if (n < 0) n = (op ? LT_OV_AUTO_ROWS_HEADS : LT_ABQ_AUTO_ROWS_HEADS) / (H > 0 ? H : 1);
-  return n < LT_MLA_SMALL_MAX ? n : LT_MLA_SMALL_MAX;
-}
-
-/* absorb_q, one block = head h (blockIdx.y) × columns [c0, c0+64) of r (blockIdx.x); 4 warps.
- * Shared: sQ [16·MT, dn+8] = q_nope[:, h] (rows ≥ `rows` zero-filled), sW [dn, 72] = w_kc[h][:, c0:c0+64]
- * (rows padded by 16 B: ldmatrix reads 8 rows at 144-byte stride, conflict-free). Warp w computes
- * ql[:, h, c0+16w : c0+16w+16] [16·MT, 16] = sQ [16·MT, dn] · sW[:, 16w:16w+16] [dn, 16].
- * Slice 0 of each head also copies the rope part q[:, h, dn:] → ql[:, h, r:] (no separate launch). */
-template <int MT>
-__global__ void __launch_bounds__(128) lt_k_mla_absorb_q_small(const bf16 *q, const bf16 *w_kc, bf16 *ql, int rows,
-                                                               int H, int dn, int dr, int r) {
-  LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight-slice copies are issued (cuda_common.h) */
-  extern __shared__ __align__(16) unsigned char lt_abq_smem[];
-  const int qld = dn + 8, wld = LT_ABQ_RS + 8;
-  bf16 *sQ = (bf16 *)lt_abq_smem;
-  bf16 *sW = sQ + MT * 16 * qld;
-  const int h = blockIdx.y, c0 = blockIdx.x * LT_ABQ_RS, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  /* weight slice: dn rows × 8 chunks of 16 B, 8 per thread at dn = 128, one commit group */
-  const bf16 *wg = w_kc + (size_t)h * dn * r + c0;
-  for (int i = tid; i < dn * (LT_ABQ_RS / 8); i += 128) {
-    int d = i >> 3, ch = i & 7;
-    cp_async16(sW + d * wld + ch * 8, wg + (size_t)d * r + ch * 8, 16);
-  }
-  LT_PDL_WAIT();  /* q is the previous kernels' output */
-  const int qch = dn / 8;
-  for (int i = tid; i < MT * 16 * qch; i += 128) {
-    int t = i / qch, ch = i % qch;
-    int ok = t < rows;
-    cp_async16(sQ + t * qld + ch * 8, q + ((size_t)(ok ? t : 0) * H + h) * (dn + dr) + ch * 8, ok ? 16 : 0);
-  }
-  cp_async_commit();
-  if (blockIdx.x == 0) {  /* ql[t, h, r:r+dr] = q[t, h, dn:dn+dr], 16 B per thread */
-    const int pch = dr / 8;
-    for (int i = tid; i < rows * pch; i += 128) {
-      int t = i / pch, ch = i % pch;
-      *(uint4 *)(ql + ((size_t)t * H + h) * (r + dr) + r + ch * 8) =
-          *(const uint4 *)(q + ((size_t)t * H + h) * (dn + dr) + dn + ch * 8);
-    }
-  }
-  cp_async_wait<0>();
-  __syncthreads();
-  float acc[MT][2][4];
-#pragma unroll
-  for (int m = 0; m < MT; m++)
-#pragma unroll
-    for (int n = 0; n < 2; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
-  /* B (k = d rows, n = columns) by ldmatrix.trans: lanes 0-7 / 8-15 read k rows 0-7 / 8-15 of the
-   * warp's first 8 columns, lanes 16-31 the same for the next 8: b[0..1] = n-tile 0, b[2..3] = n-tile 1.
-   * A (token rows, k contiguous) by ldmatrix: lanes 0-15 rows 0-15 at k, lanes 16-31 at k + 8. */
-  const bf16 *bp = sW + (lane & 7) * wld + ((lane >> 3) & 1) * 8 * wld + warp * 16 + (lane >> 4) * 8;
-  const bf16 *ap = sQ + (lane & 15) * qld + (lane >> 4) * 8;
-  for (int k = 0; k < dn; k += 16) {
-    uint32_t b[4];
-    ldsm_x4_t(b, bp + k * wld);
-#pragma unroll
-    for (int m = 0; m < MT; m++) {
-      uint32_t a[4];
-      ldsm_x4(a, ap + m * 16 * qld + k);
-      /* C [16 tokens, 8 cols] += A [16, 16 of d] · B [16 of d, 8 cols], two n-tiles */
-      mma_bf16(acc[m][0], a, b[0], b[1]);
-      mma_bf16(acc[m][1], a, b[2], b[3]);
-    }
-  }
-  /* C fragment: c0,c1 = (token g, cols 2q4, 2q4+1), c2,c3 = token g+8 */
-  const int g = lane >> 2, q4 = lane & 3;
-#pragma unroll
-  for (int m = 0; m < MT; m++)
-#pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-      int t = m * 16 + g + hh * 8;
-      if (t >= rows) continue;
-      bf16 *o = ql + ((size_t)t * H + h) * (r + dr) + c0 + warp * 16 + 2 * q4;
-#pragma unroll
-      for (int n = 0; n < 2; n++)
-        *(__nv_bfloat162 *)(o + n * 8) = __floats2bfloat162_rn(acc[m][n][2 * hh], acc[m][n][2 * hh + 1]);
-    }
-}
+/* cuda_mla_absorb.cu: largest row count that takes the streaming kernel of op (0 absorb_q, 1 out_v) at H
+ * heads (lt_cuda_mla_absorb_max_rows: automatic, forced, or off) */
+extern "C" int lt_mla_small_bound(int H, int op);
+enum { LT_OV_CS = 16 };  /* out_v: output columns of dv per block */
 
 /* Weight loads of the out_v kernels ahead of LT_PDL_WAIT (w_vc is never written by a kernel, so they may
  * overlap the previous kernel's tail): 0 = none, 1 = an L2 bulk prefetch of the block's LT_OV_CS weight
@@ -450,42 +348,6 @@ __global__ void __launch_bounds__(128) lt_k_mla_out_v_small(const bf16 *ol, cons
 
 static int lt_mla_aligned16(const void *a, const void *b, const void *c) {
   return (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) & 15) == 0;
-}
-
-extern "C" latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql,
-                                             int rows) {
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  int H = w->heads, dn = w->dn, r = w->r;
-  if (rows <= 0) return LATTE_OK;
-  if (rows <= lt_mla_small_bound(H, 0) && dn % 16 == 0 && dn <= LT_ABQ_MAXDN &&
-      r % LT_ABQ_RS == 0 && dr % 8 == 0 && lt_mla_aligned16(q, ql, w->w_kc)) {
-    /* per head h: ql[:, h, :r] [rows, r] = q_nope[:, h] [rows, dn] · w_kc[h] [dn, r]; grid r/64 × H */
-    const int mt = rows <= 16 ? 1 : 2;
-    const size_t smem = (size_t)mt * 16 * (dn + 8) * 2 + (size_t)dn * (LT_ABQ_RS + 8) * 2;
-    dim3 grid(r / LT_ABQ_RS, H);
-    if (mt == 1)
-      (void)lt_launch(lt_k_mla_absorb_q_small<1>, grid, 128, smem, c->stream, (const bf16 *)q,
-                      (const bf16 *)w->w_kc, (bf16 *)ql, rows, H, dn, dr, r);
-    else
-      (void)lt_launch(lt_k_mla_absorb_q_small<2>, grid, 128, smem, c->stream, (const bf16 *)q,
-                      (const bf16 *)w->w_kc, (bf16 *)ql, rows, H, dn, dr, r);
-    LT_LAUNCH_CHECK("mla_absorb_q_small");
-    return LATTE_OK;
-  }
-  const float one = 1.0f, zero = 0.0f;
-  /* per head h (batch): ql[:, h, :r] [rows, r] = q_nope[:, h] [rows, dn] · w_kc[h] [dn, r];
-   * column-major: ql_hᵀ [r, rows] = w_kc[h]ᵀ [r, dn] (ld r) · q_nope_hᵀ [dn, rows] (ld H(dn+dr)) */
-  LT_CUBLAS_TRY(cublasGemmStridedBatchedEx(
-      c->blas, CUBLAS_OP_N, CUBLAS_OP_N, r, rows, dn, &one,
-      w->w_kc, CUDA_R_16BF, r, (long long)dn * r,
-      q, CUDA_R_16BF, H * (dn + dr), (long long)(dn + dr), &zero,
-      ql, CUDA_R_16BF, H * (r + dr), (long long)(r + dr), H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  int64_t n = (int64_t)rows * H * dr;
-  if (n) {
-    (void)lt_launch(lt_k_mla_copy_pe, (unsigned)((n + 255) / 256), 256, 0, c->stream, (const bf16 *)q, (bf16 *)ql, rows, H, dn, dr, r);
-    LT_LAUNCH_CHECK("mla_copy_pe");
-  }
-  return LATTE_OK;
 }
 
 /* the out_v streaming kernel serves rows ≤ the bound, dv a multiple of 16, r of 128, 16-byte-aligned pointers */

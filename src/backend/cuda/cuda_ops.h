@@ -23,10 +23,6 @@ latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_r
                                       int dn, int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
                                       const void *kpe, int64_t kpe_stride, int r, void *cache);
 latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const void *cache, int width, void *lat);
-latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
-                                   int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
-                                   const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w,
-                                   void *ql);
 /* cuda_gemm.cu */
 latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y, int rows);
 latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
@@ -37,18 +33,21 @@ latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride,
 /* cuda_attn.cu (extend / prefill MHA) */
 latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
                                  void *out, int heads, int dn, int dr, int dv, int r, float scale);
-/* cuda_mla.cu (absorbed MLA) */
+/* cuda_mla_absorb.cu (absorbed MLA: q absorption, with the RoPE cache write fused) */
+latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql, int rows);
+latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,
+                                   int dr, const void *c, int64_t c_stride, const float *c_norm, float eps,
+                                   const void *kpe, int64_t kpe_stride, int r, void *cache, const lt_mla_w *w,
+                                   void *ql);
+/* cuda_mla.cu (absorbed MLA: weights, decode attention, out_v) */
 latte_status lt_cuda_mla_new(lt_backend *b, const lt_weight *kv_b, int heads, int dn, int dv, int r, lt_mla_w *out);
 void lt_cuda_mla_free(lt_backend *b, lt_mla_w *w);
-latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql, int rows);
 latte_status lt_cuda_mla_decode(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                 int heads, int r, int dr, float scale);
 latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, const lt_mla_w *w, void *out, int rows);
 latte_status lt_cuda_mla_decode_v(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                   const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
-/* cuda_moe.cu */
-latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w);
-void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w);
+/* cuda_route.cu (the MoE router) */
 latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
                                const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
                                const lt_moe_w *experts);
@@ -56,6 +55,9 @@ latte_status lt_cuda_add_rmsnorm_route(lt_backend *b, void *resid, const void *d
                                        int rows, int dim, float eps, const lt_weight *gate, const float *bias,
                                        const lt_route_cfg *cfg, int32_t *ids, float *weights,
                                        const lt_moe_w *experts);
+/* cuda_moe.cu */
+latte_status lt_cuda_moe_new(lt_backend *b, lt_moe_w *w);
+void lt_cuda_moe_free(lt_backend *b, lt_moe_w *w);
 latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,
                                  const float *weights, int top_k, int rows, void *out);
 latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const void *x, const lt_moe_w *w, const int32_t *ids,

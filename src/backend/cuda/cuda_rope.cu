@@ -1,55 +1,36 @@
 /* cuda_rope.cu — DeepSeek RoPE on interleaved pairs (x[2i], x[2i+1]) fused with the write of
  * [c | rope(k_pe)] into the paged bf16 latent cache, and the gather of every sequence's context into
- * a dense [num_kv, width] array. Same semantics as cpu_rope.c; fp32 rotation, bf16 storage. */
+ * a dense [num_kv, width] array. Same semantics as cpu_rope.c; fp32 rotation, bf16 storage (the
+ * arithmetic is in cuda_rope.cuh; rope_absorb_q, which fuses the cache write into the q absorption, is
+ * in cuda_mla_absorb.cu). */
 #include "backend/cuda/cuda_ops.h"
-#include "backend/cuda/cuda_reduce.cuh"
+#include "backend/cuda/cuda_rope.cuh"
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
-/* Grid (T, 1 + q blocks): block (t, 0) writes cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])],
- * c' = c or, with cw, the RMSNorm of c times cw (lt_k_rmsnorm's arithmetic: w · (x · rsqrt(mean(x²) +
- * eps))); blocks (t, y ≥ 1) rotate blockDim.x of the heads·dr/2 pairs q[t, h, dn:dn+dr] in place (so a
- * decode token spreads over several SMs). cos/sin: [max_pos, dr/2] f32. */
-__global__ void lt_k_rope_cache(const int32_t *positions, const int32_t *slots, const float *cosb, const float *sinb,
-                                bf16 *q, int heads, int dn, int dr, const bf16 *c, int64_t c_stride, const float *cw,
-                                float eps, const bf16 *kpe, int64_t kpe_stride, int r, bf16 *cache) {
+/* Grid (T, 1 + q blocks): block (t, 0) writes cache[out_slots[t]] = [c'[t, :r] | rope(kpe[t, :dr])]
+ * (lt_rope_cache_row, cuda_rope.cuh: c' = c or, with cw, the RMSNorm of c times cw);
+ * blocks (t, y ≥ 1) rotate blockDim.x of the heads·dr/2 pairs q[t, h, dn:dn+dr] in place (so a decode
+ * token spreads over several SMs). 128 threads (the block sum of lt_rope_cache_c depends on it). */
+__global__ void lt_k_rope_cache(lt_rope_cache_args a, bf16 *q, int heads, int dn) {
   LT_PDL_ENTER();
-  int t = blockIdx.x, half = dr / 2;
-  int64_t pos = positions[t];
-  const float *cs = cosb + pos * half, *sn = sinb + pos * half;
-  if (blockIdx.y > 0) {
-    const int i = (blockIdx.y - 1) * blockDim.x + threadIdx.x;
-    if (i < heads * half) {
-      int h = i / half, p = i - h * half;
-      bf16 *x = q + ((int64_t)t * heads + h) * (dn + dr) + dn + 2 * p;
-      float a = __bfloat162float(x[0]), bb = __bfloat162float(x[1]);
-      float co = cs[p], si = sn[p];
-      x[0] = __float2bfloat16(a * co - bb * si);
-      x[1] = __float2bfloat16(bb * co + a * si);
-    }
+  const int t = blockIdx.x, dr = a.dr, half = dr / 2;
+  if (blockIdx.y == 0) {
+    lt_rope_cache_row(a, t);
     return;
   }
-  bf16 *dst = cache + (int64_t)slots[t] * (r + dr);
-  const bf16 *ct = c + (int64_t)t * c_stride;
-  if (cw) {
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < r; i += blockDim.x) { float v = __bfloat162float(ct[i]); ss += v * v; }
-    ss = lt_block_sum(ss);
-    const float inv = rsqrtf(ss / (float)r + eps);
-    for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = __float2bfloat16(cw[i] * (__bfloat162float(ct[i]) * inv));
-  } else {
-    for (int i = threadIdx.x; i < r; i += blockDim.x) dst[i] = ct[i];
-  }
-  const bf16 *kt = kpe + (int64_t)t * kpe_stride;
-  for (int p = threadIdx.x; p < half; p += blockDim.x) {
-    float a = __bfloat162float(kt[2 * p]), bb = __bfloat162float(kt[2 * p + 1]);
-    float co = cs[p], si = sn[p];
-    dst[r + 2 * p] = __float2bfloat16(a * co - bb * si);
-    dst[r + 2 * p + 1] = __float2bfloat16(bb * co + a * si);
-  }
+  const int i = (blockIdx.y - 1) * blockDim.x + threadIdx.x;
+  if (i >= heads * half) return;
+  const int h = i / half, p = i - h * half;
+  const int64_t pos = a.positions[t];
+  bf16 *x = q + ((int64_t)t * heads + h) * (dn + dr) + dn + 2 * p;
+  const __nv_bfloat162 v = lt_rope_pair(__bfloat162float(x[0]), __bfloat162float(x[1]), a.cos[pos * half + p],
+                                        a.sin[pos * half + p]);
+  x[0] = v.x;
+  x[1] = v.y;
 }
 
 extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q,
@@ -60,10 +41,11 @@ extern "C" latte_status lt_cuda_rope_cache_write(lt_backend *b, const lt_fwd *f,
   if (f->num_tokens <= 0) return LATTE_OK;
   if (dr % 2 || rope->dim != dr)
     return lt_err(LATTE_ERR_INVALID, "cuda rope: rope dim %d does not match qk_rope_head_dim %d", rope->dim, dr);
+  const lt_rope_cache_args a = {f->d_positions, f->d_out_slots, rope->cos, rope->sin, (const bf16 *)c, c_stride,
+                                c_norm, eps, (const bf16 *)kpe, kpe_stride, (bf16 *)cache, r, dr};
   const int qblocks = q ? (heads * (dr / 2) + 127) / 128 : 0;
-  (void)lt_launch(lt_k_rope_cache, dim3((unsigned)f->num_tokens, (unsigned)(1 + qblocks)), 128, 0, cx->stream, f->d_positions, f->d_out_slots, rope->cos, rope->sin,
-                  (bf16 *)q, heads, dn, dr, (const bf16 *)c, c_stride, c_norm, eps, (const bf16 *)kpe, kpe_stride, r,
-                  (bf16 *)cache);
+  (void)lt_launch(lt_k_rope_cache, dim3((unsigned)f->num_tokens, (unsigned)(1 + qblocks)), 128, 0, cx->stream, a,
+                  (bf16 *)q, heads, dn);
   LT_LAUNCH_CHECK("lt_k_rope_cache");
   return LATTE_OK;
 }
@@ -109,12 +91,4 @@ extern "C" latte_status lt_cuda_gather_kv(lt_backend *b, const lt_fwd *f, const 
                                                          width, (bf16 *)lat);
   LT_LAUNCH_CHECK("lt_k_gather_kv");
   return LATTE_OK;
-}
-
-/* rope_absorb_q: for now rope_cache_write then mla_absorb_q */
-extern "C" latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads,
-                                              int dn, int dr, const void *c, int64_t c_stride, const float *c_norm,
-                                              float eps, const void *kpe, int64_t kpe_stride, int r, void *cache,
-                                              const lt_mla_w *w, void *ql) {
-  return lt_rope_absorb_q_seq(b, f, rope, q, heads, dn, dr, c, c_stride, c_norm, eps, kpe, kpe_stride, r, cache, w, ql);
 }
