@@ -1,6 +1,7 @@
 /* bench_moe.cu — the CUDA MoE layer (router + routed experts + shared experts) of DeepSeek-V2-Lite
  * and V3 at TP8, bf16 and FP8 w8a8, against two floors measured in the same run: device copy
- * bandwidth (bytes of the experts actually touched) and a large cuBLAS bf16 GEMM rate (FLOPs). */
+ * bandwidth (bytes of the experts actually touched) and a large cuBLAS bf16 GEMM rate (FLOPs); and
+ * add_rmsnorm_route (one launch) against add_rmsnorm + moe_route, as graph replays. */
 #include "backend/cuda/cuda_ops.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -16,6 +17,7 @@ static unsigned long long rs = 88172645463325252ull;
 static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f; }
 
 static double bw_gbs, gemm_tfs;
+extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
 
 static void measure_floors(cudaStream_t st, cublasHandle_t h) {
   bw_gbs = lt_bench_copy_bw(st, (size_t)1 << 30, 10) / 1e9;   /* read + write */
@@ -57,7 +59,75 @@ static void pool_weight(lt_backend *b, const void *pool, int fp8, int64_t n, int
   LK(b->weight_new(b, &t, fp8 ? &s : NULL, w));
 }
 
-static int only_m;
+/* ---- add_rmsnorm_route vs add_rmsnorm + moe_route (the router given the experts, as the model runs it) ---- */
+struct norm_route_arg {
+  lt_backend *b;
+  int mode;   /* 0 the op (whichever variant the knobs pick), 1 add_rmsnorm then moe_route, 2 add_rmsnorm, 3 moe_route */
+  void *resid, *delta, *y;
+  float *nw, *wts;
+  int32_t *ids;
+  int rows, H;
+  const lt_weight *gate;
+  const float *bias;
+  const lt_route_cfg *cfg;
+  const lt_moe_w *moe;
+};
+static void run_norm_route(void *p, int) {
+  norm_route_arg *a = (norm_route_arg *)p;
+  lt_backend *b = a->b;
+  if (a->mode == 0)
+    LK(b->add_rmsnorm_route(b, a->resid, a->delta, a->nw, a->y, a->rows, a->H, 1e-6f, a->gate, a->bias, a->cfg, a->ids,
+                            a->wts, a->moe));
+  if (a->mode == 1 || a->mode == 2) LK(b->add_rmsnorm(b, a->resid, a->delta, a->nw, a->y, a->rows, a->H, 1e-6f));
+  if (a->mode == 1 || a->mode == 3) LK(b->moe_route(b, a->y, a->gate, a->bias, a->cfg, a->rows, a->ids, a->wts, a->moe));
+}
+
+/* µs per call (graph of 64 calls, median of 20 replays) at rows 1, 2, 8: the op with its one launch on
+ * (lt_cuda_route_norm_fused = 1; where a block's rows exceed lt_cuda_route_norm_smem it is still the
+ * sequence), the same with no limit but the device's, the sequence, and its two ops alone. Bytes: gate +
+ * resid, delta read + resid, y written. */
+static void bench_norm_route(lt_backend *b, const model_t *m, const lt_weight *gate, const float *bias,
+                             const lt_route_cfg *rc, const lt_moe_w *moe) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  const int H = m->H, E = m->E, K = m->K, rows_list[3] = {1, 2, 8};
+  const int keep_smem = lt_cuda_route_norm_smem, keep_fused = lt_cuda_route_norm_fused;
+  for (int ri = 0; ri < 3; ri++) {
+    const int rows = rows_list[ri];
+    norm_route_arg a;
+    memset(&a, 0, sizeof a);
+    a.b = b; a.rows = rows; a.H = H; a.gate = gate; a.bias = bias; a.cfg = rc; a.moe = moe;
+    CK(cudaMalloc(&a.resid, (size_t)rows * H * 2)); CK(cudaMalloc(&a.delta, (size_t)rows * H * 2));
+    CK(cudaMalloc(&a.y, (size_t)rows * H * 2)); CK(cudaMalloc(&a.nw, sizeof(float) * H));
+    CK(cudaMalloc(&a.ids, sizeof(int32_t) * rows * K)); CK(cudaMalloc(&a.wts, sizeof(float) * rows * K));
+    fill(a.resid, (size_t)rows * H, 1.f, 11); fill(a.delta, (size_t)rows * H, 0.05f, 12);
+    std::vector<float> nwh(H);
+    for (auto &v : nwh) v = 1.f + 0.1f * frand();
+    CK(cudaMemcpy(a.nw, nwh.data(), sizeof(float) * H, cudaMemcpyHostToDevice));
+    double us[5];
+    for (int v = 0; v < 5; v++) {   /* the op, the op without limit, the sequence, add_rmsnorm, moe_route */
+      a.mode = v < 2 ? 0 : v - 1;
+      lt_cuda_route_norm_smem = v == 1 ? 1 << 30 : keep_smem;
+      lt_cuda_route_norm_fused = 1;
+      run_norm_route(&a, 0);   /* scratch grows outside the capture */
+      CK(cudaStreamSynchronize(c->stream));
+      us[v] = lt_bench_time(c->stream, run_norm_route, &a, 20, 64, 1);
+    }
+    lt_cuda_route_norm_smem = keep_smem;
+    lt_cuda_route_norm_fused = keep_fused;
+    const size_t rowsm = (size_t)H * (6 + 4 * (size_t)rows);
+    const char *path = rowsm <= (size_t)keep_smem ? "one launch" : "sequence";
+    const char *path_any = rowsm + 4096 <= (size_t)c->smem_optin ? "one launch" : "sequence";
+    const double mb = ((double)E * H * 2 + 4.0 * rows * H * 2) / 1e6;
+    printf("add_rmsnorm_route %-8s rows=%d | one launch on: %6.2f us (%s, %3zu KB smem) | no smem limit %6.2f us (%s) | "
+           "add_rmsnorm + moe_route %6.2f us (%5.2f + %5.2f alone) | %.2f MB\n",
+           m->name, rows, us[0], path, rowsm / 1024, us[1], path_any, us[2], us[3], us[4], mb);
+    fflush(stdout);
+    CK(cudaFree(a.resid)); CK(cudaFree(a.delta)); CK(cudaFree(a.y)); CK(cudaFree(a.nw)); CK(cudaFree(a.ids));
+    CK(cudaFree(a.wts));
+  }
+}
+
+static int only_m, route_norm_only;
 static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   const int H = m->H, E = m->E, K = m->K, I = m->I, Is = m->shared_I;
@@ -103,8 +173,9 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     CK(cudaMemcpy(bias, bh.data(), sizeof(float) * E, cudaMemcpyHostToDevice));
   }
   lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
+  if (!fp8 && (route_norm_only || !only_m)) bench_norm_route(b, m, &gate, bias, &rc, &moe);
   const int Ms[4] = {1, 4, 64, 512};
-  for (int mi = 0; mi < 4; mi++) {
+  for (int mi = 0; mi < 4 && !route_norm_only; mi++) {
     int M = Ms[mi];
     if (only_m && M != only_m) continue;
     if (M == 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 */
@@ -167,7 +238,8 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   if (bias) CK(cudaFree(bias));
 }
 
-/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 64} by default (M = 512 on request) */
+/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 64} by default (M = 512 on request);
+ * bench_moe route-norm: only add_rmsnorm_route (both models) */
 int main(int argc, char **argv) {
   lt_backend *b;
   LK(lt_cuda_backend_create(1, &b));
@@ -181,7 +253,8 @@ int main(int argc, char **argv) {
   model_t v3 = {"v3-tp8", 7168, 256, 8, 256, 256, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f};
   const char *only = argc > 1 ? argv[1] : NULL;
   only_m = argc > 2 ? atoi(argv[2]) : 0;
-  for (int fp8 = 0; fp8 < 2; fp8++) {
+  if (only && !strcmp(only, "route-norm")) { route_norm_only = 1; only = NULL; }
+  for (int fp8 = 0; fp8 < (route_norm_only ? 1 : 2); fp8++) {
     if (!only || !strcmp(only, v2.name)) bench_model(b, &v2, fp8, stdout);
     if (!only || !strcmp(only, v3.name)) bench_model(b, &v3, fp8, stdout);
   }

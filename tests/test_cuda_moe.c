@@ -15,10 +15,12 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused;
+extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;
 #else
-extern int lt_cuda_fold_shared;   /* cuda_moe.cu: fold shared experts into the routed stack */
-extern int lt_cuda_route_fused;   /* cuda_moe.cu: router variant, 1 one launch / 0 two kernels */
+extern int lt_cuda_fold_shared;        /* cuda_moe.cu: fold shared experts into the routed stack */
+extern int lt_cuda_route_fused;        /* cuda_route.cu: router variant, 1 one launch / 0 two kernels */
+extern int lt_cuda_route_norm_fused;   /* cuda_route.cu: add_rmsnorm_route in one launch (1) or two (0) */
+extern int lt_cuda_route_norm_smem;    /* cuda_route.cu: the one launch's shared memory limit (bytes) */
 #endif
 
 static lt_backend *cpu, *gpu;
@@ -240,14 +242,15 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
   free(keep); free(wc); free(wg);
 }
 
-/* bitwise equality of two device bf16 buffers of n elements */
-static int dev_equal(const void *a, const void *b, long n) {
-  uint16_t *ha = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n), *hb = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n);
-  int eq = !gpu->download(gpu, ha, a, sizeof(uint16_t) * (size_t)n) && !gpu->download(gpu, hb, b, sizeof(uint16_t) * (size_t)n) &&
-           !memcmp(ha, hb, sizeof(uint16_t) * (size_t)n);
+/* bitwise equality of two device buffers of `bytes` bytes */
+static int dev_same(const void *a, const void *b, size_t bytes) {
+  uint8_t *ha = (uint8_t *)malloc(bytes), *hb = (uint8_t *)malloc(bytes);
+  int eq = !gpu->download(gpu, ha, a, bytes) && !gpu->download(gpu, hb, b, bytes) && !memcmp(ha, hb, bytes);
   free(ha); free(hb);
   return eq;
 }
+/* bitwise equality of two device bf16 buffers of n elements */
+static int dev_equal(const void *a, const void *b, long n) { return dev_same(a, b, sizeof(uint16_t) * (size_t)n); }
 
 /* moe_experts_add_rmsnorm after a layer's moe_route (dids, dw): out, resid += out and y = rmsnorm(resid) · nw
  * against the CPU (ref_out = the CPU layer's output; CPU add_rmsnorm on it), and against the CUDA
@@ -291,10 +294,104 @@ static void check_add_rmsnorm(const char *name, const lt_moe_w *mg, void *dx, co
   gpu->dfree(gpu, dnw); gpu->dfree(gpu, dres); gpu->dfree(gpu, dres2); gpu->dfree(gpu, dy2); gpu->dfree(gpu, dout2);
 }
 
+/* add_rmsnorm_route (resid += delta; y = rmsnorm(resid) · nw; the router on y, given the layer's experts so
+ * that it prepares their sort) then moe_experts on y, at M rows:
+ * - against the CPU's add_rmsnorm_route (f32 throughout): resid and y within 1e-2; ids equal as sets to
+ *   the CPU's, except where the CPU's router on the GPU's y (bf16) picks the GPU's set too (then the
+ *   difference is y's bf16 rounding alone: counted, printed); that check is exact for every token; weights
+ *   of the matching tokens within 1e-2;
+ * - against the CUDA sequence add_rmsnorm, moe_route, moe_experts: resid, y, ids, weights and the layer
+ *   output bit for bit.
+ * The op runs with lt_cuda_route_norm_fused = 1 under its default shared-memory limit, then with no limit
+ * but the device's (one launch also at V3 rows 3 .. 5); where a block's rows don't fit, it is the sequence. */
+static void check_norm_route(const char *name, const lt_weight *gc, const lt_weight *gg, const float *bias,
+                             const float *dbias, const lt_route_cfg *cfg, const lt_moe_w *mg, int M, int H, int K) {
+  const float eps = 1e-6f;
+  const long n = (long)M * H;
+  const size_t ib = sizeof(int32_t) * (size_t)M * K, wb = sizeof(float) * (size_t)M * K, ab = sizeof(uint16_t) * (size_t)n;
+  float *res = rand_act(n), *dl = rand_act(n), *nw = (float *)malloc(sizeof(float) * (size_t)H);
+  for (int i = 0; i < H; i++) nw[i] = (float)(0.5 + urand());
+  float *ref_res = (float *)malloc(sizeof(float) * (size_t)n), *ref_y = (float *)malloc(sizeof(float) * (size_t)n);
+  float *gres = (float *)malloc(sizeof(float) * (size_t)n), *gy = (float *)malloc(sizeof(float) * (size_t)n);
+  int32_t *ids = (int32_t *)malloc(ib), *ids2 = (int32_t *)malloc(ib), *gids = (int32_t *)malloc(ib);
+  float *w = (float *)malloc(wb), *w2 = (float *)malloc(wb), *gw = (float *)malloc(wb);
+  memcpy(ref_res, res, sizeof(float) * (size_t)n);
+  latte_status s = cpu->add_rmsnorm_route(cpu, ref_res, dl, nw, ref_y, M, H, eps, gc, bias, cfg, ids, w, NULL);
+  CHECK(s == LATTE_OK, "%s M=%d: cpu add_rmsnorm_route: %s", name, M, latte_last_error());
+  float *dnw = (float *)to_dev(nw, sizeof(float) * (size_t)H);
+  void *ddl = to_dev_act(dl, n), *sres = to_dev_act(res, n), *sy = NULL, *sids = NULL, *sw = NULL, *sout = NULL;
+  gpu->alloc(gpu, ab, &sy); gpu->alloc(gpu, ib, &sids); gpu->alloc(gpu, wb, &sw); gpu->alloc(gpu, ab, &sout);
+  poison(sy, ab); poison(sids, ib); poison(sw, wb); poison(sout, ab);
+  /* the CUDA sequence */
+  if (!s) s = gpu->add_rmsnorm(gpu, sres, ddl, dnw, sy, M, H, eps);
+  if (!s) s = gpu->moe_route(gpu, sy, gg, dbias, cfg, M, (int32_t *)sids, (float *)sw, mg);
+  if (!s) s = gpu->moe_experts(gpu, sy, mg, (int32_t *)sids, (float *)sw, K, M, sout);
+  CHECK(s == LATTE_OK, "%s M=%d: cuda add_rmsnorm, moe_route, moe_experts: %s", name, M, latte_last_error());
+  const int keep_fused = lt_cuda_route_norm_fused, keep_smem = lt_cuda_route_norm_smem;
+  lt_cuda_route_norm_fused = 1;
+  for (int big = 0; big < 2 && !s; big++) {
+    lt_cuda_route_norm_smem = big ? 1 << 30 : keep_smem;
+    void *dres = to_dev_act(res, n), *dy = NULL, *dids = NULL, *dw = NULL, *dout = NULL;
+    gpu->alloc(gpu, ab, &dy); gpu->alloc(gpu, ib, &dids); gpu->alloc(gpu, wb, &dw); gpu->alloc(gpu, ab, &dout);
+    poison(dy, ab); poison(dids, ib); poison(dw, wb); poison(dout, ab);
+    s = gpu->add_rmsnorm_route(gpu, dres, ddl, dnw, dy, M, H, eps, gg, dbias, cfg, (int32_t *)dids, (float *)dw, mg);
+    if (!s) s = gpu->moe_experts(gpu, dy, mg, (int32_t *)dids, (float *)dw, K, M, dout);
+    if (!s) s = gpu->sync(gpu);
+    CHECK(s == LATTE_OK, "%s M=%d: cuda add_rmsnorm_route + moe_experts: %s", name, M, latte_last_error());
+    lt_cuda_act_to_f32(gpu, dres, gres, (size_t)n);
+    lt_cuda_act_to_f32(gpu, dy, gy, (size_t)n);
+    gpu->download(gpu, gids, dids, ib);
+    gpu->download(gpu, gw, dw, wb);
+    /* the CPU's router on the GPU's y */
+    if (!s) s = cpu->moe_route(cpu, gy, gc, bias, cfg, M, ids2, w2, NULL);
+    CHECK(s == LATTE_OK, "%s M=%d: cpu moe_route: %s", name, M, latte_last_error());
+    int bad = 0, rounding = 0, bad2 = 0;
+    double maxw = 0;
+    for (int t = 0; t < M; t++) {
+      int same = 1, same2 = 1;
+      for (int j = 0; j < K; j++) {
+        int f1 = 0, f2 = 0;
+        for (int q = 0; q < K; q++) { f1 |= gids[t * K + q] == ids[t * K + j]; f2 |= gids[t * K + q] == ids2[t * K + j]; }
+        same &= f1;
+        same2 &= f2;
+      }
+      bad2 += !same2;
+      if (!same) { if (same2) rounding++; else bad++; continue; }
+      for (int j = 0; j < K; j++)
+        for (int q = 0; q < K; q++)
+          if (gids[t * K + q] == ids[t * K + j]) {
+            double d = fabs((double)gw[t * K + q] - w[t * K + j]);
+            if (!(d <= maxw)) maxw = d;   /* NaN propagates */
+          }
+    }
+    const double er = lt_rel_err(gres, ref_res, n), ey = lt_rel_err(gy, ref_y, n);
+    const int b_res = dev_equal(dres, sres, n), b_y = dev_equal(dy, sy, n), b_ids = dev_same(dids, sids, ib),
+              b_w = dev_same(dw, sw, wb), b_out = dev_equal(dout, sout, n);
+    printf("add_rmsnorm_route %-26s M=%4d %s: vs CPU: rel err resid %.2e y %.2e, id mismatches %d (+%d from y's "
+           "rounding), max |w - ref| %.1e; vs CUDA sequence: resid %s y %s ids %s w %s layer out %s\n",
+           name, M, big ? "smem any" : "smem dflt", er, ey, bad, rounding, maxw, b_res ? "=" : "DIFFER",
+           b_y ? "=" : "DIFFER", b_ids ? "=" : "DIFFER", b_w ? "=" : "DIFFER", b_out ? "=" : "DIFFER");
+    CHECK(er <= 1e-2 && ey <= 1e-2, "%s M=%d: add_rmsnorm_route resid / y rel err %.3e / %.3e", name, M, er, ey);
+    CHECK(bad == 0 && bad2 == 0, "%s M=%d: %d tokens chose other experts than the CPU (%d on the GPU's y)", name, M, bad,
+          bad2);
+    CHECK(maxw <= 1e-2, "%s M=%d: weights differ from the CPU's by %.3e", name, M, maxw);
+    CHECK(b_res && b_y && b_ids && b_w && b_out, "%s M=%d (%s): add_rmsnorm_route differs from the CUDA sequence", name,
+          M, big ? "smem any" : "smem default");
+    gpu->dfree(gpu, dres); gpu->dfree(gpu, dy); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout);
+  }
+  lt_cuda_route_norm_fused = keep_fused;
+  lt_cuda_route_norm_smem = keep_smem;
+  free(res); free(dl); free(nw); free(ref_res); free(ref_y); free(gres); free(gy);
+  free(ids); free(ids2); free(gids); free(w); free(w2); free(gw);
+  gpu->dfree(gpu, dnw); gpu->dfree(gpu, ddl); gpu->dfree(gpu, sres); gpu->dfree(gpu, sy); gpu->dfree(gpu, sids);
+  gpu->dfree(gpu, sw); gpu->dfree(gpu, sout);
+}
+
 /* ---------------- the whole MoE layer: router + routed + shared experts ----------------
  * GPU: moe_route given the experts (the fused router sorts the pairs for moe_experts) then
  * moe_experts, whose stack holds the shared experts folded in (when foldable; else mlp + add).
- * CPU twin: route, experts, mlp, add. Router ids must match as sets (no near ties expected). */
+ * CPU twin: route, experts, mlp, add. Router ids must match as sets (no near ties expected). Then
+ * add_rmsnorm_route on fresh inputs (check_norm_route) and moe_experts_add_rmsnorm (folded only). */
 static void check_layer(const char *name, int E, int I, int H, int K, int ns, int fp8, int v3, const int *Ms, int nM) {
   const int Is = ns * I;
   lt_route_cfg cfg = v3 ? (lt_route_cfg){E, K, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f}
@@ -366,6 +463,7 @@ static void check_layer(const char *name, int E, int I, int H, int K, int ns, in
     printf("layer %-34s M=%4d: router id mismatches %d, rel err %.3e (tol %.0e)\n", name, M, bad, err, tol);
     CHECK(bad == 0, "%s M=%d: %d routed ids differ from the CPU's", name, M, bad);
     CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    if (!s) check_norm_route(name, &wc[nw - 1], &wg[nw - 1], bias, dbias, &cfg, &mg, M, H, K);
     if (mg.shared_folded && !s) check_add_rmsnorm(name, &mg, dx, (int32_t *)dids, (float *)dw, dout, ref, M, H, K, fp8);
     free(x); free(ref); free(sh); free(out); free(w); free(ids); free(gids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dsh);

@@ -60,7 +60,9 @@ typedef struct {
   int moe_prep_rows, moe_prep_k;
 } lt_cuda_ctx;
 
-enum { LT_CTR_ROUTE = 0, LT_CTR_COUNT = 1024 };
+enum { LT_CTR_ROUTE = 0,
+       LT_CTR_ROUTE_NORM = 1,   /* 1..4: one per 8-row group of add_rmsnorm_route (rows ≤ 32) */
+       LT_CTR_COUNT = 1024 };
 
 /* Returns a device buffer of at least bytes for slot (grow-only; contents undefined). Growing
  * bumps scratch_gen; during a graph capture it fails instead (the caller falls back to eager). */

@@ -1,7 +1,8 @@
-/* cuda_moe.cu — MoE and dense MLP on the GPU: the router (f32 logits, softmax/sigmoid, grouped
- * top-k), token sort/align by expert, and one grouped tensor-core GEMM (bf16 mma.sync m16n8k16, or
- * e4m3 m16n8k32 with 128×128 weight / 1×128 activation scales) for gate_up+SiLU·mul, down, router, MLP. */
+/* cuda_moe.cu — MoE experts and dense MLP on the GPU: token sort/align by expert, and one grouped
+ * tensor-core GEMM (bf16 mma.sync m16n8k16, or e4m3 m16n8k32 with 128×128 weight / 1×128 activation
+ * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP. The router: cuda_route.cu. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_moe_sort.cuh"
 #include "backend/cuda/cuda_rownorm.cuh"
 #include "io/config.h"
 #include <stdlib.h>
@@ -501,167 +502,24 @@ static latte_status lt_gg_quant(lt_cuda_ctx *c, const void *x, int x_f32, int64_
   return LATTE_OK;
 }
 
-static size_t lt_al(size_t x) { return (x + 255) & ~(size_t)255; }
-
-/* ================= router ================= */
-/* logits [T, E] (f32) = x [T, H] · gateᵀ for few tokens: one block of 128 threads per expert and 8
- * tokens, H split over the threads in 16-byte pieces, the gate row read once per 8 tokens */
-
-/* warp argmax over (valid, value, lower index first); invalid lanes carry idx = INT_MAX */
-__device__ __forceinline__ void lt_warp_argmax(float &bv, int &bi) {
-#pragma unroll
-  for (int o = 16; o; o >>= 1) {
-    float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (oi != INT_MAX && (bi == INT_MAX || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
-  }
+/* *logits = x [rows, H] · gate [E, H]ᵀ (f32 [rows, E]) on tensor cores: the router at T > 32 */
+latte_status lt_moe_logits_gemm(lt_cuda_ctx *c, const void *x, const lt_weight *gate, int rows, float **logits) {
+  const int E = (int)gate->n, H = (int)gate->k;
+  int gc = lt_gg_pick_cfg(rows), bm = lt_gg_shapes[gc].bm;
+  int gm = (rows + bm - 1) / bm, gn = lt_gg_grid_n(gc, E, 0), sp = lt_gg_splits(c, gm, gn, H, 0);
+  size_t lbytes = lt_al(sizeof(float) * (size_t)rows * E);
+  uint8_t *base;
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, lbytes + sizeof(float) * lt_gg_part_floats(gc, gm, gn, sp), (void **)&base));
+  *logits = (float *)base;
+  lt_gg_params p;
+  memset(&p, 0, sizeof p);
+  p.a = (const uint8_t *)x; p.lda = H; p.M = rows;
+  p.w = (const uint8_t *)gate->data; p.N = E; p.K = H;
+  p.epi = LT_EPI_F32; p.out = *logits; p.ldo = E;
+  return lt_gg_run(c, gc, 0, p, gm, sp, (float *)(base + lbytes));
 }
 
-/* logits [T, E] (f32) = x [T, H] · gᵀ for expert blockIdx.x and tokens 8·blockIdx.y .. +8; 128 threads */
-__device__ void lt_router_gemv_block(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
-  __shared__ float red[4][8];
-  const int e = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t0 = blockIdx.y * 8;
-  const int nt = T - t0 < 8 ? T - t0 : 8;
-  float acc[8];
-#pragma unroll
-  for (int t = 0; t < 8; t++) acc[t] = 0.f;
-  const __nv_bfloat16 *gr = g + (size_t)e * H;
-#pragma unroll 4
-  for (int k = threadIdx.x * 8; k < H; k += 1024) {
-    uint4 wv = __ldg((const uint4 *)(gr + k));
-    const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wv;
-    float2 wf[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) wf[i] = __bfloat1622float2(w2[i]);
-#pragma unroll
-    for (int t = 0; t < 8; t++) {
-      if (t < nt) {
-        uint4 xv = *(const uint4 *)(x + (size_t)(t0 + t) * H + k);
-        const __nv_bfloat162 *x2 = (const __nv_bfloat162 *)&xv;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-          float2 xf = __bfloat1622float2(x2[i]);
-          acc[t] += xf.x * wf[i].x + xf.y * wf[i].y;
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int t = 0; t < 8; t++) {
-    float v = acc[t];
-#pragma unroll
-    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) red[warp][t] = v;
-  }
-  __syncthreads();
-  if (threadIdx.x < nt) {
-    int t = threadIdx.x;
-    logits[(size_t)(t0 + t) * E + e] = (red[0][t] + red[1][t]) + (red[2][t] + red[3][t]);
-  }
-}
-
-__global__ void lt_k_router_gemv(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int E, int H, float *logits) {
-  LT_PDL_ENTER();
-  lt_router_gemv_block(x, g, T, E, H, logits);
-}
-
-/* One warp routes token t: l = its E logits; score/choice = 2·E floats of scratch (shared memory).
- * Scores (softmax or sigmoid), choice = score + bias, group selection (max or top-2 sum per group,
- * keep topk_group, others' choices 0), top-k of choice, weights = scores of the chosen, renormalised
- * and scaled — route_row of cpu_moe.c. */
-__device__ void lt_route_token(const float *l, const float *bias, const lt_route_cfg &cfg, int t, int32_t *ids,
-                               float *wts, float *score, float *choice) {
-  const int lane = threadIdx.x & 31;
-  const int E = cfg.num_experts, K = cfg.top_k;
-  if (cfg.sigmoid) {
-    for (int e = lane; e < E; e += 32) score[e] = 1.0f / (1.0f + expf(-l[e]));
-  } else {
-    float m = -INFINITY, s = 0.f;
-    for (int e = lane; e < E; e += 32) m = fmaxf(m, l[e]);
-#pragma unroll
-    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    for (int e = lane; e < E; e += 32) { float v = expf(l[e] - m); score[e] = v; s += v; }
-#pragma unroll
-    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    for (int e = lane; e < E; e += 32) score[e] = score[e] / s;
-  }
-  for (int e = lane; e < E; e += 32) choice[e] = score[e] + (bias ? bias[e] : 0.f);
-  __syncwarp();
-  if (cfg.method != LT_TOPK_GREEDY && cfg.n_group > 1) {
-    const int G = cfg.n_group, per = E / G;
-    float gs = -INFINITY;
-    if (lane < G) {
-      const float *cc = choice + lane * per;
-      float m1 = -INFINITY, m2 = -INFINITY;
-      for (int i = 0; i < per; i++) {
-        float v = cc[i];
-        if (v > m1) { m2 = m1; m1 = v; } else if (v > m2) { m2 = v; }
-      }
-      gs = (cfg.method == LT_TOPK_NOAUX_TC && per >= 2) ? m1 + m2 : m1;
-    }
-    unsigned kept = 0;
-    for (int q = 0; q < cfg.topk_group; q++) {
-      float bv = gs;
-      int bi = (lane < G && !((kept >> lane) & 1u)) ? lane : INT_MAX;
-      lt_warp_argmax(bv, bi);
-      if (bi != INT_MAX) kept |= 1u << bi;
-    }
-    __syncwarp();
-    for (int e = lane; e < E; e += 32)
-      if (!((kept >> (e / per)) & 1u)) choice[e] = 0.f;
-    __syncwarp();
-  }
-  unsigned taken = 0;   /* bit i: element lane + 32 i chosen */
-  int my_id = 0;
-  float my_w = 0.f;
-  for (int j = 0; j < K; j++) {
-    float bv = 0.f;
-    int bi = INT_MAX;
-    for (int i = 0; lane + 32 * i < E; i++) {
-      if ((taken >> i) & 1u) continue;
-      float v = choice[lane + 32 * i];
-      if (bi == INT_MAX || v > bv) { bv = v; bi = lane + 32 * i; }
-    }
-    lt_warp_argmax(bv, bi);
-    if (bi == INT_MAX) bi = 0;
-    if ((bi & 31) == lane) taken |= 1u << (bi >> 5);
-    if (lane == j) { my_id = bi; my_w = score[bi]; }
-  }
-  float sum = lane < K ? my_w : 0.f;
-#pragma unroll
-  for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if (cfg.norm_topk_prob) my_w = my_w / (sum + 1e-20f);
-  if (cfg.scale_always || !cfg.norm_topk_prob) my_w *= cfg.routed_scaling_factor;
-  if (lane < K) {
-    ids[(size_t)t * K + lane] = my_id;
-    wts[(size_t)t * K + lane] = my_w;
-  }
-}
-
-__global__ void lt_k_route_topk(const float *logits, const float *bias, lt_route_cfg cfg, int T, int32_t *ids,
-                                float *wts) {
-  LT_PDL_ENTER();
-  extern __shared__ float lt_rsm[];
-  const int w = threadIdx.x >> 5;
-  const int t = blockIdx.x * (blockDim.x >> 5) + w;
-  if (t >= T) return;
-  const int E = cfg.num_experts;
-  float *score = lt_rsm + (size_t)w * 2 * E;
-  lt_route_token(logits + (size_t)t * E, bias, cfg, t, ids, wts, score, score + E);
-}
-
-
-/* ================= stacked FFN weights ================= */
-typedef struct {
-  int E, I, H, fp8;
-  int ns;          /* shared experts folded in as experts E .. E+ns-1 (weight 1 for every token) */
-  uint8_t *w13;    /* [E+ns, 2I, H] bf16 or e4m3: gate rows then up rows of each expert */
-  uint8_t *w2;     /* [E, H, I] */
-  float *s13;      /* e4m3: [E, 2, ceil(I/128), ceil(H/128)] gate then up block scales */
-  float *s2;       /* e4m3: [E, ceil(H/128), ceil(I/128)] */
-  int own_w2;      /* 0: w2/s2 alias the MLP's down weight */
-} lt_cuda_ffn;
-
+/* ================= stacked FFN weights (lt_cuda_ffn: cuda_moe_sort.cuh) ================= */
 static void lt_ffn_free(lt_cuda_ffn *f) {
   if (!f) return;
   cudaFree(f->w13);
@@ -741,11 +599,6 @@ extern "C" {
 /* 1: moe_new folds a layer's shared experts into its routed-expert stack (one grouped GEMM pair for
  * both); 0: they stay a separate MLP. Read at load time. */
 int lt_cuda_fold_shared = 1;
-/* The router at T ≤ 32: 1 = one launch (logits, top-k and the experts' sort; the last block takes
- * a ticket); 0 = two kernels (logits, then top-k). Env LATTE_ROUTE. (A thread-block-cluster variant,
- * logits gathered through distributed shared memory, measured slower on the H200: V2-Lite 13.9 vs
- * ~9 µs per call, batch-1 decode 2.90–2.95 vs 2.68–2.72 ms/step; not kept.) */
-int lt_cuda_route_fused = 1;
 }
 
 /* How many experts of size I the layer's shared MLP folds into (0: it stays a separate MLP): its
@@ -876,141 +729,11 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
 }
 
 /* ================= routed experts ================= */
-/* Sort (token, slot) pairs by expert into BM-padded segments: rowtok [bound] (token of each sorted
- * position, -1 = padding), inv [T·Ks] (position of each pair), the tile list (expert, first row).
- * Each token has Ks = K + ns slots: its K routed ids, then the ns folded shared experts E .. E+ns-1.
- * Run by one whole block (any size; smem: 3·(E+ns) ints + 33); positions inside an expert are in
- * arrival order, which changes no result (rows are independent in the GEMMs). */
-__device__ void lt_moe_align_block(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
-                                   int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles, int *sm) {
-  const int Et = E + ns, Ks = K + ns, TK = T * Ks, nt = blockDim.x;
-  int *cnt = sm, *off = sm + Et, *fill = sm + 2 * Et, *wsum = sm + 3 * Et;
-  for (int e = threadIdx.x; e < Et; e += nt) { cnt[e] = 0; fill[e] = 0; }
-  for (int i = threadIdx.x; i < bound; i += nt) rowtok[i] = -1;
-  __syncthreads();
-  for (int i = threadIdx.x; i < TK; i += nt) {
-    int j = i % Ks, e = j < K ? ids[(i / Ks) * K + j] : E + (j - K);
-    if ((unsigned)e < (unsigned)Et) atomicAdd(&cnt[e], 1);
-  }
-  __syncthreads();
-  /* exclusive scan of the tile counts: thread i owns experts [i·per, (i+1)·per) */
-  const int per = (Et + nt - 1) / nt, e0 = threadIdx.x * per, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-  int mine = 0;
-  for (int e = e0; e < e0 + per && e < Et; e++) mine += (cnt[e] + BM - 1) / BM;
-  int v = mine;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    int u = __shfl_up_sync(0xffffffffu, v, o);
-    if (lane >= o) v += u;
-  }
-  if (lane == 31) wsum[wid] = v;
-  __syncthreads();
-  if (wid == 0) {
-    int sv = lane < (nt >> 5) ? wsum[lane] : 0;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      int u = __shfl_up_sync(0xffffffffu, sv, o);
-      if (lane >= o) sv += u;
-    }
-    wsum[lane] = sv;   /* inclusive over warps */
-  }
-  __syncthreads();
-  int first = v - mine + (wid ? wsum[wid - 1] : 0);   /* tiles before expert e0 */
-  for (int e = e0; e < e0 + per && e < Et; e++) {
-    const int nm = (cnt[e] + BM - 1) / BM;
-    off[e] = first * BM;
-    for (int m = 0; m < nm; m++) { tile_e[first + m] = e; tile_row0[first + m] = (first + m) * BM; }
-    first += nm;
-  }
-  if (threadIdx.x == nt - 1) *num_tiles = first;
-  __syncthreads();
-  for (int i = threadIdx.x; i < TK; i += nt) {
-    int j = i % Ks, e = j < K ? ids[(i / Ks) * K + j] : E + (j - K), p = -1;
-    if ((unsigned)e < (unsigned)Et) {
-      p = off[e] + atomicAdd(&fill[e], 1);
-      rowtok[p] = i / Ks;
-    }
-    inv[i] = p;
-  }
-}
-
-/* lt_moe_align_block's result for TK = T·(K+ns) ≤ 32 pairs and T ≤ BM (so every expert fills at most
- * one tile), by one warp: lane i holds pair i; the lanes of an expert find each other with
- * __match_any_sync; its tile is the number of experts whose lowest lane comes first. Tile order
- * differs from the block version (first appearance instead of expert id), which changes no result. */
-__device__ void lt_moe_align_warp(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
-                                  int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
-  const int lane = threadIdx.x & 31, Ks = K + ns, TK = T * Ks;
-  int e = -1;
-  if (lane < TK) {
-    const int j = lane % Ks;
-    e = j < K ? ids[(lane / Ks) * K + j] : E + (j - K);
-    if ((unsigned)e >= (unsigned)(E + ns)) e = -1;
-  }
-  for (int i = lane; i < bound; i += 32) rowtok[i] = -1;
-  const unsigned peers = __match_any_sync(0xffffffffu, e);
-  const unsigned lt = (1u << lane) - 1u;
-  const int leader = __ffs(peers) - 1;
-  const unsigned leaders = __ballot_sync(0xffffffffu, e >= 0 && lane == leader);
-  const int tile = __popc(leaders & ((1u << leader) - 1u));
-  __syncwarp();
-  if (e >= 0) {
-    const int pos = tile * BM + __popc(peers & lt);
-    rowtok[pos] = lane / Ks;
-    if (lane == leader) { tile_e[tile] = e; tile_row0[tile] = tile * BM; }
-    inv[lane] = pos;
-  } else if (lane < TK) {
-    inv[lane] = -1;
-  }
-  if (lane == 0) *num_tiles = __popc(leaders);
-}
-
 __global__ void lt_k_moe_align(const int32_t *ids, int T, int K, int ns, int E, int BM, int bound, int32_t *rowtok,
                                int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
   LT_PDL_ENTER();
   extern __shared__ int lt_asm_[];
   lt_moe_align_block(ids, T, K, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles, lt_asm_);
-}
-
-/* Router for T ≤ 32 in one launch: every block computes its logits (lt_router_gemv_block); the last
- * block to finish (atomic ticket on *counter, which it resets) routes every token, one warp per token
- * (lt_route_token on a shared-memory copy of the logits), and, when rowtok != NULL, sorts the pairs
- * by expert for the next moe_experts (lt_moe_align_block). Dynamic smem: 12·E floats, then
- * 3·(E+ns)+32 ints. Deterministic: the same logits and the same per-token arithmetic as the
- * two-kernel path. */
-__global__ void __launch_bounds__(128)
-lt_k_route_fused(const __nv_bfloat16 *x, const __nv_bfloat16 *g, int T, int H, const float *bias, lt_route_cfg cfg,
-                 float *logits, int32_t *ids, float *wts, unsigned *counter, int ns, int BM, int bound,
-                 int32_t *rowtok, int32_t *inv, int32_t *tile_e, int32_t *tile_row0, int32_t *num_tiles) {
-  LT_PDL_LAUNCH_NEXT();
-  const int E = cfg.num_experts;
-  if (threadIdx.x == 0) lt_prefetch_l2(g + (size_t)blockIdx.x * H, (unsigned)H * 2);  /* this expert's gate row */
-  LT_PDL_WAIT();
-  lt_router_gemv_block(x, g, T, E, H, logits);
-  __shared__ unsigned last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == gridDim.x * gridDim.y - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  extern __shared__ float lt_rfs[];
-  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float *lw = lt_rfs + (size_t)w * 3 * E;
-  for (int t = w; t < T; t += 4) {
-    for (int e = lane; e < E; e += 32) lw[e] = __ldcg(logits + (size_t)t * E + e);
-    __syncwarp();
-    lt_route_token(lw, bias, cfg, t, ids, wts, lw + E, lw + 2 * E);
-    __syncwarp();
-  }
-  __syncthreads();
-  if (rowtok && T * (cfg.top_k + ns) <= 32 && T <= BM) {
-    if (w == 0) lt_moe_align_warp(ids, T, cfg.top_k, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles);
-  } else if (rowtok) {
-    lt_moe_align_block(ids, T, cfg.top_k, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles,
-                       (int *)(lt_rfs + 12 * (size_t)E));
-  }
-  if (threadIdx.x == 0) *counter = 0;
 }
 
 /* Columns c0, c0+1 of one token's combine: Σ_j w_t[j] · y[inv_t[j]] over the Ks = K + ns slots in slot
@@ -1084,14 +807,8 @@ __global__ void lt_k_moe_combine_add_rmsnorm(const __nv_bfloat16 *y, int H, cons
   lt_add_rmsnorm_row<2>(resid + (size_t)t * H, delta, nw, yo + (size_t)t * H, H, eps, lt_cn_sx);
 }
 
-/* Where one moe_experts call's sort lives and its tile shape (shared by moe_route's prepared sort
- * and moe_experts, so both compute the same layout). */
-typedef struct {
-  int gc, bm, bound, grid_m, TK;
-  int32_t *rowtok, *inv, *tile_e, *tile_row0, *num_tiles;
-} lt_moe_plan;
-
-static latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int top_k, lt_moe_plan *pl) {
+/* (cuda_moe_sort.cuh) */
+latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int top_k, lt_moe_plan *pl) {
   const int E = f->E, ns = f->ns, TK = rows * (top_k + ns);
   const int act = TK < E + ns ? TK : E + ns;
   int gc = lt_gg_pick_cfg((double)TK / act);
@@ -1105,74 +822,6 @@ static latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int ro
   LT_TRY(lt_cuda_scratch(c, LT_SCR_MOE0, o_nt + 256, (void **)&meta));
   pl->rowtok = (int32_t *)meta; pl->inv = (int32_t *)(meta + o_inv); pl->tile_e = (int32_t *)(meta + o_te);
   pl->tile_row0 = (int32_t *)(meta + o_tr); pl->num_tiles = (int32_t *)(meta + o_nt);
-  return LATTE_OK;
-}
-
-extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt_weight *gate, const float *bias,
-                                          const lt_route_cfg *cfg, int rows, int32_t *ids, float *weights,
-                                          const lt_moe_w *experts) {
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  const int E = cfg->num_experts, H = (int)gate->k;
-  if (gate->dtype != LT_BF16)
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: router weight must be bf16 (got %s)", lt_dtype_name(gate->dtype));
-  if (gate->n != E) return lt_err(LATTE_ERR_INVALID, "moe_route: gate has %lld rows, config %d experts", (long long)gate->n, E);
-  if (E > 1024 || cfg->top_k < 1 || cfg->top_k > 32 || cfg->top_k > E)
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts top-%d exceed the CUDA router's limits (1024, 32)", E, cfg->top_k);
-  if (cfg->method != LT_TOPK_GREEDY && cfg->n_group > 1 &&
-      (cfg->n_group > 32 || E % cfg->n_group || cfg->topk_group < 1 || cfg->topk_group > cfg->n_group))
-    return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: %d experts in %d groups (keep %d) unsupported", E, cfg->n_group,
-                  cfg->topk_group);
-  if (H % 8 || ((uintptr_t)x & 15)) return lt_err(LATTE_ERR_UNSUPPORTED, "moe_route: hidden %d must be a multiple of 8, x 16-byte aligned", H);
-  if (rows <= 0) return LATTE_OK;
-  float *logits;
-  c->moe_prep_ids = NULL;
-  const lt_cuda_ffn *f = experts ? (const lt_cuda_ffn *)experts->priv : NULL;
-  if (rows <= 32 && E <= 512 && lt_cuda_route_fused) {  /* one launch: logits, top-k, (sort) */
-    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
-    lt_moe_plan pl;
-    memset(&pl, 0, sizeof pl);
-    int ns = 0;
-    if (f && f->E == E) {  /* prepare the experts' sort for these ids */
-      LT_TRY(lt_moe_plan_get(c, f, rows, cfg->top_k, &pl));
-      ns = f->ns;
-    }
-    size_t smem = sizeof(float) * 12 * (size_t)E + sizeof(int) * (3 * (size_t)(E + ns) + 32);
-    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
-    (void)lt_launch(lt_k_route_fused, grid, 128, smem, c->stream, (const __nv_bfloat16 *)x,
-                    (const __nv_bfloat16 *)gate->data, rows, H, bias, *cfg, logits, ids, weights,
-                    c->counters + LT_CTR_ROUTE, ns, pl.bm, pl.bound, pl.rowtok, pl.inv, pl.tile_e, pl.tile_row0,
-                    pl.num_tiles);
-    LT_LAUNCH_CHECK("lt_k_route_fused");
-    if (pl.rowtok) {
-      c->moe_prep_ids = ids; c->moe_prep_ffn = f; c->moe_prep_rows = rows; c->moe_prep_k = cfg->top_k;
-    }
-    return LATTE_OK;
-  }
-  if (rows <= 32) {
-    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
-    dim3 grid((unsigned)E, (unsigned)((rows + 7) / 8));
-    (void)lt_launch(lt_k_router_gemv, grid, 128, 0, c->stream, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)gate->data, rows,
-                                                  E, H, logits);
-    LT_LAUNCH_CHECK("lt_k_router_gemv");
-  } else {
-    /* logits [rows, E] (f32) = x [rows, H] · gate [E, H]ᵀ on tensor cores */
-    int gc = lt_gg_pick_cfg(rows), bm = lt_gg_shapes[gc].bm;
-    int gm = (rows + bm - 1) / bm, gn = lt_gg_grid_n(gc, E, 0), sp = lt_gg_splits(c, gm, gn, H, 0);
-    size_t lbytes = lt_al(sizeof(float) * (size_t)rows * E);
-    uint8_t *base;
-    LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, lbytes + sizeof(float) * lt_gg_part_floats(gc, gm, gn, sp), (void **)&base));
-    logits = (float *)base;
-    lt_gg_params p;
-    memset(&p, 0, sizeof p);
-    p.a = (const uint8_t *)x; p.lda = H; p.M = rows;
-    p.w = (const uint8_t *)gate->data; p.N = E; p.K = H;
-    p.epi = LT_EPI_F32; p.out = logits; p.ldo = E;
-    LT_TRY(lt_gg_run(c, gc, 0, p, gm, sp, (float *)(base + lbytes)));
-  }
-  const int wpb = 4;
-  size_t smem = sizeof(float) * 2 * (size_t)E * wpb;
-  (void)lt_launch(lt_k_route_topk, (unsigned)((rows + wpb - 1) / wpb), 32 * wpb, smem, c->stream, logits, bias, *cfg, rows, ids, weights);
-  LT_LAUNCH_CHECK("lt_k_route_topk");
   return LATTE_OK;
 }
 
@@ -1278,12 +927,4 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
-}
-
-/* add_rmsnorm_route: for now add_rmsnorm then moe_route */
-extern "C" latte_status lt_cuda_add_rmsnorm_route(lt_backend *b, void *resid, const void *delta, const float *norm_w,
-                                                  void *y, int rows, int dim, float eps, const lt_weight *gate,
-                                                  const float *bias, const lt_route_cfg *cfg, int32_t *ids,
-                                                  float *weights, const lt_moe_w *experts) {
-  return lt_add_rmsnorm_route_seq(b, resid, delta, norm_w, y, rows, dim, eps, gate, bias, cfg, ids, weights, experts);
 }
