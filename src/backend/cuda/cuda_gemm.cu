@@ -125,8 +125,9 @@ __device__ __forceinline__ uint4 lt_ld_w(const uint8_t *w, int N, int K, int r, 
   return make_uint4(u[0], u[1], u[2], u[3]);
 }
 
-/* The quad lane's fragments of K-group g for NT 16-row tiles from row n0: [tile][row gq / gq+8][16-byte half]
- * (32 contiguous bytes of each of its two rows at column g·128 + tq·32). */
+/* The quad lane's fragments of K-group g for NT 16-row tiles from row n0: [tile][row gq / gq+8][16-byte piece]
+ * (bytes lt_fp8_piece(tq, 0 / 1) of the group in each of its two rows: one load instruction covers 64
+ * contiguous bytes of 8 rows). */
 template <bool VEC, int NT>
 __device__ __forceinline__ void lt_ld_group(uint4 (&f)[NT][2][2], const uint8_t *w, int N, int K, int n0, int g,
                                             int gq, int tq) {
@@ -136,7 +137,7 @@ __device__ __forceinline__ void lt_ld_group(uint4 (&f)[NT][2][2], const uint8_t 
     for (int rr = 0; rr < 2; rr++)
 #pragma unroll
       for (int hh = 0; hh < 2; hh++)
-        f[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + tq * 32 + hh * 16);
+        f[nt][rr][hh] = lt_ld_w<VEC>(w, N, K, n0 + nt * 16 + rr * 8 + gq, g * 128 + lt_fp8_piece(tq, hh));
 }
 
 /* Block scales of K-group g for the NT row tiles from n0 (0 past N); Gw = K-groups per scale row */
@@ -152,9 +153,9 @@ __device__ __forceinline__ void lt_ld_xq(const uint8_t *xq, const float *xsc, in
                                          int tq, uint4 (&xb)[2], float *s0, float *s1) {
   const int mrow = m0 + gq;
   if (mrow < M) {
-    const uint4 *p = (const uint4 *)(xq + (int64_t)mrow * kq + g * 128 + tq * 32);
-    xb[0] = p[0];
-    xb[1] = p[1];
+    const uint8_t *p = xq + (int64_t)mrow * kq + g * 128;
+    xb[0] = *(const uint4 *)(p + lt_fp8_piece(tq, 0));
+    xb[1] = *(const uint4 *)(p + lt_fp8_piece(tq, 1));
   } else {
     xb[0] = xb[1] = make_uint4(0, 0, 0, 0);
   }
@@ -201,7 +202,7 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32) lt_k_fp8_gemm(const uint8_t
 #pragma unroll
       for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
 
-  uint4 wa[NT][2][2], wn[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
+  uint4 wa[NT][2][2], wn[NT][2][2];  /* [tile][row g / g+8][16-byte piece] */
   int g = gbeg + warp;
   if (g < gend) lt_ld_group<VEC, NT>(wa, w, N, K, n0, g, gq, tq);
   for (; g < gend; g += LT_FP8_WARPS) {
@@ -301,20 +302,21 @@ static latte_status fp8_own(lt_cuda_ctx *c, const lt_weight *w, const uint8_t *x
 
 namespace cg = cooperative_groups;
 
-/* Lane (gq, tq)'s B fragment (see lt_k_fp8_gemm) for token row m and K-group g, quantised here:
- * x[m, g·128 + tq·32 .. +32) scaled by inv = 448/amax of the row's whole group (the quad's four lanes
- * hold its 128 values), q = e4m3 RNE saturating — lt_k_quant_rows's arithmetic. *s = amax/448; rows
+/* Lane (gq, tq)'s B fragment (see lt_k_fp8_gemm) for token row m and K-group g, quantised here: the
+ * 2 × 16 values of x[m, g·128 + lt_fp8_piece(tq, 0 / 1) ..] scaled by inv = 448/amax of the row's whole
+ * group (the quad's four lanes hold its 128 values), q = e4m3 RNE saturating — lt_k_quant_rows's arithmetic. *s = amax/448; rows
  * m ≥ M and columns ≥ K read as 0. xvec: x rows 16-byte aligned and K % 8 == 0 (uint4 loads). */
 __device__ __forceinline__ void lt_quant_frag(const bf16 *__restrict__ x, int64_t xs, int M, int K, int xvec, int m,
                                               int g, int tq, uint4 *xb, float *s) {
-  float v[32];
-  const int k0 = g * 128 + tq * 32;
+  float v[32];  /* v[16h + j] = x[m, k0 + lt_fp8_piece(tq, h) + j] */
+  const int k0 = g * 128;
   if (m < M && xvec) {
     const bf16 *p = x + (int64_t)m * xs + k0;
 #pragma unroll
     for (int c = 0; c < 4; c++) {
+      const int kc = lt_fp8_piece(tq, c >> 1) + (c & 1) * 8;
       uint4 u = make_uint4(0, 0, 0, 0);
-      if (k0 + c * 8 < K) u = *(const uint4 *)(p + c * 8);
+      if (k0 + kc < K) u = *(const uint4 *)(p + kc);
       const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
 #pragma unroll
       for (int j = 0; j < 4; j++) {
@@ -325,7 +327,10 @@ __device__ __forceinline__ void lt_quant_frag(const bf16 *__restrict__ x, int64_
     }
   } else {
 #pragma unroll
-    for (int j = 0; j < 32; j++) v[j] = (m < M && k0 + j < K) ? __bfloat162float(x[(int64_t)m * xs + k0 + j]) : 0.0f;
+    for (int j = 0; j < 32; j++) {
+      const int k = k0 + lt_fp8_piece(tq, j >> 4) + (j & 15);
+      v[j] = (m < M && k < K) ? __bfloat162float(x[(int64_t)m * xs + k]) : 0.0f;
+    }
   }
   float amax = 0.0f;
 #pragma unroll
@@ -377,7 +382,7 @@ __global__ void __launch_bounds__(LT_FP8_WARPS * 32)
 #pragma unroll
       for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
 
-  uint4 wa[NT][2][2], wn_[NT][2][2];  /* [tile][row g / g+8][16-byte half] */
+  uint4 wa[NT][2][2], wn_[NT][2][2];  /* [tile][row g / g+8][16-byte piece] */
   int g = gbeg + wk;
   if (g < gend) lt_ld_group<true, NT>(wa, w, N, K, n0, g, gq, tq);
   for (; g < gend; g += WK) {

@@ -58,7 +58,7 @@ __device__ __forceinline__ void lt_g8_issue(uint4 *slot, const uint8_t *const (&
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const bool ok = kv && rv[nt][r];
-        lt_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + h * 64 : safe, ok);
+        lt_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + lt_fp8_piece(0, h) : safe, ok);
       }
   }
 }
