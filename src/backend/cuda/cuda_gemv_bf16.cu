@@ -9,7 +9,7 @@
  * launched) outside what they serve; the caller then takes cuBLASLt or two linears (docs/cuda-gemv.md). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_async.cuh"
-#include "backend/cuda/cuda_gemv_reduce.cuh"
+#include "backend/cuda/cuda_gemv_common.cuh"
 #include <stdint.h>
 #include <stdio.h>
 
@@ -120,14 +120,7 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
 
   const bf16 *wr[NT][2];
   bool rv[NT][2];
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int row = n0 + nt * 16 + r * 8 + g;
-      rv[nt][r] = row < N;
-      wr[nt][r] = w + (int64_t)(row < N ? row : 0) * K + kb + t * 8;
-    }
+  lt_gemv_rows<NT>(wr, rv, w, N, K, n0, g, kb, t * 8);
   const bf16 *xr[MT];
   bool xv[MT];
 #pragma unroll
@@ -137,12 +130,7 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
     xr[mt] = x + (int64_t)(tok < M ? tok : 0) * xs + kb + t * 8;
   }
   float acc[NT][MT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) acc[nt][mt][i] = 0.0f;
+  lt_gemv_zero(acc);
 
   const int klim = ke - kb - t * 8;  /* a lane's 8 elements at offset o (multiple of 8) exist iff o < klim */
   const int step = LT_GB_WARPS * LT_GB_CHUNK;
@@ -306,6 +294,23 @@ static int lt_gb_serves(const void *x, int64_t x_stride, const lt_weight *w, int
   return 1;
 }
 
+/* One launch over nseg (1, 2) weights of the same k: ys[i] [rows, ws[i]->n] = x · Wsᵀ */
+static latte_status lt_gb_launch_segs(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *const *ws,
+                                      void *const *ys, int nseg, int rows, int out_f32) {
+  lt_gb_params p = {};
+  for (int i = 0; i < nseg; i++) {
+    p.seg[i].w = (const bf16 *)ws[i]->data;
+    p.seg[i].y = ys[i];
+    p.seg[i].n = (int)ws[i]->n;
+  }
+  p.x = (const bf16 *)x;
+  p.xs = x_stride;
+  p.M = rows;
+  p.K = (int)ws[0]->k;
+  p.out_f32 = out_f32;
+  return lt_gb_dispatch((lt_cuda_ctx *)b->ctx, p, nseg);
+}
+
 /* y [rows, n] (bf16, or f32 when out_f32; row stride n) = x [rows, k] (bf16, row stride x_stride) · Wᵀ,
  * W = w->data bf16 [n, k]. *done = 1 when launched; 0 (LATTE_OK, nothing launched) when declined
  * (lt_gb_serves). */
@@ -313,16 +318,9 @@ extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t 
                                           int rows, int out_f32, int *done) {
   *done = 0;
   if (!lt_gb_serves(x, x_stride, w, rows)) return LATTE_OK;
-  lt_gb_params p = {};
-  p.seg[0].w = (const bf16 *)w->data;
-  p.seg[0].y = y;
-  p.seg[0].n = (int)w->n;
-  p.x = (const bf16 *)x;
-  p.xs = x_stride;
-  p.M = rows;
-  p.K = (int)w->k;
-  p.out_f32 = out_f32;
-  LT_TRY(lt_gb_dispatch((lt_cuda_ctx *)b->ctx, p, 1));
+  const lt_weight *ws[1] = {w};
+  void *ys[1] = {y};
+  LT_TRY(lt_gb_launch_segs(b, x, x_stride, ws, ys, 1, rows, out_f32));
   *done = 1;
   return LATTE_OK;
 }
@@ -343,19 +341,9 @@ extern "C" latte_status lt_cuda_gemv_bf16_pair(lt_backend *b, const void *x, int
     return lt_err(LATTE_ERR_INVALID, "linear_pair: weights of k %lld and %lld", (long long)w1->k, (long long)w2->k);
   if (!lt_gemv_bf16_force && rows > LT_GB_PAIR_MAX_ROWS) return LATTE_OK;
   if (!lt_gb_serves(x, x_stride, w1, rows) || !lt_gb_serves(x, x_stride, w2, rows)) return LATTE_OK;
-  lt_gb_params p = {};
-  p.seg[0].w = (const bf16 *)w1->data;
-  p.seg[0].y = y1;
-  p.seg[0].n = (int)w1->n;
-  p.seg[1].w = (const bf16 *)w2->data;
-  p.seg[1].y = y2;
-  p.seg[1].n = (int)w2->n;
-  p.x = (const bf16 *)x;
-  p.xs = x_stride;
-  p.M = rows;
-  p.K = (int)w1->k;
-  p.out_f32 = 0;
-  LT_TRY(lt_gb_dispatch((lt_cuda_ctx *)b->ctx, p, 2));
+  const lt_weight *ws[2] = {w1, w2};
+  void *ys[2] = {y1, y2};
+  LT_TRY(lt_gb_launch_segs(b, x, x_stride, ws, ys, 2, rows, 0));
   *done = 1;
   return LATTE_OK;
 }

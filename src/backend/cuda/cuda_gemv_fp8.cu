@@ -9,7 +9,7 @@
  * of cuda_gemv_bf16.cu with e4m3 weights; docs/cuda-gemm.md. lt_cuda_gemv_fp8 declines (*done = 0)
  * outside what it serves. */
 #include "backend/cuda/cuda_ops.h"
-#include "backend/cuda/cuda_gemv_reduce.cuh"
+#include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_fp8.cuh"
 #include <stdint.h>
@@ -139,14 +139,7 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
 
   const uint8_t *wr[NT][2];
   bool rv[NT][2];
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int row = n0 + nt * 16 + r * 8 + g;
-      rv[nt][r] = row < N;
-      wr[nt][r] = w + (int64_t)(row < N ? row : 0) * K + kb + t * 16;
-    }
+  lt_gemv_rows<NT>(wr, rv, w, N, K, n0, g, kb, t * 16);
   const int klim = ke - kb - t * 16;  /* a lane's 16 bytes at group offset o + 64h exist iff o + 64h < klim */
   const int step = LT_G8_WARPS * 128;
   const int o0 = warp * 128;
@@ -171,12 +164,7 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
   __syncthreads();  /* every warp reads every token's x and the scales */
 
   float acc[NT][MT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) acc[nt][mt][i] = 0.0f;
+  lt_gemv_zero(acc);
   for (int i = 0; i < mine; i++) {
     const int o = o0 + i * step, lg = o / 128;
     lt_cp_wait<ST - 2>();  /* group i has landed (this lane's pieces) */

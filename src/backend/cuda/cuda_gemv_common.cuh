@@ -1,11 +1,37 @@
-/* cuda_gemv_reduce.cuh — the decode GEMVs' epilogue (cuda_gemv_bf16.cu, cuda_gemv_fp8.cu): the warps'
- * yᵀ tiles summed in shared memory in warp order, then over the thread-block cluster's ranks in rank
- * order, and stored — deterministic, no atomics, no scratch. */
-#ifndef LT_CUDA_GEMV_REDUCE_CUH
-#define LT_CUDA_GEMV_REDUCE_CUH
+/* cuda_gemv_common.cuh — what the decode GEMVs (cuda_gemv_bf16.cu, cuda_gemv_fp8.cu) share: a lane's
+ * weight-row pointers, the accumulators' reset, and the epilogue (the warps' yᵀ tiles summed in shared
+ * memory in warp order, then over the thread-block cluster's ranks in rank order, and stored —
+ * deterministic, no atomics, no scratch). */
+#ifndef LT_CUDA_GEMV_COMMON_CUH
+#define LT_CUDA_GEMV_COMMON_CUH
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+
+/* Lane (g, ·)'s rows of NT 16-row weight tiles from row n0: wr[nt][r] = W row n0 + 16nt + 8r + g at
+ * element kb + lo (row 0 when past N, rv false); W [N, K] row-major. */
+template <int NT, class T>
+__device__ __forceinline__ void lt_gemv_rows(const T *(&wr)[NT][2], bool (&rv)[NT][2], const T *w, int N, int K,
+                                             int n0, int g, int kb, int lo) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = n0 + nt * 16 + r * 8 + g;
+      rv[nt][r] = row < N;
+      wr[nt][r] = w + (int64_t)(row < N ? row : 0) * K + kb + lo;
+    }
+}
+
+template <int NT, int MT>
+__device__ __forceinline__ void lt_gemv_zero(float (&acc)[NT][MT][4]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[nt][mt][i] = 0.0f;
+}
 
 /* floats of shared memory lt_gemv_reduce_store needs */
 __host__ __device__ constexpr size_t lt_gemv_red_floats(int NT, int MT, int WARPS) {
