@@ -1,6 +1,7 @@
 /* bench_mla.cu — floors and timings of the CUDA attention ops: device copy bandwidth and the bf16
  * cuBLAS GEMM rate, then absorbed-MLA decode (B × context × heads, page 64) and one prefill extend,
- * each as time (median of CUDA-event runs), bytes / FLOPs, fraction of the floors. */
+ * each as time (median of CUDA-event runs), bytes / FLOPs, fraction of the floors; every decode tile
+ * configuration is run on the same inputs and its output compared with the reference configuration's. */
 #include "backend/cuda/cuda_ops.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,12 @@
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu (force a tile configuration; 0 = automatic) */
 extern "C" void lt_cuda_mla_decode_variant(int v);
 extern "C" void lt_cuda_attn_extend_variant(int bm);
+extern "C" int lt_cuda_mla_split_rule;
 
 
-int main(void) {
+/* argv[1] (optional): the H=128 variants to run, the reference first (default 51623: 5, 1, 6, 2, 3) */
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);  /* every line out, also when a run is cut short */
   lt_backend *b = NULL;
   LT(lt_cuda_backend_create(0, &b));
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
@@ -69,18 +73,26 @@ int main(void) {
   CK(cudaMalloc(&out, (size_t)128 * 128 * R * 2));
   fill(cache, max_rows * W, 1.f, 3);
   fill(ql, (size_t)128 * 128 * W, 2.f, 4);
-  printf("\n%-5s %-5s %-4s %-6s %10s %10s %9s %9s %9s\n", "heads", "tiles", "B", "ctx", "time_us", "MB", "GB/s", "%copy",
-         "TFLOP/s");
+  /* tile configurations of cuda_mla.cu per H, the reference first: each variant's output is compared with
+   * the reference's (rel = ‖out − ref‖ / ‖ref‖ over the bf16 outputs; the reference is checked against the
+   * CPU by test_cuda_attn). H=128: 5 = mma.sync (the kernel before wgmma), 1 = warp-specialised wgmma,
+   * 6 = wgmma with every warp the same job, 2 and 3 as before. */
+  int V16[] = {3, 4}, V128[8] = {5, 1, 6, 2, 3}, n128 = 5;
+  if (argc > 1) {
+    n128 = 0;
+    for (const char *a = argv[1]; *a && n128 < 8; a++)
+      if (*a >= '1' && *a <= '9') V128[n128++] = *a - '0';
+  }
+  printf("\n%-5s %-5s %-4s %-6s %10s %10s %9s %9s %9s %9s\n", "heads", "tiles", "B", "ctx", "time_us", "MB", "GB/s",
+         "%copy", "TFLOP/s", "rel_ref");
   char summary[4096];
   int so = 0;
+  std::vector<__nv_bfloat16> hout, href;
+  int mismatches = 0;  /* outputs off the reference's by more than 1e-2: the bench exits 1 */
   for (int hi = 0; hi < 2; hi++)
-   for (int vi = 0; vi < 3; vi++)  /* tile configurations of cuda_mla.cu: H=16 → 3, 4; H=128 → 1, 2, 3 */
     for (int bi = 0; bi < 4; bi++)
       for (int ci = 0; ci < 3; ci++) {
         int B = Bs[bi], C = Cs[ci], H = Hs[hi];
-        int var = H == 16 ? (vi == 0 ? 3 : 4) : vi + 1;
-        if (H == 16 && vi == 2) continue;
-        lt_cuda_mla_decode_variant(var);
         int pages_per = C / PS, np = B * pages_per;
         std::vector<int32_t> qo(B + 1), sl(B), kvp(B + 1), kvi(np), pos(B), slots(B), kvt(B + 1), ids(B);
         srand(7);
@@ -94,25 +106,58 @@ int main(void) {
         f.h_qo_indptr = qo.data(); f.h_seq_lens = sl.data(); f.h_kv_indptr = kvp.data(); f.h_kv_indices = kvi.data();
         f.h_positions = pos.data(); f.h_out_slots = slots.data(); f.h_kv_tok_indptr = kvt.data();
         LT(b->set_batch(b, &f, ids.data(), NULL));
-        float scale = 1.f / sqrtf(192.f);
-        tv.clear();
-        for (int i = 0; i < 13; i++) {
-          CK(cudaEventRecord(e0, st));
-          LT(b->mla_decode(b, &f, ql, cache, out, H, R, DR, scale));
-          CK(cudaEventRecord(e1, st));
-          CK(cudaEventSynchronize(e1));
-          CK(cudaEventElapsedTime(&ms, e0, e1));
-          if (i > 2) tv.push_back(ms);
+        const float scale = 1.f / sqrtf(192.f);
+        const size_t n_out = (size_t)B * H * R;
+        /* H=128: the reference and the next variant again under split rule 0 (tiles shown as "v/r0"; the
+         * default for 64 heads is rule 1, cuda_mla.cu) */
+        const int nv = H == 16 ? 2 : n128, nr0 = H == 128 && n128 > 1 ? 2 : 0;
+        for (int vi = 0; vi < nv + nr0; vi++) {
+          const int var = H == 16 ? V16[vi] : V128[vi < nv ? vi : vi - nv];
+          lt_cuda_mla_decode_variant(var);
+          lt_cuda_mla_split_rule = vi < nv ? -1 : 0;
+          char tag[16];
+          snprintf(tag, sizeof tag, vi < nv ? "%d" : "%d/r0", var);
+          CK(cudaMemset(out, 0xFF, n_out * 2));  /* poison: every element must be written */
+          tv.clear();
+          for (int i = 0; i < 13; i++) {
+            CK(cudaEventRecord(e0, st));
+            LT(b->mla_decode(b, &f, ql, cache, out, H, R, DR, scale));
+            CK(cudaEventRecord(e1, st));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            if (i > 2) tv.push_back(ms);
+          }
+          CK(cudaGetLastError());
+          hout.resize(n_out);
+          CK(cudaMemcpy(hout.data(), out, n_out * 2, cudaMemcpyDeviceToHost));
+          double rel = 0.0;
+          if (vi == 0) {
+            href = hout;
+          } else {
+            double num = 0.0, den = 0.0;
+            for (size_t i = 0; i < n_out; i++) {
+              double x = __bfloat162float(hout[i]), r = __bfloat162float(href[i]);
+              num += (x - r) * (x - r);
+              den += r * r;
+            }
+            rel = den > 0.0 ? sqrt(num / den) : INFINITY;
+            if (!(rel <= 1e-2)) {
+              mismatches++;
+              fprintf(stderr, "MISMATCH: H=%d tiles %s B=%d ctx=%d: rel %.3e vs tiles %d\n", H, tag, B, C, rel,
+                      H == 16 ? V16[0] : V128[0]);
+            }
+          }
+          double t = median(tv) * 1e-3;
+          double bytes = (double)B * C * W * 2 + (double)B * H * W * 2 + (double)B * H * R * 2;
+          double flops = 2.0 * B * H * (double)C * (W + R);
+          printf("%-5d %-5s %-4d %-6d %10.1f %10.1f %9.0f %8.1f%% %9.1f %9.2e\n", H, tag, B, C, t * 1e6, bytes / 1e6,
+                 bytes / t / 1e9, 100.0 * bytes / t / bw, flops / t / 1e12, rel);
+          if (B == 64 && C == 4096)
+            so += snprintf(summary + so, sizeof summary - so,
+                           "mla_decode H=%d tiles %s B=64 ctx=4096: %.1f us, %.1f%% of copy bandwidth, %.1f TFLOP/s\n",
+                           H, tag, t * 1e6, 100.0 * bytes / t / bw, flops / t / 1e12);
         }
-        double t = median(tv) * 1e-3;
-        double bytes = (double)B * C * W * 2 + (double)B * H * W * 2 + (double)B * H * R * 2;
-        double flops = 2.0 * B * H * (double)C * (W + R);
-        printf("%-5d %-5d %-4d %-6d %10.1f %10.1f %9.0f %8.1f%% %9.1f\n", H, var, B, C, t * 1e6, bytes / 1e6, bytes / t / 1e9,
-               100.0 * bytes / t / bw, flops / t / 1e12);
-        if (B == 64 && C == 4096)
-          so += snprintf(summary + so, sizeof summary - so,
-                         "mla_decode H=%d tiles %d B=64 ctx=4096: %.1f us, %.1f%% of copy bandwidth, %.1f TFLOP/s\n",
-                         H, var, t * 1e6, 100.0 * bytes / t / bw, flops / t / 1e12);
+        lt_cuda_mla_split_rule = -1;
       }
   lt_cuda_mla_decode_variant(0);
   CK(cudaFree(cache)); CK(cudaFree(ql)); CK(cudaFree(out));
@@ -158,5 +203,6 @@ int main(void) {
   }
   printf("\n== summary (%s) ==\ncopy %.0f GB/s, GEMM %.0f TFLOP/s\n%s", prop.name, bw / 1e9, mm / 1e12, summary);
   b->destroy(b);
-  return 0;
+  if (mismatches) fprintf(stderr, "%d decode outputs off the reference (MISMATCH above)\n", mismatches);
+  return mismatches ? 1 : 0;
 }

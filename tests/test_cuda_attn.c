@@ -452,10 +452,13 @@ int main(int argc, char **argv) {
     int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
     int ps_list[] = {64, 1};
     int h_list[] = {16, 128};
-    /* every tile configuration of the fast path: 1, 2 (64-head blocks), 3, 4 (16-head blocks) */
+    /* every tile configuration of the fast path: 3, 4 (16-head blocks) at H = 16; at H = 128 also 1 (wgmma,
+     * warp-specialised), 2, 5 (mma.sync) and 6 (wgmma, every warp the same job) — the 64-head blocks */
+    const int vl16[] = {3, 4, 0}, vl128[] = {1, 2, 4, 5, 6, 0};
     for (int hi = 0; hi < 2; hi++)
       for (int pi = 0; pi < 2; pi++)
-        for (int v = hi == 0 ? 3 : 1; v <= 4; v += (hi == 0 ? 1 : (v == 2 ? 2 : 1))) {
+        for (const int *vp = hi == 0 ? vl16 : vl128; *vp; vp++) {
+          const int v = *vp;
           char name[64];
           snprintf(name, sizeof name, "mixed decode+prefill, tiles %d", v);
           lt_cuda_mla_decode_variant(v);

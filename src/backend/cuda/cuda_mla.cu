@@ -1,8 +1,9 @@
 /* cuda_mla.cu — absorbed MLA on the GPU: w_kc / w_vc derived from kv_b_proj, the output projection
  * (strided-batched cuBLAS, or at decode sizes a weight-streaming tensor-core kernel), and the
- * paged-latent-cache decode attention (tensor-core flash decoding over blocks of heads, split-KV +
- * log-sum-exp combine; generic fallback); mla_decode_v folds the split-KV combine into the output
- * projection's operand load (one launch fewer per layer). q absorption: cuda_mla_absorb.cu. */
+ * paged-latent-cache decode attention (tensor-core flash decoding over blocks of heads, warp-specialised
+ * wgmma at 64 heads; split-KV + log-sum-exp combine; generic fallback); mla_decode_v folds the split-KV
+ * combine into the output projection's operand load (one launch fewer per layer). q absorption:
+ * cuda_mla_absorb.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include <math.h>
 #include <stdlib.h>
@@ -101,6 +102,23 @@ static __device__ __forceinline__ void mla_token(const lt_mla_params &p, int t, 
   int q0 = p.qo_indptr[lo], qlen = p.qo_indptr[lo + 1] - q0;
   *seq = lo;
   *ctx = p.seq_lens[lo] - qlen + (t - q0) + 1;
+}
+
+/* The KV rows [kv0, kv1) of split `split` of token t, the token's split count and its sequence's page list;
+ * false when the token has no such split (the CTA has nothing to do). */
+struct mla_range {
+  int nsplit, kv0, kv1;
+  const int32_t *pages;
+};
+static __device__ __forceinline__ bool mla_split_range(const lt_mla_params &p, int t, int split, mla_range &r) {
+  int s, ctx;
+  mla_token(p, t, &s, &ctx);
+  r.nsplit = (ctx + p.chunk - 1) / p.chunk;
+  if (split >= r.nsplit) return false;
+  r.kv0 = split * p.chunk;
+  r.kv1 = min(ctx, r.kv0 + p.chunk);
+  r.pages = p.kv_indices + p.kv_indptr[s];
+  return true;
 }
 
 /* splits of token t (1: the decode wrote out[t] in bf16 directly, no partials) */
@@ -426,31 +444,52 @@ extern "C" latte_status lt_cuda_mla_out_v(lt_backend *b, const void *out_lat, co
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Decode attention (tensor-core helpers in cuda_mma.cuh).
+ * Decode attention (tensor-core helpers in cuda_mma.cuh, warpgroup MMA in cuda_wgmma.cuh).
  * ------------------------------------------------------------------------------------------- */
+#include "backend/cuda/cuda_wgmma.cuh"
 
-/* The fast path: r = 512, dr = 64. A CTA = one new token × M heads × one KV split; NW warps.
- * Warp w owns query rows [16·rb, 16·rb+16) (rb = w % RB) and, for S = Q·Kᵀ, KV columns
- * [SN·cw, SN·cw+SN) of the tile, for O = P·V output columns [ON·cw, ON·cw+ON) (cw = w / RB).
- * Row maxima are exchanged through shared memory; P goes through shared memory as bf16.
+/* The fast path: r = 512, dr = 64. A CTA = one new token × M heads × one KV split.
+ *
+ * lt_k_mla_decode (variants 2-6; NW warps, every warp the same job): warp w owns query rows [16·rb, 16·rb+16)
+ * (rb = w % RB) and, for S = Q·Kᵀ, KV columns [SN·cw, SN·cw+SN) of the tile, for O = P·V output columns
+ * [ON·cw, ON·cw+ON) (cw = w / RB). Row maxima are exchanged through shared memory; P goes through shared
+ * memory as bf16. WG = 0: both products on mma.sync m16n8k16 (ldmatrix from shared memory). WG = 1 (M = 64,
+ * NW = 8): both on wgmma, warpgroup cw = warps 4cw..4cw+3 (warp rb of it owns accumulator rows 16·rb.., in
+ * the m16n8 fragment order, so the softmax code serves both): S [64, 32 KV rows of half cw] with Q and K
+ * from shared memory, O [64, 256 columns of cw] += P [64, BN] · V [BN, 256] with P and V from shared memory.
+ *
+ * lt_k_mla_decode_ws (variant 1): warp-specialised, below.
+ *
  * Q and KV rows (576 bf16 = 72 chunks of 16 B) are stored XOR-swizzled: chunk c of row i lives at
- * c ^ (i & 7), so the 8 rows an ldmatrix reads hit 8 different bank groups without padding. */
+ * (c & ~7) | ((c ^ i) & 7), so the 8 rows an ldmatrix reads hit 8 different bank groups without padding.
+ * mma.sync: row i at i·1152 bytes. wgmma: its 128-byte-swizzled K-major layout, the same XOR within 9
+ * k-blocks of 64 columns: k-block j of row i at j·rows·128 + i·128 bytes, every 8-row atom 1024-aligned
+ * (the swizzle is of shared-address bits 4-6 by bits 7-9). */
 enum { MLA_D = 576, MLA_DV = 512, MLA_CH = MLA_D / 8 };
 enum { MLA_DEFAULT_V64 = 1, MLA_DEFAULT_V16 = 3 };  /* see MLA_VARIANTS and docs/cuda-attention.md */
 
-template <int M, int BN, int NW>
+template <int M, int BN, int NW, int WG>
 struct mla_cfg {
   static const int THREADS = NW * 32, RB = M / 16, CW = NW / RB, SN = BN / CW, ON = MLA_DV / CW;
-  static const int PLD = BN + 8;  /* P rows padded (tiny) */
-  static const int SMEM = (M * MLA_D + 2 * BN * MLA_D + M * PLD) * 2 + 2 * CW * M * 4;
+  static const int PLD = WG ? BN : BN + 8;  /* P rows: padded (tiny), or wgmma's swizzled 128-byte rows */
+  static const int ALIGN = WG ? 1024 : 0;   /* slack to align the dynamic shared base to 1024 */
+  static const int SMEM = (M * MLA_D + 2 * BN * MLA_D + M * PLD) * 2 + 2 * CW * M * 4 + ALIGN;
 };
 
-/* element offset of (row, 16-byte chunk) in a swizzled 576-wide tile */
-static __device__ __forceinline__ int swz(int row, int ch) { return row * MLA_D + ((ch ^ (row & 7)) << 3); }
+/* element offset of (row, 16-byte chunk ch) in a swizzled 576-wide tile of R rows (layouts above) */
+template <int WG, int R> static __device__ __forceinline__ int mla_swz(int row, int ch) {
+  if constexpr (WG) return (ch >> 3) * (R * 64) + row * 64 + (((ch & 7) ^ (row & 7)) << 3);
+  else return row * MLA_D + ((ch ^ (row & 7)) << 3);
+}
+
+/* shared memory 1024-aligned (wgmma's 128B swizzle), from a dynamic base with 1024 bytes of slack */
+static __device__ __forceinline__ unsigned char *mla_align1k(unsigned char *s) {
+  return s + ((1024u - ((uint32_t)__cvta_generic_to_shared(s) & 1023u)) & 1023u);
+}
 
 /* KV tile rows [j0, j0+BN) into buffer buf: THREADS/BN threads per row, one page-table lookup each;
  * rows at or past kv1 are zero-filled (P is 0 there, and 0 · garbage could be NaN). */
-template <int BN, int THREADS>
+template <int BN, int THREADS, int WG>
 static __device__ __forceinline__ void mla_load_kv(const lt_mla_params &p, const int32_t *pages, bf16 *sKV, int buf,
                                                    int j0, int kv1, int lrow, int lsub) {
   const int TPR = THREADS / BN, CPT = MLA_CH / TPR;
@@ -462,15 +501,67 @@ static __device__ __forceinline__ void mla_load_kv(const lt_mla_params &p, const
 #pragma unroll
   for (int k = 0; k < CPT; k++) {
     int ch = lsub + k * TPR;
-    cp_async16(dst + swz(lrow, ch), src + ch * 8, ok ? 16 : 0);
+    cp_async16(dst + mla_swz<WG, BN>(lrow, ch), src + ch * 8, ok ? 16 : 0);
   }
 }
 
-template <int M, int BN, int NW>
+/* M query rows × 576 into sQ (all THREADS threads; cp.async, not committed) */
+template <int M, int THREADS, int WG>
+static __device__ __forceinline__ void mla_load_q(const lt_mla_params &p, int t, int h0, bf16 *sQ) {
+  const bf16 *qg = p.ql + ((size_t)t * p.heads + h0) * MLA_D;
+  for (int i = threadIdx.x; i < M * MLA_CH; i += THREADS) {
+    int row = i / MLA_CH, ch = i % MLA_CH;
+    cp_async16(sQ + mla_swz<WG, M>(row, ch), qg + (size_t)row * MLA_D + ch * 8, 16);
+  }
+}
+
+/* The end of the fast kernels: this thread's O rows (heads h, h + 8) × columns c0 + 8i (+1), i < NI, times
+ * inv, to out in bf16 (the token's only split) or to its split's f32 partial; lse: also the rows' log2-sum-exp
+ * m + log2(l) (one thread per row). */
+template <int NI>
+static __device__ __forceinline__ void mla_store_o(const lt_mla_params &p, int t, int split, int nsplit, int h, int c0,
+                                                   const float (&o)[NI][4], const float *inv, const float *m,
+                                                   const float *l, bool lse) {
+  if (nsplit == 1) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      bf16 *og = p.out + ((size_t)t * p.heads + h + hh * 8) * MLA_DV + c0;
+#pragma unroll
+      for (int i = 0; i < NI; i++)
+        *(__nv_bfloat162 *)(og + i * 8) = __floats2bfloat162_rn(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
+    }
+  } else {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      size_t pi = ((size_t)t * p.max_splits + split) * p.heads + h + hh * 8;
+      float *og = p.part_o + pi * MLA_DV + c0;
+#pragma unroll
+      for (int i = 0; i < NI; i++)
+        *(float2 *)(og + i * 8) = make_float2(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
+      if (lse) p.part_lse[pi] = m[hh] + log2f(l[hh]);
+    }
+  }
+}
+
+/* o [64, 256] += P [64, 64] · V [64 KV rows, 256]: the four k16 steps over one 64-row KV tile (P K-major at
+ * descriptor dp, 32 bytes per step; V MN-major at dv, 16 KV rows = 2048 bytes per step), issued as one
+ * committed wgmma batch (the caller waits) */
+static __device__ __forceinline__ void mla_wg_pv(float (&o)[32][4], uint64_t dp, uint64_t dv) {
+  lt_wg_keep_all(o);
+  lt_wg_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; kk++)
+    lt_wg_m64n256k16_tb(&o[0][0], dp + (uint64_t)((kk * 32) >> 4), dv + (uint64_t)((kk * 2048) >> 4));
+  lt_wg_commit();
+}
+
+template <int M, int BN, int NW, int WG>
 __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
   LT_PDL_ENTER();
-  typedef mla_cfg<M, BN, NW> C;
-  extern __shared__ __align__(128) unsigned char smem[];
+  typedef mla_cfg<M, BN, NW, WG> C;
+  static_assert(!WG || (M == 64 && NW == 8 && C::SN == 32), "wgmma path: 64 heads, 2 warpgroups");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char *smem = WG ? mla_align1k(smem_raw) : smem_raw;
   bf16 *sQ = (bf16 *)smem;
   bf16 *sKV = sQ + M * MLA_D;
   bf16 *sP = sKV + 2 * BN * MLA_D;
@@ -478,24 +569,17 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
   float *sSum = sMax + C::CW * M;
 
   const int h0 = blockIdx.x * M, split = blockIdx.y, t = blockIdx.z;
-  int s, ctx;
-  mla_token(p, t, &s, &ctx);
-  const int nsplit = (ctx + p.chunk - 1) / p.chunk;
-  if (split >= nsplit) return;
-  const int kv0 = split * p.chunk, kv1 = min(ctx, kv0 + p.chunk);
-  const int32_t *pages = p.kv_indices + p.kv_indptr[s];
+  mla_range rg;
+  if (!mla_split_range(p, t, split, rg)) return;
+  const int nsplit = rg.nsplit, kv0 = rg.kv0, kv1 = rg.kv1;
+  const int32_t *pages = rg.pages;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rb = warp % C::RB, cw = warp / C::RB;
 
-  /* Q rows: M heads × 72 chunks of 16 bytes */
-  const bf16 *qg = p.ql + ((size_t)t * p.heads + h0) * MLA_D;
-  for (int i = tid; i < M * MLA_CH; i += C::THREADS) {
-    int row = i / MLA_CH, ch = i % MLA_CH;
-    cp_async16(sQ + swz(row, ch), qg + (size_t)row * MLA_D + ch * 8, 16);
-  }
+  mla_load_q<M, C::THREADS, WG>(p, t, h0, sQ);  /* M heads × 72 chunks of 16 bytes */
   const int lrow = tid / (C::THREADS / BN), lsub = tid % (C::THREADS / BN);
   const int ntiles = (kv1 - kv0 + BN - 1) / BN;
-  mla_load_kv<BN, C::THREADS>(p, pages, sKV, 0, kv0, kv1, lrow, lsub);
+  mla_load_kv<BN, C::THREADS, WG>(p, pages, sKV, 0, kv0, kv1, lrow, lsub);
   cp_async_commit();
 
   float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};
@@ -508,11 +592,17 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
   const bf16 *qrow = sQ + (rb * 16 + (lane & 15)) * MLA_D;
   const int qo_ = lane >> 4;          /* A / V.trans: chunk offset of this lane's 8x8 matrix (0/1) */
   const int ko_ = (lane >> 3) & 1;    /* K and V rows: offset (0/1) */
+  /* wgmma descriptors (shared-space byte addresses; k steps and k-blocks are added to them) */
+  const uint32_t kv_sa = (uint32_t)__cvta_generic_to_shared(sKV);
+  const uint64_t dq = lt_wg_desc((uint32_t)__cvta_generic_to_shared(sQ), 16, 1024);  /* Q, K-major */
+  const uint64_t dp = lt_wg_desc((uint32_t)__cvta_generic_to_shared(sP), 16, 1024);  /* P, K-major */
 
   for (int it = 0; it < ntiles; it++) {
-    if (it + 1 < ntiles) mla_load_kv<BN, C::THREADS>(p, pages, sKV, (it + 1) & 1, kv0 + (it + 1) * BN, kv1, lrow, lsub);
+    if (it + 1 < ntiles)
+      mla_load_kv<BN, C::THREADS, WG>(p, pages, sKV, (it + 1) & 1, kv0 + (it + 1) * BN, kv1, lrow, lsub);
     cp_async_commit();
     cp_async_wait<1>();
+    if (WG) lt_fence_proxy_async();  /* the cp.async writes → the wgmma reads */
     __syncthreads();
     const bf16 *K = sKV + (it & 1) * BN * MLA_D;
 
@@ -520,7 +610,20 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
     float sacc[C::SN / 8][4];
 #pragma unroll
     for (int i = 0; i < C::SN / 8; i++) sacc[i][0] = sacc[i][1] = sacc[i][2] = sacc[i][3] = 0.f;
-    if (C::SN == 8) {
+    if constexpr (WG) {
+      /* warpgroup cw: S [64, 32] = Q [64, 576] · K [rows 32cw.., 576]ᵀ, 36 k16 steps; step ks is in k-block
+       * ks / 4 (rows · 128 bytes each), 32 bytes per step inside it */
+      const uint64_t dk = lt_wg_desc(kv_sa + (uint32_t)((it & 1) * BN * MLA_D * 2 + cw * C::SN * 128), 16, 1024);
+      lt_wg_keep_all(sacc);
+      lt_wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < MLA_D / 16; ks++)
+        lt_wg_m64n32k16(&sacc[0][0], dq + (uint64_t)(((ks >> 2) * M * 128 + (ks & 3) * 32) >> 4),
+                        dk + (uint64_t)(((ks >> 2) * BN * 128 + (ks & 3) * 32) >> 4), ks > 0);
+      lt_wg_commit();
+      lt_wg_wait<0>();
+      lt_wg_keep_all(sacc);
+    } else if (C::SN == 8) {
       const bf16 *krow = K + (cw * 8 + l7) * MLA_D;
       const int kc = lane >> 3;         /* x4 over 4 consecutive chunks: 2 k-steps */
 #pragma unroll 3
@@ -597,31 +700,49 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
       float p2 = exp2f(sacc[i][2] - m_r[1]), p3 = exp2f(sacc[i][3] - m_r[1]);
       l_r[0] += p0 + p1;
       l_r[1] += p2 + p3;
-      int col = cw * C::SN + i * 8 + 2 * q4;
-      *(uint32_t *)(sP + (rb * 16 + g) * C::PLD + col) = pack_bf16(p0, p1);
-      *(uint32_t *)(sP + (rb * 16 + g + 8) * C::PLD + col) = pack_bf16(p2, p3);
+      if constexpr (WG) {  /* 128-byte rows, chunk c of row r at c ^ (r & 7) (r & 7 = g) */
+        const int ch = cw * (C::SN / 8) + i, w0 = 2 * q4;
+        *(uint32_t *)(sP + (rb * 16 + g) * 64 + ((ch ^ g) << 3) + w0) = pack_bf16(p0, p1);
+        *(uint32_t *)(sP + (rb * 16 + g + 8) * 64 + ((ch ^ g) << 3) + w0) = pack_bf16(p2, p3);
+      } else {
+        int col = cw * C::SN + i * 8 + 2 * q4;
+        *(uint32_t *)(sP + (rb * 16 + g) * C::PLD + col) = pack_bf16(p0, p1);
+        *(uint32_t *)(sP + (rb * 16 + g + 8) * C::PLD + col) = pack_bf16(p2, p3);
+      }
     }
 #pragma unroll
     for (int i = 0; i < C::ON / 8; i++) {
       o[i][0] *= alpha[0]; o[i][1] *= alpha[0];
       o[i][2] *= alpha[1]; o[i][3] *= alpha[1];
     }
+    if (WG) lt_fence_proxy_async();  /* the P stores → the wgmma reads */
     __syncthreads();
     /* O [16, ON] += P [16, BN] · V [BN, ON columns of cw] (V = first 512 of each cached row) */
-    const bf16 *pa = sP + (rb * 16 + (lane & 15)) * C::PLD + (lane >> 4) * 8;
-    const bf16 *vrow = K + (l7 + ko_ * 8) * MLA_D;
-    const int vc0 = cw * (C::ON / 8);   /* first chunk of this warp's columns (a multiple of 8) */
+    if constexpr (WG) {
+      /* warpgroup cw: O [64, 256] += P [64, 64] · V [64, k-blocks 4cw..4cw+3]; V is MN-major (the 64 columns
+       * of a k-block are one 128-byte row): 64-column blocks BN·128 bytes apart, 8-row groups 1024; step kk
+       * = KV rows 16kk.. = 2048 bytes on, and 32 bytes on in P */
+      const uint64_t dv =
+          lt_wg_desc(kv_sa + (uint32_t)((it & 1) * BN * MLA_D * 2 + cw * (C::ON / 64) * BN * 128), BN * 128, 1024);
+      mla_wg_pv(o, dp, dv);
+      lt_wg_wait<0>();
+      lt_wg_keep_all(o);
+    } else {
+      const bf16 *pa = sP + (rb * 16 + (lane & 15)) * C::PLD + (lane >> 4) * 8;
+      const bf16 *vrow = K + (l7 + ko_ * 8) * MLA_D;
+      const int vc0 = cw * (C::ON / 8);   /* first chunk of this warp's columns (a multiple of 8) */
 #pragma unroll
-    for (int kk = 0; kk < BN; kk += 16) {
-      uint32_t a[4];
-      ldsm_x4(a, pa + kk);
+      for (int kk = 0; kk < BN; kk += 16) {
+        uint32_t a[4];
+        ldsm_x4(a, pa + kk);
 #pragma unroll
-      for (int np = 0; np < C::ON / 16; np++) {
-        uint32_t bb[4];
-        int ch = vc0 + (np >> 2) * 8 + ((2 * (np & 3) + qo_) ^ l7);
-        ldsm_x4_t(bb, vrow + kk * MLA_D + (ch << 3));
-        mma_bf16(o[2 * np], a, bb[0], bb[1]);
-        mma_bf16(o[2 * np + 1], a, bb[2], bb[3]);
+        for (int np = 0; np < C::ON / 16; np++) {
+          uint32_t bb[4];
+          int ch = vc0 + (np >> 2) * 8 + ((2 * (np & 3) + qo_) ^ l7);
+          ldsm_x4_t(bb, vrow + kk * MLA_D + (ch << 3));
+          mma_bf16(o[2 * np], a, bb[0], bb[1]);
+          mma_bf16(o[2 * np + 1], a, bb[2], bb[3]);
+        }
       }
     }
     __syncthreads();
@@ -646,26 +767,189 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
     lt[1] += sSum[c2 * M + rb * 16 + g + 8];
   }
   float inv[2] = {1.f / lt[0], 1.f / lt[1]};
-  if (nsplit == 1) {
+  mla_store_o<C::ON / 8>(p, t, split, nsplit, h0 + rb * 16 + g, cw * C::ON + 2 * q4, o, inv, m_r, lt,
+                         cw == 0 && q4 == 0);
+}
+
+/* Warp-specialised decode (variant 1): 64 heads × 64-row KV tiles, 2 warpgroups, both products on wgmma.
+ * Warpgroup 0 (warps 0-3) computes S [64, 64] = Q · K(n)ᵀ (m64n64k16, Q and K from shared memory), the
+ * online softmax (each of its warps owns 16 whole rows: the row maximum needs only the quad), P in bf16, and
+ * O [:, 0:256] += P · V(n) with P from registers (the S accumulator fragment is the A fragment of the next
+ * product). Warpgroup 1 (warps 4-7) loads the KV tiles (cp.async, two buffers) and computes O [:, 256:512] +=
+ * P · V(n) with P from shared memory: WG0 writes P into tile n's rope k-block (columns 512-575 of K: S(n) has
+ * read them, P·V never does; 64 rows × 128 bytes, the K-major layout A needs), with each row's rescale
+ * factor alpha. WG1's P·V of tile n runs while WG0 computes S of tile n+1. Named barriers hand the tiles
+ * over, one of each kind per buffer b: FULL (tile in b loaded and visible: WG1 → WG0), PRDY (P and alpha of
+ * the tile in b written: WG0 → WG1), FREE (WG0 done with b: WG1 may load the tile after next into it). */
+enum { MLA_WS_M = 64, MLA_WS_BN = 64, MLA_WS_TILE = MLA_WS_BN * MLA_D, MLA_WS_KB = MLA_WS_BN * 128 };
+enum { MLA_BAR_FULL = 1, MLA_BAR_PRDY = 3, MLA_BAR_FREE = 5 };  /* + buffer; barrier 0 is __syncthreads */
+enum { MLA_WS_SMEM = (MLA_WS_M * MLA_D + 2 * MLA_WS_TILE) * 2 + 3 * MLA_WS_M * 4 + 1024 };
+static __device__ __forceinline__ void mla_bar_sync(int id) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory");
+}
+static __device__ __forceinline__ void mla_bar_arrive(int id) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory");
+}
+
+__global__ void __launch_bounds__(256, 1) lt_k_mla_decode_ws(lt_mla_params p) {
+  LT_PDL_ENTER();
+  enum { M = MLA_WS_M, BN = MLA_WS_BN, TILE = MLA_WS_TILE, KB = MLA_WS_KB };
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  bf16 *sQ = (bf16 *)mla_align1k(smem_raw);
+  bf16 *sKV = sQ + M * MLA_D;                  /* 2 tiles */
+  float *sAlpha = (float *)(sKV + 2 * TILE);   /* [2][M]: per buffer, each row's rescale factor */
+  float *sSum = sAlpha + 2 * M;                /* [M]: each row's final l */
+
+  const int h0 = blockIdx.x * M, split = blockIdx.y, t = blockIdx.z;
+  mla_range rg;
+  if (!mla_split_range(p, t, split, rg)) return;
+  const int nsplit = rg.nsplit, kv0 = rg.kv0, kv1 = rg.kv1;
+  const int32_t *pages = rg.pages;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int g = lane >> 2, q4 = lane & 3, r0 = (warp & 3) * 16 + g;  /* this thread's rows r0, r0 + 8 */
+  const int ntiles = (kv1 - kv0 + BN - 1) / BN;
+
+  /* Q and tile 0, all 256 threads */
+  mla_load_q<M, 256, 1>(p, t, h0, sQ);
+  mla_load_kv<BN, 256, 1>(p, pages, sKV, 0, kv0, kv1, tid >> 2, tid & 3);
+  cp_async_commit();
+  cp_async_wait<0>();
+  lt_fence_proxy_async();
+  __syncthreads();
+
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};
+  float o[32][4];  /* O [64, 256 columns of wg] */
+#pragma unroll
+  for (int i = 0; i < 32; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  const uint32_t kv_sa = (uint32_t)__cvta_generic_to_shared(sKV);
+
+  if (wg == 0) {
+    const uint64_t dq = lt_wg_desc((uint32_t)__cvta_generic_to_shared(sQ), 16, 1024);
+    for (int n = 0; n < ntiles; n++) {
+      const int b = n & 1;
+      const uint32_t tile_sa = kv_sa + b * TILE * 2;
+      if (n > 0) mla_bar_sync(MLA_BAR_FULL + b);
+      /* S [64, 64] = Q [64, 576] · K(n) [64, 576]ᵀ: 36 k16 steps, step ks in k-block ks / 4, 32 bytes each */
+      float sacc[8][4];
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) { sacc[i][e] = 0.f; lt_wg_keep(sacc[i][e]); }
+      const uint64_t dk = lt_wg_desc(tile_sa, 16, 1024);
+      lt_wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < MLA_D / 16; ks++)
+        lt_wg_m64n64k16(&sacc[0][0], dq + (uint64_t)(((ks >> 2) * M * 128 + (ks & 3) * 32) >> 4),
+                        dk + (uint64_t)(((ks >> 2) * KB + (ks & 3) * 32) >> 4), ks > 0);
+      lt_wg_commit();
+      lt_wg_wait<0>();
+      lt_wg_keep_all(sacc);
+      /* log2 domain, columns past the split masked, row maxima (16 values of each row here, 64 in the quad) */
+      const int jbase = kv0 + n * BN;
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          int j = jbase + i * 8 + 2 * q4 + (e & 1);
+          float v = j < kv1 ? sacc[i][e] * p.scale_log2 : -INFINITY;
+          sacc[i][e] = v;
+          mx[e >> 1] = fmaxf(mx[e >> 1], v);
+        }
+      float alpha[2];
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++) {
+        mx[hh] = fmaxf(mx[hh], __shfl_xor_sync(0xffffffffu, mx[hh], 1));
+        mx[hh] = fmaxf(mx[hh], __shfl_xor_sync(0xffffffffu, mx[hh], 2));
+        float mn = fmaxf(m_r[hh], mx[hh]);  /* finite: column 0 of every tile is inside the split */
+        alpha[hh] = exp2f(m_r[hh] - mn);
+        m_r[hh] = mn;
+        l_r[hh] *= alpha[hh];
+      }
+      /* P = exp2(S - m) in bf16: pa[i] = rows r0 / r0+8 × columns 8i + 2q4 (+1), and into the rope k-block
+       * of this tile for WG1 (128-byte rows, chunk i of row r at i ^ (r & 7); r & 7 = g) */
+      bf16 *sPn = sKV + b * TILE + 8 * BN * 64;
+      uint32_t pa[8][2];
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        float p0 = exp2f(sacc[i][0] - m_r[0]), p1 = exp2f(sacc[i][1] - m_r[0]);
+        float p2 = exp2f(sacc[i][2] - m_r[1]), p3 = exp2f(sacc[i][3] - m_r[1]);
+        l_r[0] += p0 + p1;
+        l_r[1] += p2 + p3;
+        pa[i][0] = pack_bf16(p0, p1);
+        pa[i][1] = pack_bf16(p2, p3);
+        *(uint32_t *)(sPn + r0 * 64 + ((i ^ g) << 3) + 2 * q4) = pa[i][0];
+        *(uint32_t *)(sPn + (r0 + 8) * 64 + ((i ^ g) << 3) + 2 * q4) = pa[i][1];
+      }
+      if (q4 == 0) {
+        sAlpha[b * M + r0] = alpha[0];
+        sAlpha[b * M + r0 + 8] = alpha[1];
+      }
+      lt_fence_proxy_async();  /* the P stores → WG1's wgmma reads */
+      mla_bar_arrive(MLA_BAR_PRDY + b);
+#pragma unroll
+      for (int i = 0; i < 32; i++) {
+        o[i][0] *= alpha[0]; o[i][1] *= alpha[0];
+        o[i][2] *= alpha[1]; o[i][3] *= alpha[1];
+      }
+      /* O [64, 256] += P [64, 64] · V(n) [64, k-blocks 0-3] (V MN-major: 64-column blocks KB bytes apart,
+       * 8-row groups 1024; step kk = KV rows 16kk.. = 2048 bytes on) */
+      const uint64_t dv = lt_wg_desc(tile_sa, KB, 1024);
+      lt_wg_keep_all(o);
+      lt_wg_fence();
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; kk++) {
+        const uint32_t a[4] = {pa[2 * kk][0], pa[2 * kk][1], pa[2 * kk + 1][0], pa[2 * kk + 1][1]};
+        lt_wg_m64n256k16_rs_tb(&o[0][0], a, dv + (uint64_t)((kk * 2048) >> 4));
+      }
+      lt_wg_commit();
+      lt_wg_wait<0>();
+      lt_wg_keep_all(o);
+      if (n + 2 < ntiles) mla_bar_arrive(MLA_BAR_FREE + b);
+    }
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
-      bf16 *og = p.out + ((size_t)t * p.heads + h0 + rb * 16 + g + hh * 8) * MLA_DV + cw * C::ON + 2 * q4;
-#pragma unroll
-      for (int i = 0; i < C::ON / 8; i++)
-        *(__nv_bfloat162 *)(og + i * 8) = __floats2bfloat162_rn(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
+      l_r[hh] += __shfl_xor_sync(0xffffffffu, l_r[hh], 1);
+      l_r[hh] += __shfl_xor_sync(0xffffffffu, l_r[hh], 2);
+    }
+    if (q4 == 0) {
+      sSum[r0] = l_r[0];
+      sSum[r0 + 8] = l_r[1];
     }
   } else {
+    const int lt1 = tid - 128;  /* loads: 2 threads per KV row */
+    for (int n = 0; n < ntiles; n++) {
+      const int b = n & 1;
+      const uint32_t tile_sa = kv_sa + b * TILE * 2;
+      if (n + 1 < ntiles) {  /* tile n+1 into the other buffer, once WG0 is done with tile n-1 there */
+        if (n > 0) mla_bar_sync(MLA_BAR_FREE + (b ^ 1));
+        mla_load_kv<BN, 128, 1>(p, pages, sKV, b ^ 1, kv0 + (n + 1) * BN, kv1, lt1 >> 1, lt1 & 1);
+        cp_async_commit();
+      }
+      mla_bar_sync(MLA_BAR_PRDY + b);
+      const float a0 = sAlpha[b * M + r0], a1 = sAlpha[b * M + r0 + 8];
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-      int h = h0 + rb * 16 + g + hh * 8;
-      size_t pi = ((size_t)t * p.max_splits + split) * p.heads + h;
-      float *og = p.part_o + pi * MLA_DV + cw * C::ON + 2 * q4;
-#pragma unroll
-      for (int i = 0; i < C::ON / 8; i++)
-        *(float2 *)(og + i * 8) = make_float2(o[i][2 * hh] * inv[hh], o[i][2 * hh + 1] * inv[hh]);
-      if (cw == 0 && q4 == 0) p.part_lse[pi] = m_r[hh] + log2f(lt[hh]);
+      for (int i = 0; i < 32; i++) {
+        o[i][0] *= a0; o[i][1] *= a0;
+        o[i][2] *= a1; o[i][3] *= a1;
+      }
+      /* O [64, 256] += P [64, 64] (rope k-block, K-major) · V(n) [64, k-blocks 4-7] */
+      const uint64_t dpn = lt_wg_desc(tile_sa + 8 * KB, 16, 1024);
+      const uint64_t dv = lt_wg_desc(tile_sa + 4 * KB, KB, 1024);
+      mla_wg_pv(o, dpn, dv);
+      if (n + 1 < ntiles) {  /* tile n+1 landed: visible to WG0's wgmma */
+        cp_async_wait<0>();
+        lt_fence_proxy_async();
+        mla_bar_arrive(MLA_BAR_FULL + (b ^ 1));
+      }
+      lt_wg_wait<0>();
+      lt_wg_keep_all(o);
     }
   }
+  __syncthreads();  /* sSum written */
+  const float lt[2] = {sSum[r0], sSum[r0 + 8]};
+  const float inv[2] = {1.f / lt[0], 1.f / lt[1]};
+  mla_store_o<32>(p, t, split, nsplit, h0 + r0, wg * 256 + 2 * q4, o, inv, m_r, lt, wg == 0 && q4 == 0);
 }
 
 /* Generic fallback (any r ≤ 1024, r+dr ≤ 1280, any H): one warp per (token, head), online softmax
@@ -743,18 +1027,28 @@ __global__ void lt_k_mla_combine(lt_mla_params p) {
     mla_combine_vals<1>(p, t, h, n, d, mx, inv, wsm, nw, p.out + ((size_t)t * p.heads + h) * p.r + d);
 }
 
-template <int M, int BN, int NW>
-static latte_status launch_fast(lt_cuda_ctx *c, const lt_mla_params &p, int T) {
-  static int attr_set = 0;  /* per template instance: opt into > 48 KB of shared memory once */
-  const int smem = mla_cfg<M, BN, NW>::SMEM;
-  if (!attr_set) {
-    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_mla_decode<M, BN, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    attr_set = 1;
+/* the decode kernel kern, once opted into smem bytes of dynamic shared memory (attr: per kernel, set once) */
+static latte_status launch_decode(lt_cuda_ctx *c, const lt_mla_params &p, int T, void (*kern)(lt_mla_params), int m,
+                                  int threads, int smem, int *attr) {
+  if (!*attr) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    *attr = 1;
   }
-  dim3 grid(p.heads / M, p.max_splits, T);
-  (void)lt_launch(lt_k_mla_decode<M, BN, NW>, grid, NW * 32, smem, c->stream, p);
+  dim3 grid(p.heads / m, p.max_splits, T);
+  (void)lt_launch(kern, grid, threads, smem, c->stream, p);
   LT_LAUNCH_CHECK("mla_decode");
   return LATTE_OK;
+}
+
+template <int M, int BN, int NW, int WG>
+static latte_status launch_fast(lt_cuda_ctx *c, const lt_mla_params &p, int T) {
+  static int attr = 0;  /* per template instance */
+  return launch_decode(c, p, T, lt_k_mla_decode<M, BN, NW, WG>, M, NW * 32, mla_cfg<M, BN, NW, WG>::SMEM, &attr);
+}
+
+static latte_status launch_ws(lt_cuda_ctx *c, const lt_mla_params &p, int T) {
+  static int attr = 0;
+  return launch_decode(c, p, T, lt_k_mla_decode_ws, MLA_WS_M, 256, MLA_WS_SMEM, &attr);
 }
 
 /* Tile configurations of the fast path: heads per CTA, KV rows per tile, warps, CTAs per SM. */
@@ -765,23 +1059,38 @@ int lt_cuda_mla_min_chunk = 64;
 
 typedef struct { int m, bn, nw, per_sm; } mla_variant;
 static const mla_variant MLA_VARIANTS[] = {
-  {64, 64, 8, 1},   /* 1: H % 64 == 0, 64-row tiles (226 KB smem) */
+  {64, 64, 8, 1},   /* 1: H % 64 == 0, 64-row tiles, warp-specialised wgmma (lt_k_mla_decode_ws, 218 KB smem) */
   {64, 32, 8, 1},   /* 2: H % 64 == 0, 32-row tiles */
   {16, 32, 4, 2},   /* 3: 16 heads, 4 warps, 2 CTAs per SM */
   {16, 64, 8, 1},   /* 4: 16 heads, 8 warps, 64-row tiles */
+  {64, 64, 8, 1},   /* 5: as 1 on mma.sync, every warp the same job (the kernel before wgmma, 226 KB) */
+  {64, 64, 8, 1},   /* 6: as 5 with both products on wgmma (226 KB) */
 };
+enum { MLA_NVARIANTS = (int)(sizeof MLA_VARIANTS / sizeof MLA_VARIANTS[0]) };
 static int mla_forced_variant = 0;
 /* Tuning / testing hook (not in the op table): force variant v (1-based; 0 = automatic). */
 extern "C" void lt_cuda_mla_decode_variant(int v) { mla_forced_variant = v; }
 
 static latte_status launch_variant(lt_cuda_ctx *c, const lt_mla_params &p, int T, int v) {
   switch (v) {
-    case 1: return launch_fast<64, 64, 8>(c, p, T);
-    case 2: return launch_fast<64, 32, 8>(c, p, T);
-    case 3: return launch_fast<16, 32, 4>(c, p, T);
-    default: return launch_fast<16, 64, 8>(c, p, T);
+    case 1: return launch_ws(c, p, T);
+    case 2: return launch_fast<64, 32, 8, 0>(c, p, T);
+    case 3: return launch_fast<16, 32, 4, 0>(c, p, T);
+    case 5: return launch_fast<64, 64, 8, 0>(c, p, T);
+    case 6: return launch_fast<64, 64, 8, 1>(c, p, T);
+    default: return launch_fast<16, 64, 8, 0>(c, p, T);
   }
 }
+
+/* Split-KV rule (tuning hook; the bench compares them). Both start from the total work (Σ over tokens of
+ * context × head blocks). 0: chunk = work / (2 × resident CTAs), so that tokens × head blocks × splits fill the
+ * GPU about twice. 1: chunk0 = work / resident CTAs (one wave), then the longest context in round(max_ctx /
+ * chunk0) ≥ 1 equal splits, so that a context just over chunk0 is not split into a whole chunk and a sliver.
+ * -1 (default): 1 for the 64-head kernels, 0 for the 16-head ones. At H = 128 the token × head-block pairs fill
+ * the GPU from B ≈ 64 on, and a split costs partials and a combine pass of T × H × 4 small blocks: H200, ws
+ * kernel (variant 1), B = 64, ctx 4096: rule 0 = 2 splits (256 CTAs, 2 waves) 294 µs, one split 209 µs. */
+extern "C" int lt_cuda_mla_split_rule;
+int lt_cuda_mla_split_rule = -1;
 
 /* Plans one decode (tile variant, split chunk, scratch for the partials) into *p; *fast / *v: the kernel. */
 static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
@@ -795,12 +1104,12 @@ static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql,
   if (fast) {
     v = H % 64 == 0 ? MLA_DEFAULT_V64 : MLA_DEFAULT_V16;
     int fv = mla_forced_variant;
-    if (fv >= 1 && fv <= 4 && H % MLA_VARIANTS[fv - 1].m == 0) v = fv;
+    if (fv >= 1 && fv <= MLA_NVARIANTS && H % MLA_VARIANTS[fv - 1].m == 0) v = fv;
   }
   const int M = fast ? MLA_VARIANTS[v - 1].m : 1;
   const int BN = fast ? MLA_VARIANTS[v - 1].bn : 1;
   const int per_sm = fast ? MLA_VARIANTS[v - 1].per_sm : 8;
-  /* Split-KV: pick a chunk so that (tokens × head blocks × splits) fills the GPU about twice. */
+  /* Split-KV: the chunk of context per CTA (lt_cuda_mla_split_rule above). */
   int64_t work = 0;  /* Σ over tokens of context length × head blocks */
   int max_ctx = 1;
   if (f->plan_ctx > 0) {  /* decode bucket: plan from the bound alone (same launch every step; graphs) */
@@ -816,10 +1125,18 @@ static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql,
     }
   }
   work *= H / M;
-  const int64_t target = 2 * (int64_t)c->sm_count * per_sm;
-  int64_t chunk = (work + target - 1) / target;
+  const int64_t slots = (int64_t)c->sm_count * per_sm;  /* CTAs resident at once */
   const int min_chunk = fast ? lt_cuda_mla_min_chunk : 64;
+  const int rule = lt_cuda_mla_split_rule >= 0 ? lt_cuda_mla_split_rule : M == 64;
+  const int64_t fill = rule == 1 && fast ? slots : 2 * slots;
+  int64_t chunk = (work + fill - 1) / fill;
   if (chunk < min_chunk) chunk = min_chunk;
+  if (rule == 1 && fast) {
+    const int64_t ns = (max_ctx + chunk / 2) / chunk;  /* round(max_ctx / chunk) */
+    if (ns <= 1) chunk = max_ctx > chunk ? max_ctx : chunk;
+    else chunk = (max_ctx + ns - 1) / ns;
+    if (chunk < min_chunk) chunk = min_chunk;
+  }
   /* partial buffers: T × splits × H × r f32 — keep under 512 MB */
   const int64_t per_split = (int64_t)T * H * r * 4;
   int64_t cap_splits = ((int64_t)512 << 20) / per_split;
