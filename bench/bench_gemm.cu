@@ -1,7 +1,9 @@
 /* bench_gemm.cu — floors and lt_cuda_linear timings: D2D copy bandwidth, cuBLASLt bf16 and FP8
  * 8192³ rates, then FP8 (our kernel vs cuBLASLt block-scaled) and bf16 linear at DeepSeek-V3 shapes
  * for M ∈ {1, 8, 16, 32, 64, 512, 4096} (FP8: previous split-K kernel, our split-free kernels, the
- * decode GEMV, cuBLASLt, automatic dispatch). CUDA events, median of many runs, rotating buffers for small M. */
+ * decode GEMV, cuBLASLt, automatic dispatch), then the mid-size FP8 kernel at M = 8..64 against the
+ * dispatch before it and cuBLASLt (`bench_gemm mid`: floors and that part only). CUDA events, median
+ * of many runs, rotating buffers for small M. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +11,9 @@
 #include "backend/cuda/cuda_ops.h"
 #include "bench_util.cuh"
 
-extern "C" int lt_cuda_gemm_force;
+extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
+extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -75,11 +78,130 @@ static void run_lin(void *p, int i) {
   if (s) { printf("linear failed: %s\n", latte_last_error()); exit(1); }
 }
 
-int main(void) {
+/* FP8 weights [N, K] (e4m3 1.0, scales 1e-3), as many copies as rotate through > 4× L2 (at most 8) */
+static lt_weight *fp8_weights(int N, int K, size_t l2, int *nw_out) {
+  const size_t wbytes = (size_t)N * K;
+  const int nw = (int)std::min<size_t>(8, std::max<size_t>(1, 4 * l2 / wbytes + 1));
+  lt_weight *ws = (lt_weight *)calloc(nw, sizeof(lt_weight));
+  const size_t sb = sizeof(float) * ((N + 127) / 128) * ((K + 127) / 128);
+  float *h = (float *)malloc(sb);
+  for (size_t j = 0; j < sb / 4; j++) h[j] = 1e-3f;
+  for (int i = 0; i < nw; i++) {
+    ws[i].n = N; ws[i].k = K; ws[i].dtype = LT_F8E4M3; ws[i].bn = ws[i].bk = 128;
+    CK(cudaMalloc(&ws[i].data, wbytes));
+    CK(cudaMemset(ws[i].data, 0x38, wbytes));
+    CK(cudaMalloc(&ws[i].scale, sb));
+    CK(cudaMemcpy(ws[i].scale, h, sb, cudaMemcpyHostToDevice));
+  }
+  free(h);
+  *nw_out = nw;
+  return ws;
+}
+
+/* µs per call of lt_cuda_linear under the current knobs; < 0 when the path declines (probe call) */
+static double time_lin(lin_arg *a, int reps) {
+  latte_status s = lt_cuda_linear(a->b, a->x[0], a->w[0].k, &a->w[0], a->y, a->M);
+  CK(cudaStreamSynchronize(g_st));
+  if (s) return -1.0;
+  return time_med(run_lin, a, reps) * 1e3;
+}
+
+/* The mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) at M = 8, 16, 32, 64: forced (force 5, automatic
+ * knobs), the automatic dispatch without it (what ran before it: split-free kernel or cuBLASLt), the
+ * automatic dispatch now, cuBLASLt (force 2); then its knobs swept (log), and the table last. */
+static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
+  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
+  const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
+  double res[5][4][5];  /* [shape][M][mid, before, auto, cublasLt, best swept] µs */
+  int best[5][4][4];    /* the best sweep point: cfg, x place, ring slots, S */
+  printf("\nfp8 mid-size kernel: knob sweep, us per call (cfg: 1 = 4 warps x 16 rows, 2 = 4 x 32, 3 = 8 x 16, 4 = 8 x 32; "
+         "x: 1 in-block, 2 quant kernel; st: ring slots; columns S = 1 2 3 4 6 8; - = declined)\n");
+  for (int si = 0; si < 5; si++) {
+    const int N = shapes[si][0], K = shapes[si][1];
+    int nw;
+    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
+    void *x[4], *y;
+    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)64 * K * 2)); fill(x[i], (size_t)64 * K, 1.0f, 17u + i); }
+    CK(cudaMalloc(&y, (size_t)64 * N * 4));
+    for (int mi = 0; mi < 4; mi++) {
+      lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
+      const int forces[4] = {5, 0, 0, 2}, on[4] = {1, 0, 1, 1};
+      for (int k = 0; k < 4; k++) {
+        lt_cuda_gemm_force = forces[k];
+        lt_cuda_fp8_mid_on = on[k];
+        res[si][mi][k] = time_lin(&a, 30);
+      }
+      lt_cuda_gemm_force = 5;
+      lt_cuda_fp8_mid_on = 1;
+      res[si][mi][4] = 1e30;
+      for (int cfg = 1; cfg <= 4; cfg++)
+        for (int xq = 1; xq <= 2; xq++)
+          for (int st = 4; st <= 8; st += 4) {
+            printf("%6dx%-6d M=%-2d cfg %d x %d st %d:", N, K, Ms[mi], cfg, xq, st);
+            for (int s = 0; s < 6; s++) {
+              lt_fp8_mid_cfg = cfg; lt_fp8_mid_xq = xq; lt_fp8_mid_st = st; lt_fp8_mid_s = Ss[s];
+              const double us = time_lin(&a, 20);
+              if (us < 0) { printf("     -"); continue; }
+              printf(" %5.1f", us);
+              if (us < res[si][mi][4]) {
+                res[si][mi][4] = us;
+                best[si][mi][0] = cfg; best[si][mi][1] = xq; best[si][mi][2] = st; best[si][mi][3] = Ss[s];
+              }
+            }
+            printf("\n");
+          }
+      lt_fp8_mid_cfg = lt_fp8_mid_xq = lt_fp8_mid_st = lt_fp8_mid_s = 0;
+      lt_cuda_gemm_force = 0;
+    }
+    for (int i = 0; i < 4; i++) cudaFree(x[i]);
+    cudaFree(y);
+    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
+    free(ws);
+  }
+  printf("\nfp8 5..64 rows, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
+         "before = automatic dispatch without the mid kernel; best = best knob point swept (cfg/x/st/S)\n", bw / 1e9);
+  printf("%-13s %3s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "mid (force 5)", "before", "auto now", "cublasLt",
+         "mid best", "knobs");
+  for (int si = 0; si < 5; si++)
+    for (int mi = 0; mi < 4; mi++) {
+      const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
+      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      printf("%6dx%-6d %3d", N, K, M);
+      for (int k = 0; k < 5; k++) {
+        const double us = res[si][mi][k];
+        if (us < 0 || us > 1e29) printf(" %14s", "declined");
+        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+      }
+      if (res[si][mi][4] < 1e29)
+        printf(" %d/%d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2], best[si][mi][3]);
+      printf("\n");
+    }
+  lt_cuda_fp8_mid_on = 1;
+}
+
+/* bench_gemm [mid | prof N K M]: everything; (mid) the floors and the mid-size FP8 kernel's section only;
+ * (prof) 20 calls of the mid-size kernel (force 5) at one shape, nothing else (for ncu) */
+int main(int argc, char **argv) {
+  const int mid_only = argc > 1 && !strcmp(argv[1], "mid");
   lt_backend *b;
   if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   g_st = c->stream;
+  if (argc > 4 && !strcmp(argv[1], "prof")) {
+    const int N = atoi(argv[2]), K = atoi(argv[3]), M = atoi(argv[4]);
+    int nw;
+    lt_weight *ws = fp8_weights(N, K, 0, &nw);
+    void *x[1], *y;
+    CK(cudaMalloc(&x[0], (size_t)M * K * 2));
+    fill(x[0], (size_t)M * K, 1.0f, 5u);
+    CK(cudaMalloc(&y, (size_t)M * N * 2));
+    lt_cuda_gemm_force = 5;
+    for (int i = 0; i < 20; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));
+    CK(cudaStreamSynchronize(g_st));
+    printf("prof %dx%d M=%d: 20 calls done\n", N, K, M);
+    b->destroy(b);
+    return 0;
+  }
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, 0));
   printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
@@ -89,6 +211,11 @@ int main(void) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
+  if (mid_only) {
+    bench_mid(b, p, bw);
+    b->destroy(b);
+    return 0;
+  }
 
   /* which FP8 scale-mode combinations this cuBLASLt offers at all (M = N = K = 1024, TN) */
   {
@@ -202,20 +329,8 @@ int main(void) {
   printf("\nfp8 decode sizes, us at M = 1 / 2 / 4 / 8; then gemv knobs (st, bps, kmax) at M = 1\n");
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
-    size_t wbytes = (size_t)N * K;
-    int nw = (int)std::min<size_t>(8, std::max<size_t>(1, (size_t)(4 * p.l2CacheSize) / wbytes + 1));
-    lt_weight *ws = (lt_weight *)calloc(nw, sizeof(lt_weight));
-    size_t sb = sizeof(float) * ((N + 127) / 128) * ((K + 127) / 128);
-    float *h = (float *)malloc(sb);
-    for (size_t j = 0; j < sb / 4; j++) h[j] = 1e-3f;
-    for (int i = 0; i < nw; i++) {
-      ws[i].n = N; ws[i].k = K; ws[i].dtype = LT_F8E4M3; ws[i].bn = ws[i].bk = 128;
-      CK(cudaMalloc(&ws[i].data, wbytes));
-      CK(cudaMemset(ws[i].data, 0x38, wbytes));
-      CK(cudaMalloc(&ws[i].scale, sb));
-      CK(cudaMemcpy(ws[i].scale, h, sb, cudaMemcpyHostToDevice));
-    }
-    free(h);
+    int nw;
+    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
     void *x[4], *y;
     for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)8 * K * 2)); CK(cudaMemset(x[i], 0x3c, (size_t)8 * K * 2)); }
     CK(cudaMalloc(&y, (size_t)8 * N * 2));
@@ -243,6 +358,7 @@ int main(void) {
     for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
     free(ws);
   }
+  bench_mid(b, p, bw);
   printf("\n%%bw: bytes the op must move (weights + x + y) per second / D2D copy rate (read+write bytes per "
          "second); %%mma: FLOP/s / the 8192^3 cuBLASLt rate of the same dtype.\n");
   b->destroy(b);

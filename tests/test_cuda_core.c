@@ -1,7 +1,7 @@
 /* test_cuda_core.c — the CUDA backend's core ops (embed, rmsnorm, add_rmsnorm, add, gather_rows,
  * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out) against their CPU twins on
  * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks; every FP8
- * path (split-free fused / unfused, split-K, cuBLASLt) is also forced once. */
+ * path (split-free fused / unfused, split-K, cuBLASLt, decode GEMV, mid-size kernel) is also forced. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_ops.h"
 
 extern int lt_cuda_gemm_force;
+extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
 static lt_backend *gpu, *cpu, *cpu8;
 static unsigned long long seed = 0x1234abcdULL;
 
@@ -286,7 +287,9 @@ static void free_weight(tw *t) {
   free(t->wdata); free(t->sc);
 }
 
-static void run_linear(tw *t, int M, int xs_pad, int f32out, const char *tag) {
+/* y = x · Wᵀ on both backends (x: M rows, row stride k + xs_pad, outliers per row; y poisoned first),
+ * relative error ≤ tol (< 0: the default, 2e-2 FP8 / 1e-2 bf16) */
+static void run_linear_tol(tw *t, int M, int xs_pad, int f32out, const char *tag, double tol) {
   int n = t->n, k = t->k;
   int64_t xs = f32out ? k : k + xs_pad;
   lt_backend *c = t->fp8 ? cpu8 : cpu;
@@ -306,7 +309,8 @@ static void run_linear(tw *t, int M, int xs_pad, int f32out, const char *tag) {
     s2 = gpu->linear(gpu, dx, xs, &t->wg, dy, M);
   }
   CHECK(!s1 && !s2, "linear %dx%d M=%d: %s", n, k, M, latte_last_error());
-  double tol = t->fp8 ? 2e-2 : 1e-2, e;
+  double e;
+  if (tol < 0) tol = t->fp8 ? 2e-2 : 1e-2;
   char what[160];
   snprintf(what, sizeof what, "linear%s %s n=%d k=%d M=%d%s%s", f32out ? "_f32out" : "", t->fp8 ? "fp8" : "bf16", n,
            k, M, xs != k ? " strided" : "", tag);
@@ -322,6 +326,27 @@ static void run_linear(tw *t, int M, int xs_pad, int f32out, const char *tag) {
   }
   gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
   free(x); free(ref);
+}
+
+static void run_linear(tw *t, int M, int xs_pad, int f32out, const char *tag) {
+  run_linear_tol(t, M, xs_pad, f32out, tag, -1.0);
+}
+
+/* Two forced runs of linear at M rows (bf16 out, y poisoned before each) give the same bytes. */
+static void check_deterministic(tw *t, int M, const char *what) {
+  float *x = rnd((size_t)M * t->k, 1.0f);
+  void *dx = dev_act(x, (size_t)M * t->k), *dy = NULL;
+  const size_t yb = (size_t)M * t->n * 2;
+  uint16_t *h1 = malloc(yb), *h2 = malloc(yb);
+  int ok = dx && !gpu->alloc(gpu, yb, &dy);
+  if (ok) { poison(dy, yb); ok = !gpu->linear(gpu, dx, t->k, &t->wg, dy, M) && !gpu->download(gpu, h1, dy, yb); }
+  if (ok) { poison(dy, yb); ok = !gpu->linear(gpu, dx, t->k, &t->wg, dy, M) && !gpu->download(gpu, h2, dy, yb); }
+  CHECK(ok && !memcmp(h1, h2, yb), "%s n=%d k=%d M=%d: two runs differ (or failed: %s)", what, t->n, t->k, M,
+        latte_last_error());
+  if (ok) printf("  %s n=%d k=%d M=%d: two runs bitwise equal\n", what, t->n, t->k, M);
+  free(h1); free(h2); free(x);
+  if (dx) gpu->dfree(gpu, dx);
+  if (dy) gpu->dfree(gpu, dy);
 }
 
 static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
@@ -350,8 +375,9 @@ int main(void) {
   for (int ps = 0; ps < 2; ps++) { test_rope(16, ps ? 64 : 1); test_rope(128, ps ? 64 : 1); }
 
   const int Ms[4] = {1, 7, 64, 512};
-  /* FP8: M ≤ 16 is the FP8 decode GEMV, 16 < M ≤ 64 the split-free kernel or cuBLASLt, M = 7
-   * (second entry) with a padded row stride */
+  /* FP8 (automatic dispatch): M = 1 the decode GEMV, 7..16 the mid-size kernel, 17..64 the mid-size
+   * kernel at rows · n · k ≤ 2^29 (the ragged fixtures, 576×7168 and 2048×2048 up to 64; 1536×7168 and
+   * 2048×7168 at 17 and 33), else cuBLASLt; M = 7 (second entry) with a padded row stride */
   const int Ms8[8] = {1, 7, 8, 16, 17, 33, 64, 512};
   /* ragged fixtures (bf16 and fp8) */
   int rag[3][2] = {{160, 256}, {384, 192}, {256, 96}};
@@ -418,6 +444,45 @@ int main(void) {
         CHECK(gpu->linear(gpu, dx, t.k + 3, &t.wg, dy, 4) != LATTE_OK, "fp8 gemv forced with x stride k+3 should decline");
         printf("  fp8 gemv: deterministic over two runs; declines 17 rows and an odd x stride\n");
         free(h1); free(h2); free(x);
+        gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+      }
+      lt_cuda_gemm_force = 0;
+      free_weight(&t);
+    }
+  }
+  /* the mid-size FP8 kernel forced (force 5): ragged fixtures and real shapes at rows 5 (x stride k + 64), 8,
+   * 16, 33 (x stride k + 8), 64 with bf16 output within its rounding (4e-3) and f32 output at 2e-6 from the
+   * CPU's w8a8; every block shape and x quantisation place once with a forced K split and ring depth
+   * (f32 out); two runs bitwise equal; its declines (65 rows, odd x stride) reported as errors */
+  {
+    int f5[][2] = {{160, 256}, {384, 192}, {256, 96}, {7168, 2048}, {576, 7168}};
+    const int M5[5] = {5, 8, 16, 33, 64}, pad5[5] = {64, 0, 0, 8, 0};
+    for (int i = 0; i < (quick ? 3 : 5); i++) {
+      tw t;
+      if (make_weight(&t, f5[i][0], f5[i][1], 1)) continue;
+      lt_cuda_gemm_force = 5;
+      for (int j = 0; j < 5; j++) run_linear_tol(&t, M5[j], pad5[j], 0, " [fp8 mid]", 4e-3);
+      run_linear_tol(&t, 33, 0, 1, " [fp8 mid]", 2e-6);
+      run_linear_tol(&t, 64, 0, 1, " [fp8 mid]", 2e-6);
+      for (int cfg = 1; cfg <= 4; cfg++)
+        for (int xq = 1; xq <= 2; xq++) {
+          char tag[96];
+          lt_fp8_mid_cfg = cfg; lt_fp8_mid_xq = xq; lt_fp8_mid_s = cfg + xq - 1; lt_fp8_mid_st = xq == 1 && cfg < 4 ? 8 : 4;
+          snprintf(tag, sizeof tag, " [fp8 mid cfg %d x %s S %d ST %d]", cfg, xq == 1 ? "in-block" : "quant",
+                   lt_fp8_mid_s, lt_fp8_mid_st);
+          run_linear_tol(&t, cfg == 4 ? 64 : 9 + 8 * cfg, 0, 1, tag, 2e-6);
+        }
+      lt_fp8_mid_cfg = lt_fp8_mid_xq = lt_fp8_mid_s = lt_fp8_mid_st = 0;
+      if (i == 0 || i == 3) {
+        check_deterministic(&t, 64, "fp8 mid");
+        check_deterministic(&t, 16, "fp8 mid");
+        float *x = rnd((size_t)65 * (t.k + 3), 1.0f);
+        void *dx = dev_act(x, (size_t)65 * (t.k + 3)), *dy = NULL;
+        gpu->alloc(gpu, (size_t)65 * t.n * 2, &dy);
+        CHECK(gpu->linear(gpu, dx, t.k, &t.wg, dy, 65) != LATTE_OK, "fp8 mid forced at 65 rows should decline");
+        CHECK(gpu->linear(gpu, dx, t.k + 3, &t.wg, dy, 8) != LATTE_OK, "fp8 mid forced with x stride k+3 should decline");
+        printf("  fp8 mid: declines 65 rows and an odd x stride\n");
+        free(x);
         gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
       }
       lt_cuda_gemm_force = 0;

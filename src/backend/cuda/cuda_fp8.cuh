@@ -1,10 +1,13 @@
 /* cuda_fp8.cuh — FP8 (e4m3, 1×128 activation groups, 128×128 weight blocks) device pieces shared by the
- * FP8 linear kernels (cuda_gemm.cu, cuda_gemv_fp8.cu): the activation group quantisation, the e4m3
- * mma.sync, and one scaled 128-channel group of MMAs. */
+ * FP8 linear kernels (cuda_gemm.cu, cuda_gemv_fp8.cu, cuda_gemm_fp8_mid.cu): the activation group
+ * quantisation, the e4m3 mma.sync, one scaled 128-channel group of MMAs, and a warp's cp.async copy of
+ * one K-group of its weight rows. */
 #ifndef LT_CUDA_FP8_CUH
 #define LT_CUDA_FP8_CUH
+#include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <stdint.h>
+#include "backend/cuda/cuda_async.cuh"
 
 /* The quantisation of one 1×128 activation group (the CPU's lt_cpu_quant_rows arithmetic): with amax
  * over the group, inv = 448/amax (0 for an all-zero group), q = e4m3(v·inv) RNE saturating, scale
@@ -30,6 +33,31 @@ __device__ __forceinline__ uint32_t lt_quant_group4(const float (&v)[4], float *
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   *s = lt_quant_scale(amax);
   return lt_quant4(v, lt_quant_inv(amax));
+}
+
+/* One 128-value group held 16 per lane by 8 consecutive lanes (lane & 7 = j: values 16j .. 16j+15 as
+ * two 16-byte bf16 loads v[0], v[1]; every lane of the warp calls it, four groups per warp): the lane's
+ * 16 e4m3 bytes (byte i = value 16j + i) and *s = the group's scale on its 8 lanes — lt_quant_group4's
+ * arithmetic (amax over the group, lt_quant_inv, lt_quant4). */
+__device__ __forceinline__ uint4 lt_quant16_bf16(const uint4 (&v)[2], float *s) {
+  float f[16];
+  float amax = 0.0f;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const __nv_bfloat162 *b2 = (const __nv_bfloat162 *)&v[h];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float2 q = __bfloat1622float2(b2[j]);
+      f[h * 8 + 2 * j] = q.x;
+      f[h * 8 + 2 * j + 1] = q.y;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(f[j]));
+  for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float inv = lt_quant_inv(amax);
+  *s = lt_quant_scale(amax);
+  return make_uint4(lt_quant4(f, inv), lt_quant4(f + 4, inv), lt_quant4(f + 8, inv), lt_quant4(f + 12, inv));
 }
 
 /* Byte offset in a 128-byte K-group of quad lane tq's h-th 16-byte piece (h = 0, 1), the same for W rows
@@ -72,6 +100,29 @@ __device__ __forceinline__ void lt_fp8_group_mma(float (&acc)[NT][MT][4], int mt
     acc[nt][mt][1] += t[1] * (ws[nt] * s1);
     acc[nt][mt][2] += t[2] * (ws[nt] * s0);
     acc[nt][mt][3] += t[3] * (ws[nt] * s1);
+  }
+}
+
+/* A warp's copy of one K-group of its NT 16-row weight tiles into a ring slot (uint4 [NT·4][32]): lane
+ * (g, t) copies W[row g (+8) of tile nt][o + lt_fp8_piece(t, h) .. +16] (h = 0, 1) to
+ * slot[(nt·2 + r)·2 + h][lane], exactly the pieces it later reads back for lt_fp8_group_mma, so the ring
+ * needs no barrier. wr / rv: the lane's row pointers at its byte t·16 of the warp's K range and their
+ * validity (lt_gemv_rows); o: the group's byte offset in that range; klim: the range's length − 16t (a
+ * piece exists iff o + 64h < klim); pieces outside W are zero-filled from the never-read address safe. */
+template <int NT>
+__device__ __forceinline__ void lt_fp8_issue(uint4 *slot, const uint8_t *const (&wr)[NT][2], const bool (&rv)[NT][2],
+                                             const uint8_t *safe, int o, int klim) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const bool kv = o + h * 64 < klim;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const bool ok = kv && rv[nt][r];
+        lt_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + lt_fp8_piece(0, h) : safe, ok);
+      }
   }
 }
 

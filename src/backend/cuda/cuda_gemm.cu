@@ -1,7 +1,9 @@
 /* cuda_gemm.cu — linear layers y = x · Wᵀ: bf16 weights through cuBLASLt (fp32 compute); FP8 e4m3
  * weights (--w8a8) through per-token-group activation quantisation (1×128, s = amax/448) and either
- * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): a
- * split-free one that quantises x itself (rows ≤ 16, one launch) and the older split-K one. */
+ * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): the decode
+ * GEMV (cuda_gemv_fp8.cu, rows ≤ 4), the mid-size kernel (cuda_gemm_fp8_mid.cu, 5..64 rows where it
+ * measured faster), a split-free one that quantises x itself (rows ≤ 16, one launch) and the older
+ * split-K one. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_fp8.cuh"
 #include <cooperative_groups.h>
@@ -13,19 +15,27 @@ typedef __nv_bfloat16 bf16;
 
 /* 0: automatic; 1: always our FP8 kernels (split-free kernel where it applies, else the split-K one);
  * 2: always cuBLASLt for FP8; 3: always the split-K kernel with the separate quantisation; 4: the FP8
- * decode GEMV, an error where it declines (bench / tests) */
+ * decode GEMV, 5: the mid-size FP8 kernel, each an error where it declines (bench / tests) */
 extern "C" int lt_cuda_gemm_force;
 int lt_cuda_gemm_force = 0;
 /* 1: the automatic dispatch takes the FP8 decode GEMV where it serves (LATTE_GEMV_FP8, measuring) */
 extern "C" int lt_cuda_gemv_fp8_on;
 int lt_cuda_gemv_fp8_on = 1;
+/* 1: the automatic dispatch takes the mid-size FP8 kernel where it measured faster; 0: never (LATTE_FP8_MID=0,
+ * measuring) */
+extern "C" int lt_cuda_fp8_mid_on;
+int lt_cuda_fp8_mid_on = 1;
 
 enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
        LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled) */
        LT_FP8_FUSE_M = 16,     /* rows at or below: the split-free kernel quantises x itself */
        LT_FP8_SF_M = 64,       /* rows at or below: the split-free kernel may run (see linear_any) */
        LT_FP8_WARPS = 4,       /* warps per block of our FP8 kernels */
-       LT_FP8_GEMV_M = 4 };    /* rows at or below: the FP8 decode GEMV (slower than the split-free kernel at 8) */
+       LT_FP8_GEMV_M = 4,      /* rows at or below: the FP8 decode GEMV (slower than the split-free kernel at 8) */
+       LT_FP8_MID_M = 64,      /* rows at or below (above LT_FP8_GEMV_M): the mid-size FP8 kernel, where measured faster */
+       LT_FP8_MID_ALL_M = 16 };/* rows at or below: the mid-size kernel at every shape (fp8_mid_auto) */
+/* rows · n · k at or below which the mid-size kernel runs at 17..64 rows (fp8_mid_auto) */
+static const int64_t LT_FP8_MID_WORK = (int64_t)1 << 29;
 /* weight bytes (n·k) at or below which the fused split-free kernel is chosen: measured (H200) faster
  * than the split-K kernel and cuBLASLt up to 37.7 MB at rows ≤ 8 (slower at 117 MB), and up to 14.7 MB
  * at 9..16 rows (slower than cuBLASLt at 37.7 MB) */
@@ -57,6 +67,9 @@ extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t 
 /* cuda_gemv_fp8.cu: the same for e4m3 W (w8a8) */
 extern "C" latte_status lt_cuda_gemv_fp8(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
                                          int rows, int out_f32, int *done);
+/* cuda_gemm_fp8_mid.cu: e4m3 W (w8a8) at 1..64 rows, one kernel (the x quantisation inside, or ours first) */
+extern "C" latte_status lt_cuda_fp8_mid(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                        int rows, int out_f32, int *done);
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -89,6 +102,7 @@ static latte_status gemm_priv(const lt_weight *w, lt_gemm_priv **out) {
  * xq [M, kq] (kq = k rounded up to 128, zero padded); scales s = amax/448 stored group-major
  * sc[g * M + m] (cuBLASLt's VEC128 layout for the B operand). */
 __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc) {
+  LT_PDL_ENTER();  /* x comes from the previous kernel; the next (the mid-size FP8 kernel) may start its weights */
   int64_t wid = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
   int lane = threadIdx.x & 31, G = kq / 128;
   if (wid >= (int64_t)M * G) return;
@@ -100,6 +114,23 @@ __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq,
   float s;
   *(uint32_t *)(xq + (int64_t)m * kq + k0) = lt_quant_group4(v, &s);
   if (lane == 0) sc[(int64_t)g * M + m] = s;
+}
+
+/* x [rows, k] (bf16, row stride xs) → xq [rows, kq] e4m3 and scales [kq/128][rows] (kq = k rounded up to
+ * 128), one launch of lt_k_quant_rows, in scratch slot LT_SCR_GEMM_A: [xq | pad to 256 | scales]. */
+extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
+                                            float **xsc) {
+  const int kq = (int)cdiv(k, 128) * 128, G = kq / 128;
+  const size_t qbytes = ((size_t)rows * kq + 255) / 256 * 256;
+  uint8_t *buf;
+  LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_A, qbytes + sizeof(float) * (size_t)G * rows, (void **)&buf));
+  *xq = buf;
+  *xsc = (float *)(buf + qbytes);
+  const int64_t warps = (int64_t)rows * G;
+  LT_CUDA_TRY(lt_launch(lt_k_quant_rows, dim3((unsigned)cdiv(warps, 8)), dim3(256), 0, c->stream, (const bf16 *)x, xs,
+                        rows, k, kq, *xq, *xsc));
+  LT_LAUNCH_CHECK("lt_k_quant_rows");
+  return LATTE_OK;
 }
 
 /* ============================ FP8 GEMM: our mma.sync kernel ============================ */
@@ -617,6 +648,18 @@ static latte_status lt_gemm_cublas(lt_cuda_ctx *c, const lt_weight *w, const voi
 
 /* ================================ entry points ================================ */
 
+/* Whether the automatic dispatch gives FP8 W at this many rows to the mid-size kernel: where it measured
+ * faster than the split-free kernel, the split-K kernel and cuBLASLt (H200, bench_gemm mid; docs/cuda-gemm.md):
+ * every V3 shape at 5..16 rows; above 16 rows its mma.sync work grows with rows · n · k: cuBLASLt is
+ * faster at 7168×2048 × 64 rows (rows · n · k = 0.94 G) and 24576×1536 × 32 (1.2 G), the two tie at
+ * 7168×2048 × 32 (0.47 G), the mid kernel is faster at 2048×7168 × 32 (0.47 G) and 576×7168 × 64
+ * (0.26 G): so above 16 rows, rows · n · k ≤ 2^29. Never when
+ * lt_cuda_fp8_mid_on is 0 (LATTE_FP8_MID=0, cuda_backend.cu). */
+static int fp8_mid_auto(int rows, const lt_weight *w) {
+  if (!lt_cuda_fp8_mid_on || rows <= LT_FP8_GEMV_M || rows > LT_FP8_MID_M) return 0;
+  return rows <= LT_FP8_MID_ALL_M || (int64_t)rows * w->n * w->k <= LT_FP8_MID_WORK;
+}
+
 static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const lt_weight *w, void *y, int rows,
                                int out_f32) {
   lt_cuda_ctx *c = ctx_of(b);
@@ -634,10 +677,11 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   }
   if (w->dtype != LT_F8E4M3)
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: weight dtype %s", lt_dtype_name(w->dtype));
-  const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, G = kq / 128, force = lt_cuda_gemm_force;
+  const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, force = lt_cuda_gemm_force;
   /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
-   * where it measured fastest (H200, bench_gemm): rows ≤ 8 up to LT_FP8_SF_BYTES8 weight bytes,
-   * rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K kernel / cuBLASLt, as before) */
+   * where it measured fastest (H200, bench_gemm) and the mid-size kernel declined or is off: rows ≤ 8
+   * up to LT_FP8_SF_BYTES8 weight bytes, rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K
+   * kernel / cuBLASLt, as before) */
   if (force == 0 || force == 4) {  /* the FP8 decode GEMV (cuda_gemv_fp8.cu): forced up to 16 rows; automatic
                                     * where it measured faster than the split-free kernel (H200, bench_gemm) */
     int done = 0;
@@ -648,21 +692,23 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
                     (long long)w->n, (long long)w->k);
   }
+  if (force == 5 || (force == 0 && fp8_mid_auto(rows, w))) {  /* the mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) */
+    int done = 0;
+    LT_TRY(lt_cuda_fp8_mid(b, x, xs, w, y, rows, out_f32, &done));
+    if (done) return LATTE_OK;
+    if (force == 5)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the mid-size FP8 kernel declines rows %d, n %lld, k %lld, "
+                    "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
+  }
   const int sf_ok = K % 16 == 0 && ((uintptr_t)w->data & 15) == 0 && force != 2 && force != 3;
   const int64_t wbytes = w->n * w->k;
   const int sf_fused = sf_ok && rows <= LT_FP8_FUSE_M &&
                        (force == 1 || (rows <= LT_FP8_SMALL_M ? wbytes <= LT_FP8_SF_BYTES8
                                                               : wbytes <= LT_FP8_SF_BYTES16 || K % 128 != 0));
   if (sf_fused) return fp8_sf(c, w, x, xs, NULL, NULL, rows, y, out_f32, 1);
-  /* [x_q (rows × kq bytes) | pad to 256 | scales (G × rows f32)] in one scratch slot */
-  size_t qbytes = ((size_t)rows * kq + 255) / 256 * 256;
-  uint8_t *buf;
-  LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_A, qbytes + sizeof(float) * (size_t)G * rows, (void **)&buf));
-  uint8_t *xq = buf;
-  float *xsc = (float *)(buf + qbytes);
-  int64_t warps = (int64_t)rows * G;
-  lt_k_quant_rows<<<(unsigned)cdiv(warps, 8), 256, 0, c->stream>>>((const bf16 *)x, xs, rows, K, kq, xq, xsc);
-  LT_LAUNCH_CHECK("lt_k_quant_rows");
+  uint8_t *xq;
+  float *xsc;
+  LT_TRY(lt_cuda_fp8_quant_x(c, x, xs, rows, K, &xq, &xsc));
   /* rows > 8: cuBLASLt's block-scaled GEMM; refusals and ragged k fall back to the split-K kernel.
    * The unfused split-free kernel (16 < rows ≤ 64) only runs forced: it measured slower than both. */
   int use_cublas = force == 2 || (force == 0 && rows > LT_FP8_SMALL_M && K % 128 == 0);

@@ -204,20 +204,9 @@ static latte_status lt_gb_prepare(int *per_sm) {
 
 template <int MT, int NT, int ST>
 static cudaError_t lt_gb_launch(lt_cuda_ctx *c, unsigned tiles, int S, const lt_gb_params &p) {
-  cudaLaunchConfig_t cfg = {};
   cudaLaunchAttribute at[2];
-  at[0].id = cudaLaunchAttributeClusterDimension;
-  at[0].val.clusterDim.x = 1;
-  at[0].val.clusterDim.y = 1;
-  at[0].val.clusterDim.z = (unsigned)S;
-  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  at[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.gridDim = dim3(tiles, 1, (unsigned)S);
-  cfg.blockDim = dim3(LT_GB_THREADS, 1, 1);
-  cfg.dynamicSmemBytes = lt_gb_smem_bytes(MT, NT, ST);
-  cfg.stream = c->stream;
-  cfg.attrs = at;
-  cfg.numAttrs = lt_cuda_pdl ? 2 : 1;
+  const cudaLaunchConfig_t cfg =
+      lt_cluster_z_cfg(at, tiles, S, LT_GB_THREADS, lt_gb_smem_bytes(MT, NT, ST), c->stream);
   return cudaLaunchKernelEx(&cfg, lt_k_gemv_bf16<MT, NT, ST>, p);
 }
 

@@ -1,12 +1,13 @@
-/* cuda_gemv_common.cuh — what the decode GEMVs (cuda_gemv_bf16.cu, cuda_gemv_fp8.cu) share: a lane's
- * weight-row pointers, the accumulators' reset, and the epilogue (the warps' yᵀ tiles summed in shared
- * memory in warp order, then over the thread-block cluster's ranks in rank order, and stored —
- * deterministic, no atomics, no scratch). */
+/* cuda_gemv_common.cuh — what the decode GEMVs (cuda_gemv_bf16.cu, cuda_gemv_fp8.cu) and the mid-size
+ * FP8 kernel (cuda_gemm_fp8_mid.cu) share: a lane's weight-row pointers, the accumulators' reset, and
+ * the epilogues (the warps' yᵀ tiles summed in shared memory in warp order, then over the thread-block
+ * cluster's ranks in rank order, and stored — deterministic, no atomics, no scratch). */
 #ifndef LT_CUDA_GEMV_COMMON_CUH
 #define LT_CUDA_GEMV_COMMON_CUH
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include "backend/cuda/cuda_common.h"
 
 /* Lane (g, ·)'s rows of NT 16-row weight tiles from row n0: wr[nt][r] = W row n0 + 16nt + 8r + g at
  * element kb + lo (row 0 when past N, rv false); W [N, K] row-major. */
@@ -80,6 +81,73 @@ __device__ __forceinline__ void lt_gemv_reduce_store(const float (&acc)[NT][MT][
     }
   }
   if (S > 1) cooperative_groups::this_cluster().sync();  /* ranks keep their shared memory until rank 0 has read it */
+}
+
+/* tile: this block's partial yᵀ, [C][RP] floats in shared memory (token-major, row stride RP ≥ R, RP and
+ * R multiples of 4, 16-byte aligned) for rows n0 .. n0 + R, written by the block before the call. The S
+ * ranks of the thread-block cluster (1, 1, S) (gridDim.z = S, the K split) share the sum: rank z takes
+ * its S-th of the tile's R·C/4 4-row pieces, adds the S ranks' pieces in rank order 0 .. S − 1 (DSMEM;
+ * the same order whichever rank adds, so deterministic) and stores y [M, N] (row stride N, bf16 or f32;
+ * vec: N % 4 == 0 and y 16-byte aligned, 4-element stores). Synchronises the block / cluster first and
+ * (S > 1) last, so no rank leaves while another still reads its tile. */
+template <int R, int C>
+__device__ __forceinline__ void lt_cluster_sum_store(const float *tile, int RP, int n0, int N, int M, void *y,
+                                                     int out_f32, int vec) {
+  const int S = (int)gridDim.z;
+  cooperative_groups::cluster_group cl = cooperative_groups::this_cluster();
+  if (S == 1) __syncthreads();
+  else cl.sync();  /* every rank's tile is complete */
+  constexpr int P = R / 4, E = C * P;  /* 4-row pieces per token, pieces in the tile */
+  const int per = (E + S - 1) / S, e1 = min(E, ((int)blockIdx.z + 1) * per);
+  for (int e = (int)blockIdx.z * per + (int)threadIdx.x; e < e1; e += (int)blockDim.x) {
+    const int ml = e / P, nl = (e % P) * 4, n = n0 + nl;
+    if (ml >= M || n >= N) continue;
+    const int off = ml * RP + nl;
+    float4 v = *(const float4 *)((S == 1 ? tile : cl.map_shared_rank(tile, 0)) + off);
+    for (int r = 1; r < S; r++) {
+      const float4 u = *(const float4 *)(cl.map_shared_rank(tile, r) + off);
+      v.x += u.x; v.y += u.y; v.z += u.z; v.w += u.w;
+    }
+    const int64_t o = (int64_t)ml * N + n;
+    if (vec && n + 3 < N) {
+      if (out_f32) *(float4 *)((float *)y + o) = v;
+      else {
+        __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+        uint2 p;
+        p.x = *(uint32_t *)&lo;
+        p.y = *(uint32_t *)&hi;
+        *(uint2 *)((__nv_bfloat16 *)y + o) = p;
+      }
+    } else {
+      const float f[4] = {v.x, v.y, v.z, v.w};
+      for (int j = 0; j < 4 && n + j < N; j++) {
+        if (out_f32) ((float *)y)[o + j] = f[j];
+        else ((__nv_bfloat16 *)y)[o + j] = __float2bfloat16(f[j]);
+      }
+    }
+  }
+  if (S > 1) cl.sync();  /* ranks keep their shared memory until every rank has read it */
+}
+
+/* Host: the launch configuration of a K-split grid (tiles, 1, S) of `threads` threads — a thread-block
+ * cluster (1, 1, S) along z, and programmatic stream serialisation unless lt_cuda_pdl is 0. at: the
+ * caller's attribute storage, which must live until cudaLaunchKernelEx. */
+static inline cudaLaunchConfig_t lt_cluster_z_cfg(cudaLaunchAttribute (&at)[2], unsigned tiles, int S, int threads,
+                                                  size_t smem, cudaStream_t stream) {
+  cudaLaunchConfig_t cfg = {};
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = 1;
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = (unsigned)S;
+  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.gridDim = dim3(tiles, 1, (unsigned)S);
+  cfg.blockDim = dim3((unsigned)threads, 1, 1);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = at;
+  cfg.numAttrs = lt_cuda_pdl ? 2 : 1;
+  return cfg;
 }
 
 #endif

@@ -41,28 +41,6 @@ static size_t lt_g8_smem_bytes(int MT, int NT, int ST, int M, int kslice) {
   return ring + (size_t)M * (kslice + LT_G8_XPAD) + sizeof(float) * ((size_t)M * gs + (size_t)NT * gs);
 }
 
-/* The warp's ring slot of K-group o / 128 (o: byte offset in the block's K range): lane (g, t) copies
- * W[row g (+8) of tile nt][o + 16t + 64h .. +16] (h = 0, 1) to slot[(nt·2 + r)·2 + h][lane] — one copy
- * instruction covers 64 contiguous bytes of each of 8 rows (whole sectors; 32t + 16h, two half sectors
- * per row per instruction, measured slower); pieces outside W are zero-filled from the never-read
- * address safe. */
-template <int NT>
-__device__ __forceinline__ void lt_g8_issue(uint4 *slot, const uint8_t *const (&wr)[NT][2], const bool (&rv)[NT][2],
-                                            const uint8_t *safe, int o, int klim) {
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    const bool kv = o + h * 64 < klim;
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        const bool ok = kv && rv[nt][r];
-        lt_cp16(slot + ((nt * 2 + r) * 2 + h) * 32 + lane, ok ? wr[nt][r] + o + lt_fp8_piece(0, h) : safe, ok);
-      }
-  }
-}
-
 /* xq[m][lg·128 ..] and xsc[m][lg] for the block's pairs (token m < M, local group lg < ng): 8 lanes per
  * group (16 values each, two 16-byte loads), LT_G8_XB passes of 16 pairs with their loads issued
  * before any use. Values past ke read as 0. */
@@ -85,26 +63,11 @@ __device__ __forceinline__ void lt_g8_quant_x(const bf16 *__restrict__ x, int64_
 #pragma unroll
     for (int u = 0; u < LT_G8_XB; u++) {
       const int p = base + u * 16 + warp * 4 + sub, m = p / ng, lg = p % ng;
-      float f[16];
-      float amax = 0.0f;
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const __nv_bfloat162 *b2 = (const __nv_bfloat162 *)&v[u][h];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          const float2 q = __bfloat1622float2(b2[j]);
-          f[h * 8 + 2 * j] = q.x;
-          f[h * 8 + 2 * j + 1] = q.y;
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(f[j]));
-      for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));  /* the group's 8 lanes */
-      const float inv = lt_quant_inv(amax);
+      float sc;
+      const uint4 q = lt_quant16_bf16(v[u], &sc);  /* every lane: the shuffles span the group's 8 lanes */
       if (p < npairs) {
-        *(uint4 *)(xq + (size_t)m * xrow + lg * 128 + l8 * 16) =
-            make_uint4(lt_quant4(f, inv), lt_quant4(f + 4, inv), lt_quant4(f + 8, inv), lt_quant4(f + 12, inv));
-        if (l8 == 0) xsc[m * gs + lg] = lt_quant_scale(amax);
+        *(uint4 *)(xq + (size_t)m * xrow + lg * 128 + l8 * 16) = q;
+        if (l8 == 0) xsc[m * gs + lg] = sc;
       }
     }
   }
@@ -145,7 +108,7 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
   const int o0 = warp * 128;
 #pragma unroll
   for (int s = 0; s < ST - 1; s++) {  /* prologue: groups 0 .. ST-2 of this warp */
-    if (s < mine) lt_g8_issue<NT>(ring + s * Q * 32, wr, rv, w, o0 + s * step, klim);
+    if (s < mine) lt_fp8_issue<NT>(ring + s * Q * 32, wr, rv, w, o0 + s * step, klim);
     lt_cp_commit();
   }
   float wsr[2];  /* weight block scales of the block's groups (NT·ng ≤ 256): loaded now, stored after x's loads */
@@ -169,7 +132,7 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
     const int o = o0 + i * step, lg = o / 128;
     lt_cp_wait<ST - 2>();  /* group i has landed (this lane's pieces) */
     /* refill the slot group i-1 used: its fragments went into the MMAs of the last iteration */
-    if (i + ST - 1 < mine) lt_g8_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, w, o + (ST - 1) * step, klim);
+    if (i + ST - 1 < mine) lt_fp8_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, w, o + (ST - 1) * step, klim);
     lt_cp_commit();
     const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
     uint4 wa[NT][2][2];
@@ -215,20 +178,8 @@ static latte_status lt_g8_launch(lt_cuda_ctx *c, int S, int kslice, const lt_wei
     opted = smem;
   }
   const int64_t tiles = lt_g8_cdiv(N, 16 * NT);
-  cudaLaunchConfig_t cfg = {};
   cudaLaunchAttribute at[2];
-  at[0].id = cudaLaunchAttributeClusterDimension;
-  at[0].val.clusterDim.x = 1;
-  at[0].val.clusterDim.y = 1;
-  at[0].val.clusterDim.z = (unsigned)S;
-  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  at[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.gridDim = dim3((unsigned)tiles, 1, (unsigned)S);
-  cfg.blockDim = dim3(LT_G8_THREADS, 1, 1);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = c->stream;
-  cfg.attrs = at;
-  cfg.numAttrs = lt_cuda_pdl ? 2 : 1;
+  const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, LT_G8_THREADS, smem, c->stream);
   cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_gemv_fp8<MT, NT, ST>, (const uint8_t *)w->data,
                                      (const float *)w->scale, x, xs, M, N, K, kslice, y, out_f32);
   if (e != cudaSuccess)
