@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "latte.h"
 #include "runtime/sampler.h"
+#include "backend/cpu/cpu_ops.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,35 @@ static void check_batch(const char *name) {
   latte_model_free(m);
 }
 
+/* LATTE_CPU_W8A8_BF16=1 (a diagnostic for comparing with a bf16-activation GPU): the CPU's w8a8
+ * quantisation of x equals the plain one of bf16(x), bit for bit, and differs from the plain one of x. */
+static void check_quant_bf16(void) {
+  enum { R = 3, K = 300 };  /* a ragged last group */
+  static float x[R * K], xb[R * K], q0[R * K], q1[R * K], qx[R * K];
+  unsigned long long seed = 7;
+  lt_rand_fill(x, R * K, 3.0f, &seed);
+  for (int i = 0; i < R * K; i++) xb[i] = lt_bf16_to_f32(lt_f32_to_bf16(x[i]));
+  setenv("LATTE_CPU_W8A8_BF16", "1", 1);
+  lt_backend *b1 = NULL;
+  CHECK(lt_cpu_backend_create(1, 1, &b1) == LATTE_OK, "cpu backend: %s", latte_last_error());
+  unsetenv("LATTE_CPU_W8A8_BF16");
+  lt_backend *b0 = NULL;
+  CHECK(lt_cpu_backend_create(1, 1, &b0) == LATTE_OK, "cpu backend: %s", latte_last_error());
+  if (!b0 || !b1) return;
+  const lt_cpu_ctx *c0 = b0->ctx, *c1 = b1->ctx;
+  CHECK(c1->quant_bf16 == 1 && c0->quant_bf16 == 0, "LATTE_CPU_W8A8_BF16 read: %d / %d", c1->quant_bf16,
+        c0->quant_bf16);
+  lt_cpu_quant_rows(c1, x, K, q1, R, K);
+  lt_cpu_quant_rows(c0, xb, K, q0, R, K);
+  lt_cpu_quant_rows(c0, x, K, qx, R, K);
+  int differ = 0;
+  for (int i = 0; i < R * K; i++) differ += qx[i] != q1[i];
+  CHECK(memcmp(q0, q1, sizeof q0) == 0, "quant of x with LATTE_CPU_W8A8_BF16=1 != plain quant of bf16(x)");
+  CHECK(differ > 0, "LATTE_CPU_W8A8_BF16=1 changed no quantised value of %d", R * K);
+  b0->destroy(b0);
+  b1->destroy(b1);
+}
+
 int main(void) {
   check_fixture("tiny-v3", 0);
   check_fixture("tiny-v2-lite", 0);
@@ -216,5 +246,6 @@ int main(void) {
   check_fixture("tiny-v3-fp8", 1);
   check_batch("tiny-v3");
   check_batch("tiny-v2-lite");
+  check_quant_bf16();
   return lt_test_done();
 }

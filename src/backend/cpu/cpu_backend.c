@@ -81,6 +81,8 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   if (!b || !c) { free(b); free(c); return lt_err(LATTE_ERR_NOMEM, "cpu backend: out of memory"); }
   c->threads = threads > 0 ? threads : omp_get_max_threads();
   for (int i = 0; i < 256; i++) c->fp8_lut[i] = lt_fp8e4m3_to_f32((uint8_t)i);
+  const char *qb = getenv("LATTE_CPU_W8A8_BF16");  /* a diagnostic: see lt_cpu_ctx */
+  c->quant_bf16 = qb && !strcmp(qb, "1");
   openblas_set_num_threads(1);  /* we parallelise over weight chunks with OpenMP ourselves */
   b->name = "cpu";
   b->act_dtype = LT_F32;

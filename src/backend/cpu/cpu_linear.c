@@ -31,6 +31,10 @@ void lt_cpu_quant_rows(const lt_cpu_ctx *c, const float *x, int64_t xs, float *o
   for (int i = 0; i < rows; i++) {
     const float *xi = x + i * xs;
     float *oi = out + i * k;
+    if (c->quant_bf16) {  /* the group arithmetic below on bf16(x), staged in out */
+      for (int64_t j = 0; j < k; j++) oi[j] = lt_bf16_to_f32(lt_f32_to_bf16(xi[j]));
+      xi = oi;
+    }
     for (int64_t g = 0; g < k; g += 128) {
       int64_t ge = g + 128 < k ? g + 128 : k;
       float amax = 0;

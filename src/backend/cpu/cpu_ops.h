@@ -6,12 +6,14 @@
 
 typedef struct {
   int threads;
+  int quant_bf16;  /* LATTE_CPU_W8A8_BF16=1: w8a8 quantises bf16(x), what a bf16-activation GPU quantises */
   float fp8_lut[256];
 } lt_cpu_ctx;
 
 /* Dequantise rows [n0, n0+nr) of W into dst [nr, k] (fp32). */
 void lt_cpu_weight_rows(const lt_cpu_ctx *c, const lt_weight *w, int64_t n0, int64_t nr, float *dst);
-/* Quantise-dequantise rows of x per 128-channel group to e4m3 (s = amax/448), as a w8a8 GEMM sees them. */
+/* Quantise-dequantise rows of x per 128-channel group to e4m3 (s = amax/448), as a w8a8 GEMM sees them;
+ * with c->quant_bf16, of x rounded to bf16 first (the GPU backend's activations are bf16). */
 void lt_cpu_quant_rows(const lt_cpu_ctx *c, const float *x, int64_t x_stride, float *out, int rows, int64_t k);
 
 latte_status lt_cpu_embed(lt_backend *b, const lt_fwd *f, const lt_weight *emb, void *x);
