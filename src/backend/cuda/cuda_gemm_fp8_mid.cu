@@ -213,16 +213,11 @@ __global__ void __launch_bounds__(WARPS * 32) lt_k_fp8_mid(const lt_f8m_args a) 
     if (i + ST - 1 < ng) lt_fp8_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, a.w, (i + ST - 1) * 128, klim);
     lt_cp_commit();
     const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
-    uint4 wa[NT][2][2];
     float ws[NT];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      ws[nt] = wss[(warp * NT + nt) * gs + i];
-#pragma unroll
-      for (int r = 0; r < 2; r++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
-    }
+    for (int nt = 0; nt < NT; nt++) ws[nt] = wss[(warp * NT + nt) * gs + i];
+    uint4 wa[NT][2][2];
+    lt_fp8_slot_read<NT>(slot, wa);
     lt_f8m_group<NT, MT>(acc, wa, ws, xg + i * 128, xrow, xsc_s + i * C);
   }
   lt_cp_wait<0>();
@@ -291,10 +286,7 @@ extern "C" latte_status lt_cuda_fp8_mid(lt_backend *b, const void *x, int64_t x_
                                         int rows, int out_f32, int *done) {
   *done = 0;
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return LATTE_OK;
-  if (rows < 1 || rows > LT_F8M_MAX_ROWS) return LATTE_OK;
-  if (w->n < 1 || w->k < 16 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 16 != 0) return LATTE_OK;
-  if (x_stride < w->k || x_stride % 8 != 0 || ((uintptr_t)x & 15) || ((uintptr_t)w->data & 15)) return LATTE_OK;
+  if (!lt_fp8_stream_serves(w, x, x_stride, rows, LT_F8M_MAX_ROWS)) return LATTE_OK;
   const int N = (int)w->n, K = (int)w->k, M = rows, G = (K + 127) / 128;
   const int MT = M <= 8 ? 1 : M <= 16 ? 2 : M <= 32 ? 4 : M <= 48 ? 6 : 8;
   static const int shapes[5][2] = {{8, 1}, {4, 1}, {4, 2}, {8, 1}, {8, 2}};  /* [cfg]: warps, 16-row tiles per warp */

@@ -129,6 +129,16 @@ __device__ __forceinline__ void lt_cluster_sum_store(const float *tile, int RP, 
   if (S > 1) cl.sync();  /* ranks keep their shared memory until every rank has read it */
 }
 
+/* Host: whether an FP8 streaming kernel (cp.async weight rings, 16-byte x loads; cuda_gemv_fp8.cu,
+ * cuda_gemm_fp8_mid.cu) can serve y = x · Wᵀ: W e4m3 with 128×128 block scales, 1 ≤ rows ≤ max_rows,
+ * k % 16 == 0, n and k within int range, x row stride ≥ k and % 8 == 0, x and W 16-byte aligned. */
+static inline int lt_fp8_stream_serves(const lt_weight *w, const void *x, int64_t x_stride, int rows, int max_rows) {
+  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return 0;
+  if (rows < 1 || rows > max_rows) return 0;
+  if (w->n < 1 || w->k < 16 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 16 != 0) return 0;
+  return x_stride >= w->k && x_stride % 8 == 0 && !((uintptr_t)x & 15) && !((uintptr_t)w->data & 15);
+}
+
 /* Host: the launch configuration of a K-split grid (tiles, 1, S) of `threads` threads — a thread-block
  * cluster (1, 1, S) along z, and programmatic stream serialisation unless lt_cuda_pdl is 0. at: the
  * caller's attribute storage, which must live until cudaLaunchKernelEx. */

@@ -135,16 +135,11 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
     if (i + ST - 1 < mine) lt_fp8_issue<NT>(ring + ((i + ST - 1) % ST) * Q * 32, wr, rv, w, o + (ST - 1) * step, klim);
     lt_cp_commit();
     const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
-    uint4 wa[NT][2][2];
     float ws[NT];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      ws[nt] = wss[nt * gs + lg];
-#pragma unroll
-      for (int r = 0; r < 2; r++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
-    }
+    for (int nt = 0; nt < NT; nt++) ws[nt] = wss[nt * gs + lg];
+    uint4 wa[NT][2][2];
+    lt_fp8_slot_read<NT>(slot, wa);
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
       const int tok = mt * 8 + g, c0 = mt * 8 + 2 * t;
@@ -200,10 +195,7 @@ extern "C" latte_status lt_cuda_gemv_fp8(lt_backend *b, const void *x, int64_t x
                                          int rows, int out_f32, int *done) {
   *done = 0;
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return LATTE_OK;
-  if (rows < 1 || rows > LT_G8_MAX_ROWS) return LATTE_OK;
-  if (w->n < 1 || w->k < 16 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 16 != 0) return LATTE_OK;
-  if (x_stride < w->k || x_stride % 8 != 0 || ((uintptr_t)x & 15) || ((uintptr_t)w->data & 15)) return LATTE_OK;
+  if (!lt_fp8_stream_serves(w, x, x_stride, rows, LT_G8_MAX_ROWS)) return LATTE_OK;
   const int N = (int)w->n, K = (int)w->k, M = rows, MT = M <= 8 ? 1 : 2, G = (K + 127) / 128;
   const int NT = lt_g8_cdiv(N, 32) >= 4 * (int64_t)c->sm_count ? 2 : 1;
   const int64_t tiles = lt_g8_cdiv(N, 16 * NT);

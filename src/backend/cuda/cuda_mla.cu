@@ -543,6 +543,23 @@ static __device__ __forceinline__ void mla_store_o(const lt_mla_params &p, int t
   }
 }
 
+/* S fragments sacc[NI][4] (m16n8 accumulator order: columns jbase + 8i + 2·q4 + {0, 1}, rows g and g + 8)
+ * → the log2 domain, columns at or past kv1 set to −∞; mx[0] / mx[1] = this thread's maxima of its two rows */
+template <int NI>
+static __device__ __forceinline__ void mla_scale_mask(float (&sacc)[NI][4], int jbase, int kv1, int q4, float scale_log2,
+                                                      float (&mx)[2]) {
+  mx[0] = mx[1] = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < NI; i++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      int j = jbase + i * 8 + 2 * q4 + (e & 1);
+      float v = j < kv1 ? sacc[i][e] * scale_log2 : -INFINITY;
+      sacc[i][e] = v;
+      mx[e >> 1] = fmaxf(mx[e >> 1], v);
+    }
+}
+
 /* o [64, 256] += P [64, 64] · V [64 KV rows, 256]: the four k16 steps over one 64-row KV tile (P K-major at
  * descriptor dp, 32 bytes per step; V MN-major at dv, 16 KV rows = 2048 bytes per step), issued as one
  * committed wgmma batch (the caller waits) */
@@ -657,17 +674,8 @@ __global__ void __launch_bounds__(NW * 32, 1) lt_k_mla_decode(lt_mla_params p) {
       }
     }
     /* scale into the log2 domain, mask columns past this split, row maxima */
-    const int jbase = kv0 + it * BN + cw * C::SN;
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < C::SN / 8; i++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        int j = jbase + i * 8 + 2 * q4 + (e & 1);
-        float v = j < kv1 ? sacc[i][e] * p.scale_log2 : -INFINITY;
-        sacc[i][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
-      }
+    float mx[2];
+    mla_scale_mask(sacc, kv0 + it * BN + cw * C::SN, kv1, q4, p.scale_log2, mx);
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
       mx[hh] = fmaxf(mx[hh], __shfl_xor_sync(0xffffffffu, mx[hh], 1));
@@ -845,17 +853,8 @@ __global__ void __launch_bounds__(256, 1) lt_k_mla_decode_ws(lt_mla_params p) {
       lt_wg_wait<0>();
       lt_wg_keep_all(sacc);
       /* log2 domain, columns past the split masked, row maxima (16 values of each row here, 64 in the quad) */
-      const int jbase = kv0 + n * BN;
-      float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int i = 0; i < 8; i++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          int j = jbase + i * 8 + 2 * q4 + (e & 1);
-          float v = j < kv1 ? sacc[i][e] * p.scale_log2 : -INFINITY;
-          sacc[i][e] = v;
-          mx[e >> 1] = fmaxf(mx[e >> 1], v);
-        }
+      float mx[2];
+      mla_scale_mask(sacc, kv0 + n * BN, kv1, q4, p.scale_log2, mx);
       float alpha[2];
 #pragma unroll
       for (int hh = 0; hh < 2; hh++) {
