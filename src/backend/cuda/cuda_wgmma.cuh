@@ -1,7 +1,8 @@
-/* cuda_wgmma.cuh — Hopper warpgroup MMA (wgmma, sm_90a), bf16 in, fp32 accumulate: the 64-bit shared-memory
- * matrix descriptors of the 128-byte-swizzled layouts, the fences / commit / wait around a batch, and the shapes
- * the MLA decode uses. Accumulators are in the mma.sync m16n8 fragment order per warp (warp w of the group:
- * rows 16w..16w+15; 8-column chunk i in d[4i..4i+3]); a register A operand is the m16n8k16 A fragment.
+/* cuda_wgmma.cuh — Hopper warpgroup MMA (wgmma, sm_90a), bf16 or e4m3 in, fp32 accumulate: the 64-bit
+ * shared-memory matrix descriptors of the 128-byte-swizzled layouts, the fences / commit / wait around a batch,
+ * the shapes the MLA decode uses and the FP8 m64nNk32 ones of the wgmma FP8 linear (cuda_gemm_fp8_wg.cu).
+ * Accumulators are in the mma.sync m16n8 fragment order per warp (warp w of the group: rows 16w..16w+15;
+ * 8-column chunk i in d[4i..4i+3]); a register A operand is the m16n8k16 A fragment.
  * Header-only: every function is static __forceinline__. */
 #ifndef LT_CUDA_WGMMA_CUH
 #define LT_CUDA_WGMMA_CUH
@@ -98,6 +99,77 @@ static __device__ __forceinline__ void lt_wg_m64n256k16_rs_tb(float *d, const ui
                :
       LT_WG_F128
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+
+/* FP8: d [64, NN] (+)= A [64, 32] · B [NN, 32]ᵀ, e4m3 × e4m3 → f32, both K-major in shared memory (FP8 wgmma has
+ * no transpose: K-major is the only layout), NN = 8..64 in steps of 8; scale_d 0: d = A·Bᵀ. d: NN/2 floats,
+ * 8-column chunk i in d[4i..4i+3] (the m16n8 fragment order, as above). PTX: "d, a-desc, b-desc, scale-d,
+ * imm-scale-a, imm-scale-b" (no imm-trans operands for e4m3). A k32 step is 32 bytes of a 128-byte row, so the
+ * descriptors move as the bf16 k16 steps above do. */
+#define LT_WG_F4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+template <int NN>
+static __device__ __forceinline__ void lt_wg_m64k32_e4m3(float *d, uint64_t da, uint64_t db, int scale_d) {
+  static_assert(NN % 8 == 0 && NN >= 8 && NN <= 64, "wgmma e4m3: N is 8..64 in steps of 8 here");
+  if constexpr (NN == 8)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %6, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3"
+                 "}, %4, %5, p, 1, 1;\n}\n"
+                 : LT_WG_F4(0)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 16)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7"
+                 "}, %8, %9, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 24)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %14, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n24k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11"
+                 "}, %12, %13, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F4(8)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 32)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15"
+                 "}, %16, %17, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F8(8)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 40)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %22, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n40k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19"
+                 "}, %20, %21, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F4(16)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 48)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %26, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n48k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23"
+                 "}, %24, %25, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 56)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %30, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n56k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27"
+                 "}, %28, %29, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F4(24)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 64)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+                 "}, %32, %33, p, 1, 1;\n}\n"
+                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F8(24)
+                 : "l"(da), "l"(db), "r"(scale_d));
 }
 
 #endif
