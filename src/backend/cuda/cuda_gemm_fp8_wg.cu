@@ -1,0 +1,329 @@
+/* cuda_gemm_fp8_wg.cu — one job: the FP8 linear layer (e4m3 W [n, k] with 128×128 block scales, w8a8: x
+ * quantised per token × 128 channels by lt_k_quant_rows first, the CPU's arithmetic) at 1..64 rows on Hopper
+ * warpgroup MMA: wgmma m64nNk32 e4m3 with W as the 64-row A operand and the tokens as N (N = 8·⌈rows/8⌉), both
+ * K-major from shared memory in the 128-byte-swizzled layout. A block is WG warpgroups × 64 weight rows each
+ * (R = 64·WG) × every token × a K range; its threads stream [R × 128 B] W tiles and [N × 128 B] x tiles (one
+ * 128-wide K-group each) through an ST-stage cp.async ring, one block barrier per group; per group each
+ * warpgroup issues 4 wgmma (a fresh fp32 partial), waits, and adds partial · sw · sx into fp32. K is split over
+ * a thread-block cluster (1, 1, S) whose ranks share the sum through DSMEM in rank order (lt_cluster_sum_store):
+ * deterministic, no atomics, no scratch beyond the quantised x. docs/cuda-gemm.md ("The wgmma FP8 kernel").
+ * Written without a GPU: compiled and index-checked (scripts/fp8_wg_model.py), NOT yet run. lt_cuda_fp8_wg
+ * declines (*done = 0) outside what it serves. */
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_gemv_common.cuh"
+#include "backend/cuda/cuda_async.cuh"
+#include "backend/cuda/cuda_wgmma.cuh"
+#include <stdint.h>
+
+enum {
+  LT_F8W_MAX_ROWS = 64,  /* wgmma N ≤ 64 here: 8 column chunks of 8 tokens */
+  LT_F8W_MAX_S = 8,      /* cluster size limit (portable) */
+  LT_F8W_TPAD = 4,       /* floats after each token row of the partial tile (banks; float4 aligned) */
+  LT_F8W_ALIGN = 1024    /* the 128B swizzle's atoms (8 rows × 128 B) must be 1024-byte aligned */
+};
+
+/* Knobs (bench_gemm, tests; 0 = automatic): warpgroups per block (1 or 2: 64 or 128 weight rows), the K split
+ * S (1..8), the ring stages (4, 6 or 8). */
+extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
+int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
+
+/* cuda_gemm.cu: x [rows, k] → e4m3 xq [rows, kq] (kq = k rounded up to 128) and scales [kq/128][rows]
+ * in scratch slot LT_SCR_GEMM_A, one launch (lt_k_quant_rows) */
+extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
+                                            float **xsc);
+
+/* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); W [N, K]
+ * e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32; yvec: N % 4 == 0 and y 16-byte aligned;
+ * kslice: the K range of one cluster rank (a multiple of 128). K % 128 == 0. */
+typedef struct {
+  const uint8_t *w;
+  const float *wsc;
+  const uint8_t *xq;
+  const float *xqs;
+  int M, N, K, kslice;
+  void *y;
+  int out_f32, yvec;
+} lt_f8w_args;
+
+/* bytes of one ring stage: the W tile [64·WG rows][128 B] then the x tile [NN rows][128 B], both swizzled;
+ * a multiple of 1024, so every stage and both tiles start 1024-aligned */
+__host__ __device__ constexpr int lt_f8w_stage_bytes(int WG, int NN) { return (64 * WG + NN) * 128; }
+/* dynamic shared memory of a block: alignment slack, the ring, the token scales [gs][NN] and the weight scales
+ * [WG][gs] of its gs = kslice / 128 groups (the ring is reused for the partial tile at the end) */
+static size_t lt_f8w_smem_bytes(int WG, int NN, int ST, int gs) {
+  return LT_F8W_ALIGN + (size_t)ST * lt_f8w_stage_bytes(WG, NN) + sizeof(float) * ((size_t)WG * gs + (size_t)gs * NN);
+}
+
+/* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (W [N, K] e4m3, M ≤ NN = 8·N8)
+ * Block (bx, ·, z): rows [bx·R, +R) (warpgroup wg: 64 of them from bx·R + 64·wg), K range [z·kslice,
+ * min(K, (z+1)·kslice)) = ng groups. Every thread copies, every warpgroup multiplies (no producer warps):
+ *  - thread tid copies 16-byte chunk c = tid % 8 of W rows tid/8 + j·T/8 (j < 4) and of x rows tid/8 + j·T
+ *    /8 (while < NN) of each group; row r's chunk c lands at chunk c ^ (r % 8) of its 128-byte row (the 128B
+ *    swizzle; T/8 is a multiple of 8, so r % 8 = (tid/8) % 8 for all of a thread's rows);
+ *  - prologue: the W copies of groups 0 .. ST−2 (one cp.async group each) and the weight scales BEFORE the
+ *    PDL wait (weights never change); after it the token scales and the x tiles of groups 0 .. ST−2 by plain
+ *    loads and stores (so the cp.async groups stay one per stage and group i is the i-th committed);
+ *  - group i: wait for this thread's copies of stage i (cp.async.wait_group ST−2), fence.proxy.async (its
+ *    generic-proxy writes → the wgmma's async proxy), block barrier (everyone's copies landed, everyone is
+ *    done with stage i−1), refill stage i−1's slot with group i+ST−1, then per warpgroup: wgmma.fence, 4 ×
+ *    m64nNNk32 (descriptors +32 bytes per k32 step inside the 128-byte rows; scale-d 0 on the first: a fresh
+ *    partial), commit, wait 0, acc += partial · (sw · sx) (mid kernel's / lt_fp8_group_mma's order);
+ *  - the accumulators (m16n8 fragment order: warp q of a warpgroup holds rows 16q + lane/4 (+8), chunk c
+ *    columns 8c + 2(lane%4) (+1)) → yᵀ tile [NN][R + TPAD] in the ring → lt_cluster_sum_store. */
+template <int N8, int WG, int ST>
+__global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) {
+  LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight prologue (cuda_common.h) */
+  constexpr int T = WG * 128, R = WG * 64, NN = N8 * 8, STAGE = lt_f8w_stage_bytes(WG, NN), RP = R + LT_F8W_TPAD;
+  constexpr int RS = T / 8;                  /* rows between a thread's successive copies */
+  constexpr int XJ = (NN * 8 + T - 1) / T;   /* x chunks per thread per stage (some threads: one fewer) */
+  constexpr int XB = XJ >= 8 ? 1 : 8 / XJ;   /* prologue x: stages per batch of loads (≤ 8 uint4 in flight) */
+  static_assert(ST >= 3 && RS % 8 == 0 && 4 * RS == R, "copy mapping");
+  static_assert((size_t)NN * RP * sizeof(float) <= (size_t)ST * STAGE, "the partial tile fits the ring");
+  extern __shared__ __align__(128) uint8_t lt_f8w_smem[];
+  uint8_t *ring = lt_f8w_smem + ((LT_F8W_ALIGN - ((uint32_t)__cvta_generic_to_shared(lt_f8w_smem) & 1023u)) & 1023u);
+  const uint32_t ring_sa = (uint32_t)__cvta_generic_to_shared(ring);
+  const int gs = a.kslice / 128, Gw = a.K / 128;
+  float *sxs = (float *)(ring + (size_t)ST * STAGE);  /* [gs][NN] (first: 1024-aligned, read as float2) */
+  float *sws = sxs + gs * NN;                         /* [WG][gs] */
+  const int tid = threadIdx.x, n0 = blockIdx.x * R, kb = blockIdx.z * a.kslice;
+  const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
+
+  /* this thread's copies (see above): sources at the K range's start, destinations inside a stage */
+  const int c = tid & 7, r0 = tid >> 3;
+  const int cs = (c ^ (r0 & 7)) << 4;  /* swizzled byte offset of chunk c in every row this thread copies */
+  const uint8_t *wsrc[4];
+  bool wok[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const int row = n0 + r0 + j * RS;
+    wok[j] = row < a.N;  /* rows past N: zero-filled (src-size 0; the address stays valid) */
+    wsrc[j] = a.w + (int64_t)(wok[j] ? row : 0) * a.K + kb + c * 16;
+  }
+  const uint8_t *xsrc[XJ];
+  bool xok[XJ], xhas[XJ];
+#pragma unroll
+  for (int j = 0; j < XJ; j++) {
+    const int m = r0 + j * RS;
+    xhas[j] = m < NN;   /* this thread copies a chunk of token row m */
+    xok[j] = m < a.M;   /* tokens M .. NN−1: zeros */
+    xsrc[j] = a.xq + (int64_t)(xok[j] ? m : 0) * a.K + kb + c * 16;
+  }
+  /* W rows r0 + j·RS at stage offset (r0 + j·RS)·128 + cs; x rows at R·128 + (r0 + j·RS)·128 + cs */
+  const int dst0 = r0 * 128 + cs;
+
+  /* prologue, weights: groups 0 .. ST−2, one committed cp.async group each (empty past ng) */
+#pragma unroll
+  for (int s = 0; s < ST - 1; s++) {
+    if (s < ng) {
+      uint8_t *d = ring + s * STAGE + dst0;
+#pragma unroll
+      for (int j = 0; j < 4; j++) lt_cp16(d + j * RS * 128, wsrc[j] + s * 128, wok[j]);
+    }
+    lt_cp_commit();
+  }
+  for (int i = tid; i < WG * ng; i += T) {
+    const int q = i / ng, lg = i % ng, row = n0 + 64 * q;
+    sws[q * gs + lg] = row < a.N ? a.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
+  }
+  LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows (and y may be read by earlier kernels): only now */
+  for (int i = tid; i < ng * NN; i += T) {
+    const int lg = i / NN, m = i % NN;
+    sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
+  }
+  /* prologue, x tiles of groups 0 .. ST−2 (L2-resident, just written by lt_k_quant_rows): XB stages' loads
+   * issued before their stores */
+#pragma unroll
+  for (int s0 = 0; s0 < ST - 1; s0 += XB) {
+    uint4 v[XB][XJ];
+#pragma unroll
+    for (int u = 0; u < XB; u++)
+#pragma unroll
+      for (int j = 0; j < XJ; j++) {
+        const int s = s0 + u;
+        v[u][j] = make_uint4(0, 0, 0, 0);
+        if (s < ST - 1 && s < ng && xhas[j] && xok[j]) v[u][j] = __ldg((const uint4 *)(xsrc[j] + s * 128));
+      }
+#pragma unroll
+    for (int u = 0; u < XB; u++)
+#pragma unroll
+      for (int j = 0; j < XJ; j++) {
+        const int s = s0 + u;
+        if (s < ST - 1 && s < ng && xhas[j]) *(uint4 *)(ring + s * STAGE + R * 128 + dst0 + j * RS * 128) = v[u][j];
+      }
+  }
+
+  const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
+  float acc[N8][4], p[N8][4];
+#pragma unroll
+  for (int i = 0; i < N8; i++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) acc[i][e] = p[i][e] = 0.0f;
+  for (int i = 0; i < ng; i++) {
+    lt_cp_wait<ST - 2>();     /* this thread's copies of group i have landed */
+    lt_fence_proxy_async();   /* ... and with its prologue stores, are visible to the wgmma (async proxy) */
+    __syncthreads();          /* everyone's have; everyone is done with group i−1's slot */
+    {
+      const int gi = i + ST - 1;  /* refill the slot group i−1 used */
+      if (gi < ng) {
+        uint8_t *d = ring + (gi % ST) * STAGE + dst0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) lt_cp16(d + j * RS * 128, wsrc[j] + gi * 128, wok[j]);
+#pragma unroll
+        for (int j = 0; j < XJ; j++)
+          if (xhas[j]) lt_cp16(d + R * 128 + j * RS * 128, xsrc[j] + gi * 128, xok[j]);
+      }
+      lt_cp_commit();  /* always: group i + ST − 1 is the (i + ST − 1)-th committed */
+    }
+    const uint32_t sb = ring_sa + (uint32_t)((i % ST) * STAGE);
+    const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);  /* this warpgroup's 64 W rows */
+    const uint64_t db = lt_wg_desc(sb + (uint32_t)(R * 128), 16, 1024);       /* the NN token rows */
+    lt_wg_keep_all(p);
+    lt_wg_fence();
+#pragma unroll
+    for (int j = 0; j < 4; j++)  /* k32 step j: bytes 32j .. 32j + 31 of every row (descriptor start + 32j) */
+      lt_wg_m64k32_e4m3<NN>(&p[0][0], da + (uint64_t)(2 * j), db + (uint64_t)(2 * j), j);
+    lt_wg_commit();
+    lt_wg_wait<0>();
+    lt_wg_keep_all(p);
+    const float sw = sws[wg * gs + i];
+    const float *sx = sxs + i * NN + 2 * t;
+#pragma unroll
+    for (int cc = 0; cc < N8; cc++) {
+      const float2 s = *(const float2 *)(sx + cc * 8);
+      acc[cc][0] += p[cc][0] * (sw * s.x);
+      acc[cc][1] += p[cc][1] * (sw * s.y);
+      acc[cc][2] += p[cc][2] * (sw * s.x);
+      acc[cc][3] += p[cc][3] * (sw * s.y);
+    }
+  }
+  lt_cp_wait<0>();  /* (only empty groups are left) */
+  __syncthreads();  /* both warpgroups are done with the ring: it becomes the partial tile [NN][RP] */
+
+  float *tile = (float *)ring;
+  const int row = wg * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);
+#pragma unroll
+  for (int cc = 0; cc < N8; cc++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) tile[(cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8] = acc[cc][e];
+  lt_cluster_sum_store<R, NN>(tile, RP, n0, a.N, a.M, a.y, a.out_f32, a.yvec);
+}
+
+static int64_t lt_f8w_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <int N8, int WG, int ST>
+static latte_status lt_f8w_launch(lt_cuda_ctx *c, int tiles, int S, size_t smem, const lt_f8w_args &a) {
+  static size_t opted = 0;  /* dynamic shared memory this variant is opted into */
+  if (smem > opted) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_wg<N8, WG, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    opted = smem;
+  }
+  cudaLaunchAttribute at[2];
+  const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128, smem, c->stream);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_wg<N8, WG, ST>, a);
+  if (e != cudaSuccess)
+    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_wg (rows %d, n %d, k %d, grid %d×%d, smem %zu): %s",
+                  __FILE__, __LINE__, a.M, a.N, a.K, tiles, S, smem, cudaGetErrorString(e));
+  LT_LAUNCH_CHECK("lt_k_fp8_wg");
+  return LATTE_OK;
+}
+
+/* one block shape and ring depth: the launch over N8 = ⌈rows / 8⌉ */
+template <int WG, int ST>
+static latte_status lt_f8w_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, size_t smem, const lt_f8w_args &a) {
+  switch (N8) {
+  case 1: return lt_f8w_launch<1, WG, ST>(c, tiles, S, smem, a);
+  case 2: return lt_f8w_launch<2, WG, ST>(c, tiles, S, smem, a);
+  case 3: return lt_f8w_launch<3, WG, ST>(c, tiles, S, smem, a);
+  case 4: return lt_f8w_launch<4, WG, ST>(c, tiles, S, smem, a);
+  case 5: return lt_f8w_launch<5, WG, ST>(c, tiles, S, smem, a);
+  case 6: return lt_f8w_launch<6, WG, ST>(c, tiles, S, smem, a);
+  case 7: return lt_f8w_launch<7, WG, ST>(c, tiles, S, smem, a);
+  default: return lt_f8w_launch<8, WG, ST>(c, tiles, S, smem, a);
+  }
+}
+
+template <int WG>
+static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, int S, size_t smem,
+                                     const lt_f8w_args &a) {
+  switch (ST) {
+  case 4: return lt_f8w_launch_n<WG, 4>(c, N8, tiles, S, smem, a);
+  case 6: return lt_f8w_launch_n<WG, 6>(c, N8, tiles, S, smem, a);
+  default: return lt_f8w_launch_n<WG, 8>(c, N8, tiles, S, smem, a);
+  }
+}
+
+/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
+ * W = w->data e4m3 [n, k] with w->scale [⌈n/128⌉][k/128]. *done = 1 when launched (after lt_k_quant_rows);
+ * 0 (LATTE_OK, nothing launched) when declined: W not e4m3 with 128×128 blocks, rows outside 1..64, k % 128
+ * != 0 (the tiles are whole 128-byte swizzle rows), x_stride < k, W not 16-byte aligned, n or k beyond int
+ * range, or no K split S ≤ 8 whose block fits the opt-in shared memory. Any n (rows past n are zero-filled
+ * in the tiles and not stored); any x alignment and stride ≥ k (lt_k_quant_rows reads x).
+ * Shape (automatic; NOT measured yet, docs/cuda-gemm.md): 2 warpgroups (128 rows: the x tile is shared by
+ * twice the weight bytes), S = the largest K split with tiles · S ≤ SMs (one block per SM, one wave; snapped
+ * down to 1, 2, 3, 4, 6, 8), then the deepest ring (8, 6, 4 stages) whose blocks all fit at once: ⌈blocks /
+ * SMs⌉ blocks per SM within 228 KB (the opt-in limit + 1 KB reserved per block, H100 / H200). S is raised
+ * while nothing fits (the token scales grow with the K range). */
+extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                       int rows, int out_f32, int *done) {
+  *done = 0;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return LATTE_OK;
+  if (rows < 1 || rows > LT_F8W_MAX_ROWS) return LATTE_OK;
+  if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return LATTE_OK;
+  if (x_stride < w->k || ((uintptr_t)w->data & 15)) return LATTE_OK;
+  const int N = (int)w->n, K = (int)w->k, M = rows, G = K / 128, N8 = (M + 7) / 8, NN = 8 * N8;
+  const int WG = lt_fp8_wg_cfg == 1 ? 1 : 2, R = 64 * WG;
+  const int64_t tiles = lt_f8w_cdiv(N, R);
+  if (tiles > INT32_MAX) return LATTE_OK;
+  const size_t cap = (size_t)c->smem_optin, per_sm = cap + 1024;
+  int S = lt_fp8_wg_s;
+  if (S < 1) {
+    const int64_t fit = c->sm_count / tiles;  /* the most ranks with every block in one wave at 1 per SM */
+    S = fit >= 8 ? 8 : fit >= 6 ? 6 : fit >= 4 ? 4 : fit >= 1 ? (int)fit : 1;
+  }
+  if (S > LT_F8W_MAX_S) S = LT_F8W_MAX_S;
+  if (S > G) S = G;
+  const int st_knob = lt_fp8_wg_st == 4 || lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 0;
+  int ST = 0, gs = 0;
+  size_t smem = 0;
+  for (;; S++) {  /* the least S (from the choice above) with a ring depth that fits */
+    if (S > LT_F8W_MAX_S || S > G) return LATTE_OK;
+    gs = (int)lt_f8w_cdiv(G, S);
+    const int Se = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
+    const int64_t bps = lt_f8w_cdiv(tiles * Se, c->sm_count);  /* blocks per SM for one wave */
+    const size_t room = bps <= 1 ? cap : per_sm / (size_t)bps >= 1024 ? per_sm / (size_t)bps - 1024 : 0;
+    ST = 0;
+    if (st_knob) {
+      if (lt_f8w_smem_bytes(WG, NN, st_knob, gs) <= cap) ST = st_knob;
+    } else {
+      static const int depths[3] = {8, 6, 4};
+      for (int d = 0; d < 3 && !ST; d++)
+        if (lt_f8w_smem_bytes(WG, NN, depths[d], gs) <= (room < cap ? room : cap)) ST = depths[d];
+      if (!ST && lt_f8w_smem_bytes(WG, NN, 4, gs) <= cap) ST = 4;  /* more than one wave, but it runs */
+    }
+    if (ST) {
+      smem = lt_f8w_smem_bytes(WG, NN, ST, gs);
+      S = Se;
+      break;
+    }
+  }
+  lt_f8w_args a = {};
+  a.w = (const uint8_t *)w->data;
+  a.wsc = w->scale;
+  a.M = M;
+  a.N = N;
+  a.K = K;
+  a.kslice = gs * 128;
+  a.y = y;
+  a.out_f32 = out_f32;
+  a.yvec = N % 4 == 0 && ((uintptr_t)y & 15) == 0;
+  uint8_t *xq;
+  float *xqs;
+  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, M, K, &xq, &xqs));
+  a.xq = xq;
+  a.xqs = xqs;
+  if (WG == 1) LT_TRY(lt_f8w_launch_st<1>(c, N8, ST, (int)tiles, S, smem, a));
+  else LT_TRY(lt_f8w_launch_st<2>(c, N8, ST, (int)tiles, S, smem, a));
+  *done = 1;
+  return LATTE_OK;
+}
