@@ -3,7 +3,7 @@
  * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): the decode
  * GEMV (cuda_gemv_fp8.cu, rows ≤ 4), the mid-size kernel (cuda_gemm_fp8_mid.cu, 5..64 rows where it
  * measured faster), a split-free one that quantises x itself (rows ≤ 16, one launch) and the older
- * split-K one. */
+ * split-K one; the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu) only when forced or switched on (unmeasured). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_fp8.cuh"
 #include <cooperative_groups.h>
@@ -15,7 +15,8 @@ typedef __nv_bfloat16 bf16;
 
 /* 0: automatic; 1: always our FP8 kernels (split-free kernel where it applies, else the split-K one);
  * 2: always cuBLASLt for FP8; 3: always the split-K kernel with the separate quantisation; 4: the FP8
- * decode GEMV, 5: the mid-size FP8 kernel, each an error where it declines (bench / tests) */
+ * decode GEMV, 5: the mid-size FP8 kernel, 6: the wgmma FP8 kernel, each an error where it declines
+ * (bench / tests) */
 extern "C" int lt_cuda_gemm_force;
 int lt_cuda_gemm_force = 0;
 /* 1: the automatic dispatch takes the FP8 decode GEMV where it serves (LATTE_GEMV_FP8, measuring) */
@@ -25,6 +26,10 @@ int lt_cuda_gemv_fp8_on = 1;
  * measuring) */
 extern "C" int lt_cuda_fp8_mid_on;
 int lt_cuda_fp8_mid_on = 1;
+/* 1: the automatic dispatch tries the wgmma FP8 kernel first at 17..64 rows (LATTE_FP8_WG=1); 0 (default): never
+ * — it has not been measured yet (docs/cuda-gemm.md, "The wgmma FP8 kernel") */
+extern "C" int lt_cuda_fp8_wg_on;
+int lt_cuda_fp8_wg_on = 0;
 
 enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
        LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled) */
@@ -70,6 +75,9 @@ extern "C" latte_status lt_cuda_gemv_fp8(lt_backend *b, const void *x, int64_t x
 /* cuda_gemm_fp8_mid.cu: e4m3 W (w8a8) at 1..64 rows, one kernel (the x quantisation inside, or ours first) */
 extern "C" latte_status lt_cuda_fp8_mid(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
                                         int rows, int out_f32, int *done);
+/* cuda_gemm_fp8_wg.cu: e4m3 W (w8a8) at 1..64 rows on wgmma, after lt_k_quant_rows; k % 128 == 0 */
+extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                       int rows, int out_f32, int *done);
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -691,6 +699,16 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
     if (force == 4)
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
                     (long long)w->n, (long long)w->k);
+  }
+  /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced at 1..64 rows; automatic only when switched on, at
+   * 17..64 rows ahead of the mid-size kernel and cuBLASLt (unmeasured: off by default) */
+  if (force == 6 || (force == 0 && lt_cuda_fp8_wg_on && rows > LT_FP8_MID_ALL_M && rows <= LT_FP8_MID_M)) {
+    int done = 0;
+    LT_TRY(lt_cuda_fp8_wg(b, x, xs, w, y, rows, out_f32, &done));
+    if (done) return LATTE_OK;
+    if (force == 6)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the wgmma FP8 kernel declines rows %d, n %lld, k %lld, "
+                    "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
   }
   if (force == 5 || (force == 0 && fp8_mid_auto(rows, w))) {  /* the mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) */
     int done = 0;
