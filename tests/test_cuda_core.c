@@ -1,7 +1,8 @@
 /* test_cuda_core.c — the CUDA backend's core ops (embed, rmsnorm, add_rmsnorm, add, gather_rows,
  * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out) against their CPU twins on
  * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks; every FP8
- * path (split-free fused / unfused, split-K, cuBLASLt, decode GEMV, mid-size kernel) is also forced. */
+ * path (split-free fused / unfused, split-K, cuBLASLt, decode GEMV, mid-size kernel, wgmma kernel) is also
+ * forced. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,14 @@
 
 extern int lt_cuda_gemm_force;
 extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
+extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;                 /* cuda_gemm_fp8_wg.cu's knobs */
+extern int lt_cuda_fp8_wg_on;
+/* f32 output of the wgmma FP8 kernel vs the CPU's w8a8: native FP8 wgmma keeps ~14 bits when it adds the
+ * aligned products of a k32 step (DeepSeek-V3 report §3.5.2; cuBLASLt's block-scaled FP8, the same
+ * instructions, measured 1.6e-4 in this suite: 1536×2048 M = 300 f32 out, H200), so not the 2e-6 of the
+ * other kernels (on sm_90 their mma.sync e4m3 is unpacked to f16 and run as HMMA with fp32 accumulation:
+ * exact products, fp32 sums). An indexing error shows as O(1). */
+#define LT_WG_F32_TOL 1e-3
 static lt_backend *gpu, *cpu, *cpu8;
 static unsigned long long seed = 0x1234abcdULL;
 
@@ -484,6 +493,59 @@ int main(void) {
         printf("  fp8 mid: declines 65 rows and an odd x stride\n");
         free(x);
         gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+      }
+      lt_cuda_gemm_force = 0;
+      free_weight(&t);
+    }
+  }
+  /* the wgmma FP8 kernel forced (force 6): the fixture with k % 128 == 0 and the real shapes at rows 5 (x stride
+   * k + 64), 8, 16, 17 (x stride k + 3: lt_k_quant_rows reads any stride), 33 (x stride k + 8), 64 with bf16
+   * output within 4e-3, f32 output within LT_WG_F32_TOL of the CPU's w8a8, both block shapes with forced K
+   * splits and ring depths (f32 out), two runs bitwise equal, the automatic dispatch with it switched on;
+   * its declines (k % 128 != 0 by design, 65 rows) reported as errors */
+  {
+    int f6[][2] = {{160, 256}, {384, 192}, {256, 96}, {7168, 2048}, {576, 7168}};
+    const int M6[6] = {5, 8, 16, 17, 33, 64}, pad6[6] = {64, 0, 0, 3, 8, 0};
+    /* knob points: warpgroups, K split, ring stages, rows */
+    const int kn6[5][4] = {{1, 1, 4, 24}, {1, 3, 8, 41}, {2, 2, 6, 57}, {2, 5, 4, 9}, {1, 8, 6, 64}};
+    for (int i = 0; i < (quick ? 3 : 5); i++) {
+      tw t;
+      if (make_weight(&t, f6[i][0], f6[i][1], 1)) continue;
+      lt_cuda_gemm_force = 6;
+      if (t.k % 128 != 0) {  /* not served: the tiles are whole 128-byte swizzle rows of a K-group */
+        float *x = rnd((size_t)17 * t.k, 1.0f);
+        void *dx = dev_act(x, (size_t)17 * t.k), *dy = NULL;
+        gpu->alloc(gpu, (size_t)17 * t.n * 2, &dy);
+        CHECK(gpu->linear(gpu, dx, t.k, &t.wg, dy, 17) != LATTE_OK, "fp8 wg forced at k %d should decline", t.k);
+        printf("  fp8 wg: declines n=%d k=%d (k %% 128 != 0)\n", t.n, t.k);
+        free(x);
+        gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+      } else {
+        for (int j = 0; j < 6; j++) run_linear_tol(&t, M6[j], pad6[j], 0, " [fp8 wg]", 4e-3);
+        run_linear_tol(&t, 33, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
+        run_linear_tol(&t, 64, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
+        for (int q = 0; q < 5; q++) {
+          char tag[96];
+          lt_fp8_wg_cfg = kn6[q][0]; lt_fp8_wg_s = kn6[q][1]; lt_fp8_wg_st = kn6[q][2];
+          snprintf(tag, sizeof tag, " [fp8 wg %d warpgroups S %d ST %d]", kn6[q][0], kn6[q][1], kn6[q][2]);
+          run_linear_tol(&t, kn6[q][3], 0, 1, tag, LT_WG_F32_TOL);
+        }
+        lt_fp8_wg_cfg = lt_fp8_wg_s = lt_fp8_wg_st = 0;
+        if (i == 0 || i == 3) {
+          check_deterministic(&t, 64, "fp8 wg");
+          check_deterministic(&t, 17, "fp8 wg");
+          float *x = rnd((size_t)65 * t.k, 1.0f);
+          void *dx = dev_act(x, (size_t)65 * t.k), *dy = NULL;
+          gpu->alloc(gpu, (size_t)65 * t.n * 2, &dy);
+          CHECK(gpu->linear(gpu, dx, t.k, &t.wg, dy, 65) != LATTE_OK, "fp8 wg forced at 65 rows should decline");
+          printf("  fp8 wg: declines 65 rows\n");
+          free(x);
+          gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
+          lt_cuda_gemm_force = 0;
+          lt_cuda_fp8_wg_on = 1;  /* the automatic dispatch tries it first at 17..64 rows */
+          run_linear_tol(&t, 40, 0, 0, " [automatic, fp8 wg on]", 4e-3);
+          lt_cuda_fp8_wg_on = 0;
+        }
       }
       lt_cuda_gemm_force = 0;
       free_weight(&t);
