@@ -2,8 +2,9 @@
  * 8192³ rates, then FP8 (our kernel vs cuBLASLt block-scaled) and bf16 linear at DeepSeek-V3 shapes
  * for M ∈ {1, 8, 16, 32, 64, 512, 4096} (FP8: previous split-K kernel, our split-free kernels, the
  * decode GEMV, cuBLASLt, automatic dispatch), then the mid-size FP8 kernel at M = 8..64 against the
- * dispatch before it and cuBLASLt (`bench_gemm mid`: floors and that part only). CUDA events, median
- * of many runs, rotating buffers for small M. */
+ * dispatch before it, the wgmma FP8 kernel and cuBLASLt (`bench_gemm mid`: floors and that part only;
+ * `bench_gemm wg`: floors and the wgmma kernel's knob sweep). CUDA events, median of many runs, rotating
+ * buffers for small M. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
+extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -108,11 +110,12 @@ static double time_lin(lin_arg *a, int reps) {
 
 /* The mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) at M = 8, 16, 32, 64: forced (force 5, automatic
  * knobs), the automatic dispatch without it (what ran before it: split-free kernel or cuBLASLt), the
- * automatic dispatch now, cuBLASLt (force 2); then its knobs swept (log), and the table last. */
+ * automatic dispatch now, cuBLASLt (force 2), the wgmma FP8 kernel (force 6, automatic knobs; cuda_gemm_fp8_wg.cu);
+ * then its knobs swept (log), and the table last. */
 static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
-  double res[5][4][5];  /* [shape][M][mid, before, auto, cublasLt, best swept] µs */
+  double res[5][4][6];  /* [shape][M][mid, before, auto, cublasLt, best swept, wg] µs */
   int best[5][4][4];    /* the best sweep point: cfg, x place, ring slots, S */
   printf("\nfp8 mid-size kernel: knob sweep, us per call (cfg: 1 = 4 warps x 16 rows, 2 = 4 x 32, 3 = 8 x 16, 4 = 8 x 32; "
          "x: 1 in-block, 2 quant kernel; st: ring slots; columns S = 1 2 3 4 6 8; - = declined)\n");
@@ -131,6 +134,8 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
         lt_cuda_fp8_mid_on = on[k];
         res[si][mi][k] = time_lin(&a, 30);
       }
+      lt_cuda_gemm_force = 6;
+      res[si][mi][5] = time_lin(&a, 30);
       lt_cuda_gemm_force = 5;
       lt_cuda_fp8_mid_on = 1;
       res[si][mi][4] = 1e30;
@@ -160,15 +165,16 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   }
   printf("\nfp8 5..64 rows, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
          "before = automatic dispatch without the mid kernel; best = best knob point swept (cfg/x/st/S)\n", bw / 1e9);
-  printf("%-13s %3s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "mid (force 5)", "before", "auto now", "cublasLt",
-         "mid best", "knobs");
+  printf("%-13s %3s %14s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "mid (force 5)", "wg (force 6)", "before",
+         "auto now", "cublasLt", "mid best", "knobs");
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 4; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
       const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
       printf("%6dx%-6d %3d", N, K, M);
-      for (int k = 0; k < 5; k++) {
-        const double us = res[si][mi][k];
+      const int col[6] = {0, 5, 1, 2, 3, 4};
+      for (int kc = 0; kc < 6; kc++) {
+        const double us = res[si][mi][col[kc]];
         if (us < 0 || us > 1e29) printf(" %14s", "declined");
         else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
       }
@@ -179,10 +185,79 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   lt_cuda_fp8_mid_on = 1;
 }
 
-/* bench_gemm [mid | prof N K M]: everything; (mid) the floors and the mid-size FP8 kernel's section only;
- * (prof) 20 calls of the mid-size kernel (force 5) at one shape, nothing else (for ncu) */
+/* The wgmma FP8 kernel (cuda_gemm_fp8_wg.cu, force 6) at M = 8, 16, 32, 64: automatic knobs, then its knobs
+ * swept (warpgroups 1 / 2 × ring stages 4 / 6 / 8 × K split 1..8; log), and a table of automatic, best swept,
+ * the mid-size kernel (force 5) and cuBLASLt (force 2) last. */
+static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
+  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
+  const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
+  double res[5][4][4];  /* [shape][M][wg auto, wg best swept, mid, cublasLt] µs */
+  int best[5][4][3];    /* the best sweep point: warpgroups, stages, S */
+  printf("\nfp8 wgmma kernel: knob sweep, us per call (wg: warpgroups per block; st: ring stages; columns S = 1 2 3 4 6 8; "
+         "- = declined)\n");
+  for (int si = 0; si < 5; si++) {
+    const int N = shapes[si][0], K = shapes[si][1];
+    int nw;
+    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
+    void *x[4], *y;
+    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)64 * K * 2)); fill(x[i], (size_t)64 * K, 1.0f, 17u + i); }
+    CK(cudaMalloc(&y, (size_t)64 * N * 4));
+    for (int mi = 0; mi < 4; mi++) {
+      lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
+      const int forces[3] = {6, 5, 2}, slot[3] = {0, 2, 3};
+      for (int k = 0; k < 3; k++) {
+        lt_cuda_gemm_force = forces[k];
+        res[si][mi][slot[k]] = time_lin(&a, 30);
+      }
+      lt_cuda_gemm_force = 6;
+      res[si][mi][1] = 1e30;
+      for (int wg = 1; wg <= 2; wg++)
+        for (int st = 4; st <= 8; st += 2) {
+          printf("%6dx%-6d M=%-2d wg %d st %d:", N, K, Ms[mi], wg, st);
+          for (int s = 0; s < 6; s++) {
+            lt_fp8_wg_cfg = wg; lt_fp8_wg_st = st; lt_fp8_wg_s = Ss[s];
+            const double us = time_lin(&a, 20);
+            if (us < 0) { printf("     -"); continue; }
+            printf(" %5.1f", us);
+            if (us < res[si][mi][1]) {
+              res[si][mi][1] = us;
+              best[si][mi][0] = wg; best[si][mi][1] = st; best[si][mi][2] = Ss[s];
+            }
+          }
+          printf("\n");
+        }
+      lt_fp8_wg_cfg = lt_fp8_wg_st = lt_fp8_wg_s = 0;
+      lt_cuda_gemm_force = 0;
+    }
+    for (int i = 0; i < 4; i++) cudaFree(x[i]);
+    cudaFree(y);
+    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
+    free(ws);
+  }
+  printf("\nfp8 wgmma kernel, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
+         "best = best knob point swept (warpgroups/stages/S)\n", bw / 1e9);
+  printf("%-13s %3s %14s %14s %14s %14s %s\n", "N x K", "M", "wg (force 6)", "wg best", "mid (force 5)", "cublasLt",
+         "knobs");
+  for (int si = 0; si < 5; si++)
+    for (int mi = 0; mi < 4; mi++) {
+      const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
+      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      printf("%6dx%-6d %3d", N, K, M);
+      for (int k = 0; k < 4; k++) {
+        const double us = res[si][mi][k];
+        if (us < 0 || us > 1e29) printf(" %14s", "declined");
+        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+      }
+      if (res[si][mi][1] < 1e29) printf(" %d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2]);
+      printf("\n");
+    }
+}
+
+/* bench_gemm [mid | wg | prof N K M [force]]: everything; (mid) the floors and the mid-size FP8 kernel's section
+ * only; (wg) the floors and the wgmma FP8 kernel's sweep only; (prof) 20 calls of the mid-size kernel (force 5,
+ * or the given force, e.g. 6) at one shape, nothing else (for ncu) */
 int main(int argc, char **argv) {
-  const int mid_only = argc > 1 && !strcmp(argv[1], "mid");
+  const int mid_only = argc > 1 && !strcmp(argv[1], "mid"), wg_only = argc > 1 && !strcmp(argv[1], "wg");
   lt_backend *b;
   if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
@@ -195,10 +270,10 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&x[0], (size_t)M * K * 2));
     fill(x[0], (size_t)M * K, 1.0f, 5u);
     CK(cudaMalloc(&y, (size_t)M * N * 2));
-    lt_cuda_gemm_force = 5;
+    lt_cuda_gemm_force = argc > 5 ? atoi(argv[5]) : 5;
     for (int i = 0; i < 20; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));
     CK(cudaStreamSynchronize(g_st));
-    printf("prof %dx%d M=%d: 20 calls done\n", N, K, M);
+    printf("prof %dx%d M=%d force %d: 20 calls done\n", N, K, M, lt_cuda_gemm_force);
     b->destroy(b);
     return 0;
   }
@@ -211,8 +286,9 @@ int main(int argc, char **argv) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
-  if (mid_only) {
-    bench_mid(b, p, bw);
+  if (mid_only || wg_only) {
+    if (mid_only) bench_mid(b, p, bw);
+    else bench_wg(b, p, bw);
     b->destroy(b);
     return 0;
   }
