@@ -4,7 +4,7 @@
  * decode GEMV, cuBLASLt, automatic dispatch), then the mid-size FP8 kernel at M = 8..64 against the
  * dispatch before it, the wgmma FP8 kernel and cuBLASLt (`bench_gemm mid`: floors and that part only;
  * `bench_gemm wg`: floors and the wgmma kernel's knob sweep). CUDA events, median of many runs, rotating
- * buffers for small M. */
+ * buffers for small M; each group of 10 calls is one CUDA graph replay (`--stream`: stream launches). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "bench_util.cuh"
 
-extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on;
+extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
@@ -22,8 +22,12 @@ extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 static cudaStream_t g_st;
 
-/* median time (ms) per call of `reps` groups of 10 back-to-back launches (as in a forward pass) */
-static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, 10, 0) / 1e3; }
+/* 1: each timed group of 10 calls is one replay of a captured CUDA graph (as decode runs, and as the
+ * issue's cuBLASLt figures were taken); 0 (`--stream`): stream launches, host launch overhead included */
+static int g_graph = 1;
+
+/* median time (ms) per call of `reps` groups of 10 back-to-back calls (as in a forward pass) */
+static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, 10, g_graph) / 1e3; }
 
 /* ---- raw cuBLASLt dense GEMM (bf16 or FP8 per-tensor), 8192³ ---- */
 struct dense_arg {
@@ -109,7 +113,7 @@ static double time_lin(lin_arg *a, int reps) {
 }
 
 /* The mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) at M = 8, 16, 32, 64: forced (force 5, automatic
- * knobs), the automatic dispatch without it (what ran before it: split-free kernel or cuBLASLt), the
+ * knobs), the automatic dispatch without it and the wgmma kernel (split-free kernel or cuBLASLt), the
  * automatic dispatch now, cuBLASLt (force 2), the wgmma FP8 kernel (force 6, automatic knobs; cuda_gemm_fp8_wg.cu);
  * then its knobs swept (log), and the table last. */
 static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
@@ -131,9 +135,10 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       const int forces[4] = {5, 0, 0, 2}, on[4] = {1, 0, 1, 1};
       for (int k = 0; k < 4; k++) {
         lt_cuda_gemm_force = forces[k];
-        lt_cuda_fp8_mid_on = on[k];
+        lt_cuda_fp8_mid_on = lt_cuda_fp8_wg_on = on[k];
         res[si][mi][k] = time_lin(&a, 30);
       }
+      lt_cuda_fp8_wg_on = 1;
       lt_cuda_gemm_force = 6;
       res[si][mi][5] = time_lin(&a, 30);
       lt_cuda_gemm_force = 5;
@@ -164,7 +169,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
     free(ws);
   }
   printf("\nfp8 5..64 rows, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
-         "before = automatic dispatch without the mid kernel; best = best knob point swept (cfg/x/st/S)\n", bw / 1e9);
+         "before = automatic dispatch without the mid and wgmma kernels; best = best knob point swept (cfg/x/st/S)\n", bw / 1e9);
   printf("%-13s %3s %14s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "mid (force 5)", "wg (force 6)", "before",
          "auto now", "cublasLt", "mid best", "knobs");
   for (int si = 0; si < 5; si++)
@@ -183,6 +188,98 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       printf("\n");
     }
   lt_cuda_fp8_mid_on = 1;
+}
+
+/* ---- read ceilings (`bench_gemm read`): what reading a weight matrix of N×K bytes costs at all, timed as
+ * the linears are (graph replay of 10 calls over rotating copies, cold L2). Three access orders: the whole
+ * matrix as one contiguous stream; the GEMM kernels' order (a block owns 128 rows × a K range and reads
+ * 128 bytes of each of its rows per 128-wide K-group, rows K bytes apart); and the same
+ * block decomposition over a tile-major copy (each block's 128 × range bytes contiguous: what a load-time
+ * shuffle of W would give). Plus an empty kernel (the per-launch floor). */
+__global__ void lt_bench_k_empty(int *out) { if (out && threadIdx.x == 1024) out[0] = 0; }
+
+/* contiguous: grid-stride 16-byte loads, 4 in flight per thread */
+__global__ void lt_bench_k_read_flat(const uint4 *w, size_t n16, unsigned *out) {
+  unsigned acc = 0;
+  const size_t stride = (size_t)gridDim.x * blockDim.x;
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  for (; i + 3 * stride < n16; i += 4 * stride) {
+    uint4 v[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) v[j] = __ldcs(w + i + j * stride);
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+  }
+  for (; i < n16; i += stride) { uint4 v = __ldcs(w + i); acc ^= v.x ^ v.y ^ v.z ^ v.w; }
+  if (acc == 0x9e3779b9u) out[0] = acc;
+}
+
+/* block (tile, split): 128 rows × range bytes; 256 threads; thread t reads chunk t % 8 of rows t / 8 + 32 j
+ * (j < 4) per 128-wide group; tiled = 0: row-major W (row stride k), 1: the block's bytes contiguous
+ * (tile-major: tile, split, group, row; R = the tile's rows) */
+__global__ void lt_bench_k_read_tiles(const unsigned char *w, int n, int k, int range, int tiled, unsigned *out) {
+  const int tile = blockIdx.x, s = blockIdx.y, t = threadIdx.x, groups = range / 128;
+  unsigned acc = 0;
+  for (int g0 = 0; g0 < groups; g0 += 2) {
+    uint4 v[8];
+#pragma unroll
+    for (int u = 0; u < 8; u++) {
+      const int g = g0 + u / 4, r = t / 8 + 32 * (u % 4), row = tile * 128 + r;
+      v[u] = make_uint4(0, 0, 0, 0);
+      if (g < groups && row < n) {
+        const int R = min(128, n - tile * 128);
+        const size_t off = tiled ? ((size_t)tile * 128 * k + (size_t)s * R * range + ((size_t)g * R + r) * 128 + (t % 8) * 16)
+                                 : ((size_t)row * k + (size_t)s * range + g * 128 + (t % 8) * 16);
+        v[u] = __ldcs((const uint4 *)(w + off));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 8; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+  }
+  if (acc == 0x9e3779b9u) out[0] = acc;
+}
+
+struct read_arg { lt_weight *w; int nw, mode, n, k, s, sms; unsigned *out; };
+static void run_read(void *p, int i) {
+  read_arg *a = (read_arg *)p;
+  const unsigned char *w = a->w ? (const unsigned char *)a->w[i % a->nw].data : NULL;
+  if (a->mode == 0) lt_bench_k_empty<<<1, 32, 0, g_st>>>((int *)a->out);
+  else if (a->mode == 1) lt_bench_k_read_flat<<<a->sms * 4, 256, 0, g_st>>>((const uint4 *)w, (size_t)a->n * a->k / 16, a->out);
+  else lt_bench_k_read_tiles<<<dim3((a->n + 127) / 128, a->s), 256, 0, g_st>>>(w, a->n, a->k, a->k / a->s, a->mode - 2, a->out);
+  CK(cudaGetLastError());
+}
+
+static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
+  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
+  unsigned *out;
+  CK(cudaMalloc(&out, 4));
+  read_arg e = {NULL, 1, 0, 0, 0, 1, p.multiProcessorCount, out};
+  const double t_empty = time_med(run_read, &e, 30) * 1e3;
+  printf("\nread ceilings, us per call (graph replay of 10, rotating copies, cold L2; %% of the weight bytes over the "
+         "%.0f GB/s copy rate); empty kernel: %.2f us\n", bw / 1e9, t_empty);
+  printf("%-13s %6s %16s %4s %16s %16s\n", "N x K", "MB", "flat", "S", "GEMM order", "tile-major");
+  for (int si = 0; si < 5; si++) {
+    const int N = shapes[si][0], K = shapes[si][1], tiles = (N + 127) / 128;
+    int nw;
+    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
+    int S = 1;  /* the largest split of K's groups with tiles · S ≤ SMs */
+    for (int s = 1; s <= 8; s++)
+      if ((K / 128) % s == 0 && tiles * s <= p.multiProcessorCount) S = s;
+    double us[3];
+    for (int m = 1; m <= 3; m++) {
+      read_arg a = {ws, nw, m, N, K, S, p.multiProcessorCount, out};
+      us[m - 1] = time_med(run_read, &a, 30) * 1e3;
+    }
+    printf("%6dx%-6d %6.1f", N, K, N * (double)K / 1e6);
+    for (int m = 0; m < 3; m++) {
+      if (m == 1) printf(" %4d", S);
+      printf(" %7.2f (%4.0f%%)", us[m], 100.0 * N * (double)K / (us[m] * 1e-6) / bw);
+    }
+    printf("\n");
+    for (int i = 0; i < nw; i++) b->weight_free(b, &ws[i]);
+    free(ws);
+  }
+  CK(cudaFree(out));
 }
 
 /* The wgmma FP8 kernel (cuda_gemm_fp8_wg.cu, force 6) at M = 8, 16, 32, 64: automatic knobs, then its knobs
@@ -253,11 +350,19 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
     }
 }
 
-/* bench_gemm [mid | wg | prof N K M [force]]: everything; (mid) the floors and the mid-size FP8 kernel's section
+/* bench_gemm [--stream] [mid | wg | read | prof N K M [force]]: everything; (read) the floors and the read ceilings; (mid) the floors and the mid-size FP8 kernel's section
  * only; (wg) the floors and the wgmma FP8 kernel's sweep only; (prof) 20 calls of the mid-size kernel (force 5,
  * or the given force, e.g. 6) at one shape, nothing else (for ncu) */
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--stream")) {
+      g_graph = 0;
+      for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+      argc--;
+      break;
+    }
   const int mid_only = argc > 1 && !strcmp(argv[1], "mid"), wg_only = argc > 1 && !strcmp(argv[1], "wg");
+  const int read_only = argc > 1 && !strcmp(argv[1], "read");
   lt_backend *b;
   if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
@@ -279,16 +384,18 @@ int main(int argc, char **argv) {
   }
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, 0));
-  printf("device: %s, %d SMs, L2 %d MB\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20);
+  printf("device: %s, %d SMs, L2 %d MB; timing: %s\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20,
+         g_graph ? "CUDA graph replay of 10 calls (rotating weights, cold L2)" : "stream launches (--stream)");
 
   const double bw = lt_bench_copy_bw(g_st, (size_t)2 << 30, 10);  /* 2 GiB copied: 4 GiB moved */
   double bf16_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 0);
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
-  if (mid_only || wg_only) {
+  if (mid_only || wg_only || read_only) {
     if (mid_only) bench_mid(b, p, bw);
-    else bench_wg(b, p, bw);
+    else if (wg_only) bench_wg(b, p, bw);
+    else bench_read(b, p, bw);
     b->destroy(b);
     return 0;
   }
@@ -435,6 +542,7 @@ int main(int argc, char **argv) {
     free(ws);
   }
   bench_mid(b, p, bw);
+  bench_read(b, p, bw);
   printf("\n%%bw: bytes the op must move (weights + x + y) per second / D2D copy rate (read+write bytes per "
          "second); %%mma: FLOP/s / the 8192^3 cuBLASLt rate of the same dtype.\n");
   b->destroy(b);

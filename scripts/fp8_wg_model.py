@@ -180,15 +180,12 @@ def host_choice(n, k, rows, sms=132, optin=232448, wg_knob=0, s_knob=0, st_knob=
         return None
     G, N8 = k // 128, cdiv(rows, 8)
     NN = 8 * N8
-    WG = 1 if wg_knob == 1 else 2
+    WG = 2 if wg_knob == 2 else 1
     R = 64 * WG
     tiles = cdiv(n, R)
-    cap, per_sm = optin, optin + 1024
-    S = s_knob
-    if S < 1:
-        fit = sms // tiles
-        S = 8 if fit >= 8 else 6 if fit >= 6 else 4 if fit >= 4 else max(fit, 1)
+    S = s_knob if s_knob >= 1 else min(cdiv(4 * sms, 3 * tiles), 8)
     S = min(S, 8, G)
+    ST = st_knob if st_knob in (6, 8) else 4
 
     def smem(st, gs):
         return 1024 + st * stage_bytes(WG, NN) + 4 * (WG * gs + gs * NN)
@@ -197,22 +194,9 @@ def host_choice(n, k, rows, sms=132, optin=232448, wg_knob=0, s_knob=0, st_knob=
         if S > 8 or S > G:
             return None
         gs = cdiv(G, S)
-        Se = cdiv(G, gs)
-        bps = cdiv(tiles * Se, sms)
-        room = cap if bps <= 1 else (per_sm // bps - 1024 if per_sm // bps >= 1024 else 0)
-        ST = 0
-        if st_knob in (4, 6, 8):
-            if smem(st_knob, gs) <= cap:
-                ST = st_knob
-        else:
-            for d in (8, 6, 4):
-                if smem(d, gs) <= min(room, cap):
-                    ST = d
-                    break
-            if not ST and smem(4, gs) <= cap:
-                ST = 4
-        if ST:
-            return dict(WG=WG, tiles=tiles, S=Se, gs=gs, ST=ST, smem=smem(ST, gs), blocks=tiles * Se, bps=bps)
+        if smem(ST, gs) <= optin:
+            Se = cdiv(G, gs)
+            return dict(WG=WG, tiles=tiles, S=Se, gs=gs, ST=ST, smem=smem(ST, gs), blocks=tiles * Se)
         S += 1
 
 

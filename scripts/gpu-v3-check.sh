@@ -2,8 +2,8 @@
 # gpu-v3-check.sh — on the GPU machine: a real-size random DeepSeek-V3 cut to its first N layers (default 4:
 # three dense, one MoE with 256 experts), FP8 block-scaled weights. `latte logits` on the CPU and on CUDA
 # through both attention paths (absorbed: the 128-head MLA decode; extend: prefill attention), compared by
-# scripts/compare_logits.py; with BENCH=1 then `latte bench` on CUDA, with and without the mid-size FP8
-# kernel (LATTE_FP8_MID).
+# scripts/compare_logits.py; with BENCH=1 then `latte bench` on CUDA, with and without the wgmma FP8 kernel
+# (LATTE_FP8_WG; without it the mid-size kernel and cuBLASLt take 5..64 rows).
 #   [W8A8=1] [IDS=5,17,..] [TOL=T] [BENCH=1] scripts/gpu-v3-check.sh [LAYERS]
 # (needs a build in $BUILD, default build-gpu; logs in $OUT). Weight-only (default): FP8 weights
 # dequantised (bf16 on the GPU), TOL 2e-2. W8A8=1: activations quantised to e4m3 per 128 channels on both
@@ -39,9 +39,9 @@ fi
 echo -n "cuda absorbed vs cuda extend: "
 python3 scripts/compare_logits.py --tol 1 /tmp/v3-l$L$Q-cuda-absorbed.st /tmp/v3-l$L$Q-cuda-extend.st
 [ "${BENCH:-0}" = 1 ] || exit $rc
-for mid in 1 0; do
-  echo "== LATTE_FP8_MID=$mid"
-  LATTE_FP8_MID=$mid $BIN bench --model $M --backend cuda $Q --batch 1,16,32,64 --input-len 512 --output-len 32 \
+for wg in 1 0; do
+  echo "== LATTE_FP8_WG=$wg"
+  LATTE_FP8_WG=$wg $BIN bench --model $M --backend cuda $Q --batch 1,16,32,64 --input-len 512 --output-len 32 \
     2> /dev/null | tail -6
 done
 exit $rc

@@ -542,9 +542,12 @@ int main(void) {
           free(x);
           gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
           lt_cuda_gemm_force = 0;
-          lt_cuda_fp8_wg_on = 1;  /* the automatic dispatch tries it first at 17..64 rows */
-          run_linear_tol(&t, 40, 0, 0, " [automatic, fp8 wg on]", 4e-3);
+          /* the automatic dispatch tries it first at 5..64 rows (default); LATTE_FP8_WG=0 turns it off */
+          run_linear_tol(&t, 40, 0, 0, " [automatic]", 4e-3);
+          run_linear_tol(&t, 12, 3, 0, " [automatic] strided", 4e-3);
           lt_cuda_fp8_wg_on = 0;
+          run_linear_tol(&t, 40, 0, 0, " [automatic, fp8 wg off]", 4e-3);
+          lt_cuda_fp8_wg_on = 1;
         }
       }
       lt_cuda_gemm_force = 0;

@@ -26,10 +26,10 @@ int lt_cuda_gemv_fp8_on = 1;
  * measuring) */
 extern "C" int lt_cuda_fp8_mid_on;
 int lt_cuda_fp8_mid_on = 1;
-/* 1: the automatic dispatch tries the wgmma FP8 kernel first at 17..64 rows (LATTE_FP8_WG=1); 0 (default): never
- * — it has not been measured yet (docs/cuda-gemm.md, "The wgmma FP8 kernel") */
+/* 1 (default): the automatic dispatch tries the wgmma FP8 kernel first at 5..64 rows, where it measured
+ * fastest (H200, bench_gemm; docs/cuda-gemm.md, "The wgmma FP8 kernel"); 0: never (LATTE_FP8_WG=0, measuring) */
 extern "C" int lt_cuda_fp8_wg_on;
-int lt_cuda_fp8_wg_on = 0;
+int lt_cuda_fp8_wg_on = 1;
 
 enum { LT_GEMM_NPLAN = 12,     /* cached cuBLASLt plans per weight (distinct row counts / strides) */
        LT_FP8_SMALL_M = 8,     /* rows at or below: our kernel (cuBLASLt refuses M = 1 block-scaled) */
@@ -700,9 +700,9 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
                     (long long)w->n, (long long)w->k);
   }
-  /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced at 1..64 rows; automatic only when switched on, at
-   * 17..64 rows ahead of the mid-size kernel and cuBLASLt (unmeasured: off by default) */
-  if (force == 6 || (force == 0 && lt_cuda_fp8_wg_on && rows > LT_FP8_MID_ALL_M && rows <= LT_FP8_MID_M)) {
+  /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced at 1..64 rows; automatic at 5..64 rows ahead of the
+   * mid-size kernel and cuBLASLt (it declines k % 128 != 0: those fall through to them) */
+  if (force == 6 || (force == 0 && lt_cuda_fp8_wg_on && rows > LT_FP8_GEMV_M && rows <= LT_FP8_MID_M)) {
     int done = 0;
     LT_TRY(lt_cuda_fp8_wg(b, x, xs, w, y, rows, out_f32, &done));
     if (done) return LATTE_OK;

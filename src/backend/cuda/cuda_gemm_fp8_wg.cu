@@ -7,7 +7,7 @@
  * warpgroup issues 4 wgmma (a fresh fp32 partial), waits, and adds partial · sw · sx into fp32. K is split over
  * a thread-block cluster (1, 1, S) whose ranks share the sum through DSMEM in rank order (lt_cluster_sum_store):
  * deterministic, no atomics, no scratch beyond the quantised x. docs/cuda-gemm.md ("The wgmma FP8 kernel").
- * Written without a GPU: compiled and index-checked (scripts/fp8_wg_model.py), NOT yet run. lt_cuda_fp8_wg
+ * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
  * declines (*done = 0) outside what it serves. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
@@ -258,11 +258,12 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
  * != 0 (the tiles are whole 128-byte swizzle rows), x_stride < k, W not 16-byte aligned, n or k beyond int
  * range, or no K split S ≤ 8 whose block fits the opt-in shared memory. Any n (rows past n are zero-filled
  * in the tiles and not stored); any x alignment and stride ≥ k (lt_k_quant_rows reads x).
- * Shape (automatic; NOT measured yet, docs/cuda-gemm.md): 2 warpgroups (128 rows: the x tile is shared by
- * twice the weight bytes), S = the largest K split with tiles · S ≤ SMs (one block per SM, one wave; snapped
- * down to 1, 2, 3, 4, 6, 8), then the deepest ring (8, 6, 4 stages) whose blocks all fit at once: ⌈blocks /
- * SMs⌉ blocks per SM within 228 KB (the opt-in limit + 1 KB reserved per block, H100 / H200). S is raised
- * while nothing fits (the token scales grow with the K range). */
+ * Shape (automatic; from the knob sweep of `bench_gemm wg`, H200, docs/cuda-gemm.md): 1 warpgroup (64 rows:
+ * twice the blocks of 2, which measured faster or equal at every V3 shape but one point), a 4-stage ring (6 and 8
+ * were no faster: the ring's shared memory then limits blocks per SM), and S = ⌈4·SMs / (3·tiles)⌉ clamped to
+ * 1..8 (about 1⅓ blocks per SM: 2 at 7168×2048 and 7168×16384, 6 at 2048×7168, 1 at 24576×1536, 8 at
+ * 576×7168, each the sweep's best or within 0.1 µs of it). S is raised while nothing fits (the token scales
+ * grow with the K range). The knobs override each choice. */
 extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
                                        int rows, int out_f32, int *done) {
   *done = 0;
@@ -272,38 +273,26 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return LATTE_OK;
   if (x_stride < w->k || ((uintptr_t)w->data & 15)) return LATTE_OK;
   const int N = (int)w->n, K = (int)w->k, M = rows, G = K / 128, N8 = (M + 7) / 8, NN = 8 * N8;
-  const int WG = lt_fp8_wg_cfg == 1 ? 1 : 2, R = 64 * WG;
+  const int WG = lt_fp8_wg_cfg == 2 ? 2 : 1, R = 64 * WG;
   const int64_t tiles = lt_f8w_cdiv(N, R);
   if (tiles > INT32_MAX) return LATTE_OK;
-  const size_t cap = (size_t)c->smem_optin, per_sm = cap + 1024;
+  const size_t cap = (size_t)c->smem_optin;
   int S = lt_fp8_wg_s;
   if (S < 1) {
-    const int64_t fit = c->sm_count / tiles;  /* the most ranks with every block in one wave at 1 per SM */
-    S = fit >= 8 ? 8 : fit >= 6 ? 6 : fit >= 4 ? 4 : fit >= 1 ? (int)fit : 1;
+    const int64_t want = lt_f8w_cdiv(4 * (int64_t)c->sm_count, 3 * tiles);
+    S = want > LT_F8W_MAX_S ? LT_F8W_MAX_S : (int)want;
   }
   if (S > LT_F8W_MAX_S) S = LT_F8W_MAX_S;
   if (S > G) S = G;
-  const int st_knob = lt_fp8_wg_st == 4 || lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 0;
-  int ST = 0, gs = 0;
+  const int ST = lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4;
+  int gs = 0;
   size_t smem = 0;
-  for (;; S++) {  /* the least S (from the choice above) with a ring depth that fits */
+  for (;; S++) {  /* the least S (from the choice above) whose block fits */
     if (S > LT_F8W_MAX_S || S > G) return LATTE_OK;
     gs = (int)lt_f8w_cdiv(G, S);
-    const int Se = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
-    const int64_t bps = lt_f8w_cdiv(tiles * Se, c->sm_count);  /* blocks per SM for one wave */
-    const size_t room = bps <= 1 ? cap : per_sm / (size_t)bps >= 1024 ? per_sm / (size_t)bps - 1024 : 0;
-    ST = 0;
-    if (st_knob) {
-      if (lt_f8w_smem_bytes(WG, NN, st_knob, gs) <= cap) ST = st_knob;
-    } else {
-      static const int depths[3] = {8, 6, 4};
-      for (int d = 0; d < 3 && !ST; d++)
-        if (lt_f8w_smem_bytes(WG, NN, depths[d], gs) <= (room < cap ? room : cap)) ST = depths[d];
-      if (!ST && lt_f8w_smem_bytes(WG, NN, 4, gs) <= cap) ST = 4;  /* more than one wave, but it runs */
-    }
-    if (ST) {
-      smem = lt_f8w_smem_bytes(WG, NN, ST, gs);
-      S = Se;
+    smem = lt_f8w_smem_bytes(WG, NN, ST, gs);
+    if (smem <= cap) {
+      S = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
       break;
     }
   }
