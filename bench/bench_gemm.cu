@@ -12,7 +12,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "bench_util.cuh"
 
-extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on;
+extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
@@ -119,7 +119,7 @@ static double time_lin(lin_arg *a, int reps) {
 static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
-  double res[5][4][6];  /* [shape][M][mid, before, auto, cublasLt, best swept, wg] µs */
+  double res[5][4][8];  /* [shape][M][mid, before, auto, cublasLt, best swept, wg, wg alone, cublasLt alone] µs */
   int best[5][4][4];    /* the best sweep point: cfg, x place, ring slots, S */
   printf("\nfp8 mid-size kernel: knob sweep, us per call (cfg: 1 = 4 warps x 16 rows, 2 = 4 x 32, 3 = 8 x 16, 4 = 8 x 32; "
          "x: 1 in-block, 2 quant kernel; st: ring slots; columns S = 1 2 3 4 6 8; - = declined)\n");
@@ -141,6 +141,11 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_cuda_fp8_wg_on = 1;
       lt_cuda_gemm_force = 6;
       res[si][mi][5] = time_lin(&a, 30);
+      lt_fp8_quant_skip = 1;  /* the GEMM alone: x as the quantisation kernel last left it */
+      res[si][mi][6] = time_lin(&a, 30);
+      lt_cuda_gemm_force = 2;
+      res[si][mi][7] = time_lin(&a, 30);
+      lt_fp8_quant_skip = 0;
       lt_cuda_gemm_force = 5;
       lt_cuda_fp8_mid_on = 1;
       res[si][mi][4] = 1e30;
@@ -185,6 +190,21 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       }
       if (res[si][mi][4] < 1e29)
         printf(" %d/%d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2], best[si][mi][3]);
+      printf("\n");
+    }
+  printf("\nthe GEMM alone (x already e4m3 + scales, as where the op before quantises; same bytes bound), us per call\n");
+  printf("%-13s %3s %14s %14s %14s\n", "N x K", "M", "wg + quant", "wg alone", "cublasLt alone");
+  for (int si = 0; si < 5; si++)
+    for (int mi = 0; mi < 4; mi++) {
+      const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
+      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      printf("%6dx%-6d %3d", N, K, M);
+      const int col[3] = {5, 6, 7};
+      for (int kc = 0; kc < 3; kc++) {
+        const double us = res[si][mi][col[kc]];
+        if (us < 0 || us > 1e29) printf(" %14s", "declined");
+        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+      }
       printf("\n");
     }
   lt_cuda_fp8_mid_on = 1;
