@@ -1,5 +1,6 @@
 /* test_cuda_core.c — the CUDA backend's core ops (embed, rmsnorm, add_rmsnorm, add, gather_rows,
- * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out) against their CPU twins on
+ * rope_cache_write, gather_kv, linear bf16 / FP8 w8a8, linear_f32out, rmsnorm_linear and linear_pair over FP8
+ * weights) against their CPU twins on
  * bf16-rounded inputs, with poisoned outputs, real DeepSeek shapes and ragged FP8 blocks; every FP8
  * path (split-free fused / unfused, split-K, cuBLASLt, decode GEMV, mid-size kernel, wgmma kernel) is also
  * forced. */
@@ -18,6 +19,7 @@ extern int lt_cuda_gemm_force;
 extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;                 /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_cuda_fp8_wg_on;
+extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 /* f32 output of the wgmma FP8 kernel vs the CPU's w8a8: native FP8 wgmma keeps ~14 bits when it adds the
  * aligned products of a k32 step (DeepSeek-V3 report §3.5.2; cuBLASLt's block-scaled FP8, the same
  * instructions, measured 1.6e-4 in this suite: 1536×2048 M = 300 f32 out, H200), so not the 2e-6 of the
@@ -358,6 +360,92 @@ static void check_deterministic(tw *t, int M, const char *what) {
   if (dy) gpu->dfree(gpu, dy);
 }
 
+/* ---- FP8 linears fed x quantised by another op: rmsnorm_linear (the norm's launch writes the e4m3 input)
+ * and linear_pair (x quantised once for both weights). Each run twice on the GPU, unfused
+ * (lt_cuda_fp8_prequant_on = 0: the norm, then each linear quantising its own input) and fused — bit for
+ * bit equal outputs (same quantised bytes into the same GEMM); against the CPU's w8a8 (its rmsnorm rounded
+ * to bf16, what the GPU quantises) within 4e-3 (bf16 output), outputs poisoned first. Rows ≤ 4 decline the
+ * fusion (the decode GEMV quantises itself) and must give the same bits too. ---- */
+static void test_rmsnorm_linear(int n, int k, int rows) {
+  tw t;
+  if (make_weight(&t, n, k, 1)) return;
+  float *x = rnd((size_t)rows * k, 2.0f), *ln = rnd(k, 1.0f);
+  for (int i = 0; i < k; i++) ln[i] += 1.0f;
+  float *xn = malloc(sizeof(float) * rows * k), *ref = malloc(sizeof(float) * rows * n);
+  CHECK(!cpu->rmsnorm(cpu, x, k, ln, xn, k, rows, k, 1e-6f), "cpu rmsnorm");
+  round_bf16(xn, (size_t)rows * k);
+  CHECK(!cpu8->linear(cpu8, xn, k, &t.wc, ref, rows), "cpu linear: %s", latte_last_error());
+  void *dw = dev_copy(ln, sizeof(float) * k), *dx[2] = {NULL, NULL}, *dy[2] = {NULL, NULL};
+  const size_t yb = (size_t)rows * n * 2, xb = (size_t)rows * k * 2;
+  char what[160];
+  for (int f = 0; f < 2; f++) {  /* x normalised in place (xn == x), as the model's q_a_layernorm */
+    lt_cuda_fp8_prequant_on = f;
+    dx[f] = dev_act(x, (size_t)rows * k);
+    CHECK(dx[f] && !gpu->alloc(gpu, yb, &dy[f]), "alloc");
+    if (!dx[f] || !dy[f]) break;
+    poison(dy[f], yb);
+    latte_status s = gpu->rmsnorm_linear(gpu, dx[f], k, dw, 1e-6f, dx[f], &t.wg, dy[f], rows);
+    CHECK(!s && !gpu->sync(gpu), "rmsnorm_linear n=%d k=%d rows=%d: %s", n, k, rows, latte_last_error());
+    snprintf(what, sizeof what, "rmsnorm_linear fp8 n=%d k=%d rows=%d %s", n, k, rows, f ? "fused" : "unfused");
+    cmp_act(what, dy[f], ref, (size_t)rows * n, 4e-3);
+    snprintf(what, sizeof what, "  its xn (in place) n=%d k=%d rows=%d %s", n, k, rows, f ? "fused" : "unfused");
+    cmp_act(what, dx[f], xn, (size_t)rows * k, 1e-2);
+  }
+  lt_cuda_fp8_prequant_on = 1;
+  if (dy[0] && dy[1]) {
+    uint16_t *h[4] = {malloc(yb), malloc(yb), malloc(xb), malloc(xb)};
+    int ok = !gpu->download(gpu, h[0], dy[0], yb) && !gpu->download(gpu, h[1], dy[1], yb) &&
+             !gpu->download(gpu, h[2], dx[0], xb) && !gpu->download(gpu, h[3], dx[1], xb);
+    CHECK(ok && !memcmp(h[0], h[1], yb) && !memcmp(h[2], h[3], xb),
+          "rmsnorm_linear n=%d k=%d rows=%d: fused and unfused bits differ", n, k, rows);
+    if (ok) printf("  rmsnorm_linear n=%d k=%d rows=%d: fused == unfused, bit for bit\n", n, k, rows);
+    for (int i = 0; i < 4; i++) free(h[i]);
+  }
+  for (int f = 0; f < 2; f++) { gpu->dfree(gpu, dx[f]); gpu->dfree(gpu, dy[f]); }
+  gpu->dfree(gpu, dw);
+  free(x); free(ln); free(xn); free(ref);
+  free_weight(&t);
+}
+
+static void test_fp8_pair(int n1, int n2, int k, int rows) {
+  tw a, b;
+  if (make_weight(&a, n1, k, 1)) return;
+  if (make_weight(&b, n2, k, 1)) { free_weight(&a); return; }
+  float *x = rnd((size_t)rows * k, 1.0f), *r1 = malloc(sizeof(float) * rows * n1), *r2 = malloc(sizeof(float) * rows * n2);
+  CHECK(!cpu8->linear_pair(cpu8, x, k, &a.wc, r1, &b.wc, r2, rows), "cpu linear_pair: %s", latte_last_error());
+  void *dx = dev_act(x, (size_t)rows * k), *d[2][2] = {{NULL, NULL}, {NULL, NULL}};
+  const size_t b1 = (size_t)rows * n1 * 2, b2 = (size_t)rows * n2 * 2;
+  char what[160];
+  for (int f = 0; f < 2; f++) {
+    lt_cuda_fp8_prequant_on = f;
+    CHECK(dx && !gpu->alloc(gpu, b1, &d[f][0]) && !gpu->alloc(gpu, b2, &d[f][1]), "alloc");
+    if (!dx || !d[f][0] || !d[f][1]) break;
+    poison(d[f][0], b1);
+    poison(d[f][1], b2);
+    latte_status s = gpu->linear_pair(gpu, dx, k, &a.wg, d[f][0], &b.wg, d[f][1], rows);
+    CHECK(!s && !gpu->sync(gpu), "linear_pair fp8 %d+%d k=%d rows=%d: %s", n1, n2, k, rows, latte_last_error());
+    snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y1", n1, n2, k, rows, f ? "x once" : "seq");
+    cmp_act(what, d[f][0], r1, (size_t)rows * n1, 4e-3);
+    snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y2", n1, n2, k, rows, f ? "x once" : "seq");
+    cmp_act(what, d[f][1], r2, (size_t)rows * n2, 4e-3);
+  }
+  lt_cuda_fp8_prequant_on = 1;
+  if (d[0][0] && d[1][0] && d[0][1] && d[1][1]) {
+    uint16_t *h[4] = {malloc(b1), malloc(b1), malloc(b2), malloc(b2)};
+    int ok = !gpu->download(gpu, h[0], d[0][0], b1) && !gpu->download(gpu, h[1], d[1][0], b1) &&
+             !gpu->download(gpu, h[2], d[0][1], b2) && !gpu->download(gpu, h[3], d[1][1], b2);
+    CHECK(ok && !memcmp(h[0], h[1], b1) && !memcmp(h[2], h[3], b2),
+          "linear_pair fp8 %d+%d k=%d rows=%d: x once and seq bits differ", n1, n2, k, rows);
+    if (ok) printf("  linear_pair fp8 %d+%d k=%d rows=%d: x once == seq, bit for bit\n", n1, n2, k, rows);
+    for (int i = 0; i < 4; i++) free(h[i]);
+  }
+  for (int f = 0; f < 2; f++) { gpu->dfree(gpu, d[f][0]); gpu->dfree(gpu, d[f][1]); }
+  gpu->dfree(gpu, dx);
+  free(x); free(r1); free(r2);
+  free_weight(&a);
+  free_weight(&b);
+}
+
 static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
   tw t;
   if (make_weight(&t, n, k, fp8)) return;
@@ -552,6 +640,18 @@ int main(void) {
       }
       lt_cuda_gemm_force = 0;
       free_weight(&t);
+    }
+  }
+  /* FP8 linears fed pre-quantised x (fused at 5..64 rows; 3 rows decline) */
+  {
+    const int pr[4] = {3, 5, 16, 64};
+    for (int i = 0; i < 4; i++) {
+      test_rmsnorm_linear(160, 256, pr[i]);
+      test_fp8_pair(160, 96, 256, pr[i]);
+    }
+    for (int i = 1; i < (quick ? 1 : 4); i++) {
+      test_rmsnorm_linear(24576, 1536, pr[i]);  /* V3's q_a_layernorm → q_b_proj */
+      test_fp8_pair(1536, 576, 7168, pr[i]);    /* V3's q_a_proj beside kv_a_proj_with_mqa */
     }
   }
   /* lm_head-like f32 output (bf16) and FP8 f32 output */

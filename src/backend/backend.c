@@ -37,6 +37,13 @@ latte_status lt_linear_pair_seq(lt_backend *b, const void *x, int64_t x_stride, 
   return b->linear(b, x, x_stride, w2, y2, rows);   /* y2 [rows, n2] = x · W2ᵀ */
 }
 
+latte_status lt_rmsnorm_linear_seq(lt_backend *b, const void *x, int64_t x_stride, const float *ln, float eps,
+                                   void *xn, const lt_weight *w, void *y, int rows) {
+  const int k = (int)w->k;
+  LT_TRY(b->rmsnorm(b, x, x_stride, ln, xn, k, rows, k, eps));  /* xn [rows, k] = rmsnorm(x) · ln */
+  return b->linear(b, xn, k, w, y, rows);                        /* y [rows, n] = xn · Wᵀ */
+}
+
 latte_status lt_mla_decode_v_seq(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                  const lt_mla_w *w, void *out, int heads, int r, int dr, float scale) {
   LT_TRY(b->mla_decode(b, f, ql, cache, out_lat, heads, r, dr, scale));  /* out_lat [T, H, r] */

@@ -160,6 +160,11 @@ struct lt_backend {
    * the model's q_proj or q_a_proj beside kv_a_proj_with_mqa), which a backend may run as one launch */
   latte_status (*linear_pair)(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
                               const lt_weight *w2, void *y2, int rows);
+  /* xn [rows, w->k] (row stride w->k) = rmsnorm(x [rows, w->k], row stride x_stride) · ln (eps); y [rows, w->n] =
+   * xn · Wᵀ: a norm and the linear it feeds (the model's q_a_layernorm → q_b_proj); xn == x allowed (then
+   * x_stride == w->k). A backend may fuse them (the CUDA one writes W's e4m3 input in the norm's launch). */
+  latte_status (*rmsnorm_linear)(lt_backend *b, const void *x, int64_t x_stride, const float *ln, float eps,
+                                 void *xn, const lt_weight *w, void *y, int rows);
   /* y [rows, n] (F32) = x [rows, k] · Wᵀ: the lm_head, fp32 output */
   latte_status (*linear_f32out)(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows);
   /* y [n] += x [n] */
@@ -245,6 +250,8 @@ struct lt_backend {
  * the shapes its fused kernels serve). */
 latte_status lt_linear_pair_seq(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
                                 const lt_weight *w2, void *y2, int rows);
+latte_status lt_rmsnorm_linear_seq(lt_backend *b, const void *x, int64_t x_stride, const float *ln, float eps,
+                                   void *xn, const lt_weight *w, void *y, int rows);
 latte_status lt_mla_decode_v_seq(lt_backend *b, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
                                  const lt_mla_w *w, void *out, int heads, int r, int dr, float scale);
 latte_status lt_rope_absorb_q_seq(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,

@@ -39,8 +39,8 @@ static latte_status attention(latte_engine *e, lt_fwd *f, int l, void *h, void *
     LT_TRY(buf(e, LT_BUF_QA, es * (size_t)T * c->q_lora_rank, &qa));
     /* qa [T, qr] = h · q_aᵀ; kva [T, r+dr] = h · kv_aᵀ */
     LT_TRY(be->linear_pair(be, h, c->hidden_size, &ly->q_a, qa, &ly->kv_a, kva, T));
-    LT_TRY(be->rmsnorm(be, qa, c->q_lora_rank, ly->q_a_ln, qa, c->q_lora_rank, T, c->q_lora_rank, c->rms_norm_eps));
-    LT_TRY(be->linear(be, qa, c->q_lora_rank, &ly->q_b, q, T));                       /* q [T, nh*(dn+dr)] */
+    /* qa = q_a_layernorm(qa); q [T, nh*(dn+dr)] = qa · q_bᵀ */
+    LT_TRY(be->rmsnorm_linear(be, qa, c->q_lora_rank, ly->q_a_ln, c->rms_norm_eps, qa, &ly->q_b, q, T));
   } else {
     /* q [T, nh*(dn+dr)] = h · q_projᵀ; kva [T, r+dr] = h · kv_aᵀ */
     LT_TRY(be->linear_pair(be, h, c->hidden_size, &ly->q_proj, q, &ly->kv_a, kva, T));

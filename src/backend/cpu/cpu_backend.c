@@ -110,6 +110,7 @@ latte_status lt_cpu_backend_create(int w8a8, int threads, lt_backend **out) {
   b->add_rmsnorm = lt_cpu_add_rmsnorm;
   b->linear = lt_cpu_linear;
   b->linear_pair = lt_linear_pair_seq;
+  b->rmsnorm_linear = lt_rmsnorm_linear_seq;
   b->linear_f32out = lt_cpu_linear_f32out;
   b->add = lt_cpu_add;
   b->gather_rows = lt_cpu_gather_rows;

@@ -11,7 +11,7 @@ static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
 extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
-    lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on;
+    lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_cuda_fp8_prequant_on;
 
 /* *var = the integer in environment variable name, when it is set and ≥ lo */
 static void env_int(const char *name, int lo, int *var) {
@@ -313,6 +313,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   env_int("LATTE_GEMV_FP8", 0, &lt_cuda_gemv_fp8_on);
   env_int("LATTE_FP8_MID", 0, &lt_cuda_fp8_mid_on);
   env_int("LATTE_FP8_WG", 0, &lt_cuda_fp8_wg_on);
+  env_int("LATTE_FP8_PREQUANT", 0, &lt_cuda_fp8_prequant_on);
   env_int("LATTE_ROUTE_NORM_FUSED", 0, &lt_cuda_route_norm_fused);
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;
@@ -364,6 +365,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   b->add_rmsnorm = lt_cuda_add_rmsnorm;
   b->linear = lt_cuda_linear;
   b->linear_pair = lt_cuda_linear_pair;
+  b->rmsnorm_linear = lt_cuda_rmsnorm_linear;
   b->linear_f32out = lt_cuda_linear_f32out;
   b->add = lt_cuda_add;
   b->gather_rows = lt_cuda_gather_rows;

@@ -5,6 +5,7 @@
  * measured faster), a split-free one that quantises x itself (rows ≤ 16, one launch) and the older
  * split-K one; the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu) only when forced or switched on (unmeasured). */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_fp8.cuh"
 #include <cooperative_groups.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@ int lt_cuda_gemv_fp8_on = 1;
  * measuring) */
 extern "C" int lt_cuda_fp8_mid_on;
 int lt_cuda_fp8_mid_on = 1;
+extern "C" int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu */
 /* 1 (default): the automatic dispatch tries the wgmma FP8 kernel first at 5..64 rows, where it measured
  * fastest (H200, bench_gemm; docs/cuda-gemm.md, "The wgmma FP8 kernel"); 0: never (LATTE_FP8_WG=0, measuring) */
 extern "C" int lt_cuda_fp8_wg_on;
@@ -65,19 +67,6 @@ typedef struct {
   int next;
   lt_gemm_plan plan[LT_GEMM_NPLAN];
 } lt_gemm_priv;
-
-/* cuda_gemv_bf16.cu: y = x · Wᵀ for bf16 W at decode rows; *done = 0 where it declines */
-extern "C" latte_status lt_cuda_gemv_bf16(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                          int rows, int out_f32, int *done);
-/* cuda_gemv_fp8.cu: the same for e4m3 W (w8a8) */
-extern "C" latte_status lt_cuda_gemv_fp8(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                         int rows, int out_f32, int *done);
-/* cuda_gemm_fp8_mid.cu: e4m3 W (w8a8) at 1..64 rows, one kernel (the x quantisation inside, or ours first) */
-extern "C" latte_status lt_cuda_fp8_mid(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                        int rows, int out_f32, int *done);
-/* cuda_gemm_fp8_wg.cu: e4m3 W (w8a8) at 1..64 rows on wgmma, after lt_k_quant_rows; k % 128 == 0 */
-extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                       int rows, int out_f32, int *done);
 
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -124,22 +113,30 @@ __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq,
   if (lane == 0) sc[(int64_t)g * M + m] = s;
 }
 
-/* x [rows, k] (bf16, row stride xs) → xq [rows, kq] e4m3 and scales [kq/128][rows] (kq = k rounded up to
- * 128), one launch of lt_k_quant_rows, in scratch slot LT_SCR_GEMM_A: [xq | pad to 256 | scales]. */
 /* Measuring only (bench_gemm; never set by the library): 1 = lt_cuda_fp8_quant_x hands back the scratch as the
  * last call left it without launching the quantisation, so a bench times the GEMM alone, as it runs where
  * the op before it writes e4m3 x (the values are stale: timing only). */
 extern "C" int lt_fp8_quant_skip;
 int lt_fp8_quant_skip = 0;
 
-extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
-                                            float **xsc) {
+/* The quantised x of rows × k in scratch slot LT_SCR_GEMM_A: [xq [rows, kq] | pad to 256 | scales [kq/128][rows]]
+ * (kq = k rounded up to 128) */
+extern "C" latte_status lt_cuda_fp8_xq_buf(lt_cuda_ctx *c, int rows, int k, uint8_t **xq, float **xsc) {
   const int kq = (int)cdiv(k, 128) * 128, G = kq / 128;
   const size_t qbytes = ((size_t)rows * kq + 255) / 256 * 256;
   uint8_t *buf;
   LT_TRY(lt_cuda_scratch(c, LT_SCR_GEMM_A, qbytes + sizeof(float) * (size_t)G * rows, (void **)&buf));
   *xq = buf;
   *xsc = (float *)(buf + qbytes);
+  return LATTE_OK;
+}
+
+/* x [rows, k] (bf16, row stride xs) → xq [rows, kq] e4m3 and scales [kq/128][rows] (lt_cuda_fp8_xq_buf), one
+ * launch of lt_k_quant_rows. */
+extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
+                                            float **xsc) {
+  const int kq = (int)cdiv(k, 128) * 128, G = kq / 128;
+  LT_TRY(lt_cuda_fp8_xq_buf(c, rows, k, xq, xsc));
   if (lt_fp8_quant_skip) return LATTE_OK;
   const int64_t warps = (int64_t)rows * G;
   LT_CUDA_TRY(lt_launch(lt_k_quant_rows, dim3((unsigned)cdiv(warps, 8)), dim3(256), 0, c->stream, (const bf16 *)x, xs,
@@ -675,6 +672,14 @@ static int fp8_mid_auto(int rows, const lt_weight *w) {
   return rows <= LT_FP8_MID_ALL_M || (int64_t)rows * w->n * w->k <= LT_FP8_MID_WORK;
 }
 
+/* whether the automatic dispatch tries the wgmma FP8 kernel first at this many rows (it declines the rest) */
+static int fp8_wg_auto(int rows) { return lt_cuda_fp8_wg_on && rows > LT_FP8_GEMV_M && rows <= LT_FP8_MID_M; }
+
+extern "C" int lt_cuda_fp8_wg_takes(lt_backend *b, const lt_weight *w, int rows) {
+  const int force = lt_cuda_gemm_force;
+  return (force == 6 || (force == 0 && fp8_wg_auto(rows))) && lt_cuda_fp8_wg_serves(b, w, rows);
+}
+
 static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const lt_weight *w, void *y, int rows,
                                int out_f32) {
   lt_cuda_ctx *c = ctx_of(b);
@@ -709,7 +714,7 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   }
   /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced at 1..64 rows; automatic at 5..64 rows ahead of the
    * mid-size kernel and cuBLASLt (it declines k % 128 != 0: those fall through to them) */
-  if (force == 6 || (force == 0 && lt_cuda_fp8_wg_on && rows > LT_FP8_GEMV_M && rows <= LT_FP8_MID_M)) {
+  if (force == 6 || (force == 0 && fp8_wg_auto(rows))) {
     int done = 0;
     LT_TRY(lt_cuda_fp8_wg(b, x, xs, w, y, rows, out_f32, &done));
     if (done) return LATTE_OK;
@@ -756,4 +761,22 @@ extern "C" latte_status lt_cuda_linear(lt_backend *b, const void *x, int64_t x_s
 
 extern "C" latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, const lt_weight *w, float *y, int rows) {
   return linear_any(b, x, w->k, w, y, rows, 1);
+}
+
+/* y1 [rows, n1] = x · W1ᵀ, y2 [rows, n2] = x · W2ᵀ for two e4m3 weights over one x (linear_pair), where
+ * lt_cuda_linear would give both to the wgmma kernel: x is quantised once for both. *done = 0 (nothing
+ * launched) elsewhere. */
+extern "C" latte_status lt_cuda_fp8_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1,
+                                         void *y1, const lt_weight *w2, void *y2, int rows, int *done) {
+  *done = 0;
+  if (!lt_cuda_fp8_prequant_on || w1->k != w2->k || x_stride < w1->k || !lt_cuda_fp8_wg_takes(b, w1, rows) ||
+      !lt_cuda_fp8_wg_takes(b, w2, rows))
+    return LATTE_OK;
+  uint8_t *xq;
+  float *xsc;
+  LT_TRY(lt_cuda_fp8_quant_x(ctx_of(b), x, x_stride, rows, (int)w1->k, &xq, &xsc));
+  LT_TRY(lt_cuda_fp8_wg_q(b, xq, xsc, w1, y1, rows, 0));  /* y1 [rows, n1] = xq · W1ᵀ */
+  LT_TRY(lt_cuda_fp8_wg_q(b, xq, xsc, w2, y2, rows, 0));  /* y2 [rows, n2] = xq · W2ᵀ */
+  *done = 1;
+  return LATTE_OK;
 }

@@ -11,6 +11,7 @@
  * docs/cuda-gemm.md ("The mid-size FP8 kernel"). lt_cuda_fp8_mid declines (*done = 0) outside what it
  * serves. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_fp8.cuh"
@@ -33,10 +34,6 @@ enum {
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 int lt_fp8_mid_cfg = 0, lt_fp8_mid_s = 0, lt_fp8_mid_xq = 0, lt_fp8_mid_st = 0;
 
-/* cuda_gemm.cu: x [rows, k] → e4m3 xq [rows, kq] (kq = k rounded up to 128) and scales [kq/128][rows]
- * in scratch slot LT_SCR_GEMM_A, one launch (lt_k_quant_rows) */
-extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
-                                            float **xsc);
 
 /* One launch's arguments (by value). x: bf16 [M, K] (row stride xs) when xq is NULL; else xq [M, kq] e4m3
  * and xqs [kq/128][M] (lt_k_quant_rows). y [M, N] (row stride N), bf16 or f32; yvec: N % 4 == 0 and y

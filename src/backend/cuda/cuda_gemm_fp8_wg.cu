@@ -10,6 +10,7 @@
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
  * declines (*done = 0) outside what it serves. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_wgmma.cuh"
@@ -27,10 +28,6 @@ enum {
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
 int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
 
-/* cuda_gemm.cu: x [rows, k] → e4m3 xq [rows, kq] (kq = k rounded up to 128) and scales [kq/128][rows]
- * in scratch slot LT_SCR_GEMM_A, one launch (lt_k_quant_rows) */
-extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
-                                            float **xsc);
 
 /* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); W [N, K]
  * e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32; yvec: N % 4 == 0 and y 16-byte aligned;
@@ -252,30 +249,32 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
   }
 }
 
-/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
- * W = w->data e4m3 [n, k] with w->scale [⌈n/128⌉][k/128]. *done = 1 when launched (after lt_k_quant_rows);
- * 0 (LATTE_OK, nothing launched) when declined: W not e4m3 with 128×128 blocks, rows outside 1..64, k % 128
- * != 0 (the tiles are whole 128-byte swizzle rows), x_stride < k, W not 16-byte aligned, n or k beyond int
- * range, or no K split S ≤ 8 whose block fits the opt-in shared memory. Any n (rows past n are zero-filled
- * in the tiles and not stored); any x alignment and stride ≥ k (lt_k_quant_rows reads x).
+/* The launch shape of one weight at `rows` tokens (lt_f8w_choose). */
+typedef struct {
+  int WG, S, ST, gs, N8;
+  int64_t tiles;
+  size_t smem;
+} lt_f8w_plan;
+
+/* Whether the kernel serves e4m3 W at `rows` tokens, and its launch shape: declined (0) when W is not e4m3
+ * with 128×128 blocks, rows outside 1..64, k % 128 != 0 (the tiles are whole 128-byte swizzle rows), W not
+ * 16-byte aligned, n or k beyond int range, or no K split S ≤ 8 whose block fits the opt-in shared memory.
+ * Any n (rows past n are zero-filled in the tiles and not stored).
  * Shape (automatic; from the knob sweep of `bench_gemm wg`, H200, docs/cuda-gemm.md): 1 warpgroup (64 rows:
  * twice the blocks of 2, which measured faster or equal at every V3 shape but one point), a 4-stage ring (6 and 8
  * were no faster: the ring's shared memory then limits blocks per SM), and S = ⌈4·SMs / (3·tiles)⌉ clamped to
  * 1..8 (about 1⅓ blocks per SM: 2 at 7168×2048 and 7168×16384, 6 at 2048×7168, 1 at 24576×1536, 8 at
  * 576×7168, each the sweep's best or within 0.1 µs of it). S is raised while nothing fits (the token scales
  * grow with the K range). The knobs override each choice. */
-extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                       int rows, int out_f32, int *done) {
-  *done = 0;
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return LATTE_OK;
-  if (rows < 1 || rows > LT_F8W_MAX_ROWS) return LATTE_OK;
-  if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return LATTE_OK;
-  if (x_stride < w->k || ((uintptr_t)w->data & 15)) return LATTE_OK;
-  const int N = (int)w->n, K = (int)w->k, M = rows, G = K / 128, N8 = (M + 7) / 8, NN = 8 * N8;
+static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, int rows, lt_f8w_plan *p) {
+  if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return 0;
+  if (rows < 1 || rows > LT_F8W_MAX_ROWS) return 0;
+  if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return 0;
+  if ((uintptr_t)w->data & 15) return 0;
+  const int N = (int)w->n, G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8;
   const int WG = lt_fp8_wg_cfg == 2 ? 2 : 1, R = 64 * WG;
   const int64_t tiles = lt_f8w_cdiv(N, R);
-  if (tiles > INT32_MAX) return LATTE_OK;
+  if (tiles > INT32_MAX) return 0;
   const size_t cap = (size_t)c->smem_optin;
   int S = lt_fp8_wg_s;
   if (S < 1) {
@@ -285,34 +284,74 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   if (S > LT_F8W_MAX_S) S = LT_F8W_MAX_S;
   if (S > G) S = G;
   const int ST = lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4;
-  int gs = 0;
-  size_t smem = 0;
   for (;; S++) {  /* the least S (from the choice above) whose block fits */
-    if (S > LT_F8W_MAX_S || S > G) return LATTE_OK;
-    gs = (int)lt_f8w_cdiv(G, S);
-    smem = lt_f8w_smem_bytes(WG, NN, ST, gs);
+    if (S > LT_F8W_MAX_S || S > G) return 0;
+    const int gs = (int)lt_f8w_cdiv(G, S);
+    const size_t smem = lt_f8w_smem_bytes(WG, NN, ST, gs);
     if (smem <= cap) {
-      S = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
-      break;
+      p->WG = WG;
+      p->S = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
+      p->ST = ST;
+      p->gs = gs;
+      p->N8 = N8;
+      p->tiles = tiles;
+      p->smem = smem;
+      return 1;
     }
   }
+}
+
+/* one launch of plan p over quantised x (xq [rows, k] e4m3, row stride k; xqs [k/128][rows]) */
+static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_weight *w, const uint8_t *xq,
+                               const float *xqs, void *y, int rows, int out_f32) {
   lt_f8w_args a = {};
   a.w = (const uint8_t *)w->data;
   a.wsc = w->scale;
-  a.M = M;
-  a.N = N;
-  a.K = K;
-  a.kslice = gs * 128;
+  a.M = rows;
+  a.N = (int)w->n;
+  a.K = (int)w->k;
+  a.kslice = p.gs * 128;
   a.y = y;
   a.out_f32 = out_f32;
-  a.yvec = N % 4 == 0 && ((uintptr_t)y & 15) == 0;
-  uint8_t *xq;
-  float *xqs;
-  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, M, K, &xq, &xqs));
+  a.yvec = w->n % 4 == 0 && ((uintptr_t)y & 15) == 0;
   a.xq = xq;
   a.xqs = xqs;
-  if (WG == 1) LT_TRY(lt_f8w_launch_st<1>(c, N8, ST, (int)tiles, S, smem, a));
-  else LT_TRY(lt_f8w_launch_st<2>(c, N8, ST, (int)tiles, S, smem, a));
+  if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
+  return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
+}
+
+/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
+ * W = w->data e4m3 [n, k] with w->scale [⌈n/128⌉][k/128]. *done = 1 when launched (after lt_k_quant_rows);
+ * 0 (LATTE_OK, nothing launched) where lt_f8w_choose declines or x_stride < k; any x alignment and stride ≥ k
+ * (lt_k_quant_rows reads x). */
+extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                       int rows, int out_f32, int *done) {
+  *done = 0;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_f8w_plan p;
+  if (x_stride < w->k || !lt_f8w_choose(c, w, rows, &p)) return LATTE_OK;
+  uint8_t *xq;
+  float *xqs;
+  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, (int)w->k, &xq, &xqs));
+  LT_TRY(lt_f8w_run(c, p, w, xq, xqs, y, rows, out_f32));
   *done = 1;
   return LATTE_OK;
+}
+
+/* 1 when lt_cuda_fp8_wg_q serves W at `rows` tokens (lt_f8w_choose) */
+extern "C" int lt_cuda_fp8_wg_serves(lt_backend *b, const lt_weight *w, int rows) {
+  lt_f8w_plan p;
+  return lt_f8w_choose((const lt_cuda_ctx *)b->ctx, w, rows, &p);
+}
+
+/* y = W applied to x already quantised (xq [rows, k] e4m3, row stride k = w->k; xqs [k/128][rows]: what
+ * lt_cuda_fp8_quant_x or a fused producer writes); an error where lt_cuda_fp8_wg_serves says no. */
+extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const float *xqs, const lt_weight *w,
+                                         void *y, int rows, int out_f32) {
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_f8w_plan p;
+  if (!lt_f8w_choose(c, w, rows, &p))
+    return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
+                  (long long)w->n, (long long)w->k);
+  return lt_f8w_run(c, p, w, xq, xqs, y, rows, out_f32);
 }

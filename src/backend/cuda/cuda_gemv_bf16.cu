@@ -8,6 +8,7 @@
  * kv_a_proj_with_mqa). lt_cuda_gemv_bf16 / lt_cuda_gemv_bf16_pair decline (*done = 0, nothing
  * launched) outside what they serve; the caller then takes cuBLASLt or two linears (docs/cuda-gemv.md). */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include <stdint.h>
@@ -337,12 +338,15 @@ extern "C" latte_status lt_cuda_gemv_bf16_pair(lt_backend *b, const void *x, int
   return LATTE_OK;
 }
 
-/* linear_pair: one GEMV launch where it serves both weights, else the two linears in sequence (each
- * then takes the GEMV or cuBLASLt on its own, cuda_gemm.cu) */
+/* linear_pair: one GEMV launch where it serves both weights; for two e4m3 weights the wgmma kernel takes,
+ * one quantisation of x for both (cuda_gemm.cu); else the two linears in sequence (each then takes the GEMV,
+ * an FP8 kernel or cuBLASLt on its own) */
 extern "C" latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1,
                                             void *y1, const lt_weight *w2, void *y2, int rows) {
   int done = 0;
   LT_TRY(lt_cuda_gemv_bf16_pair(b, x, x_stride, w1, y1, w2, y2, rows, &done));
+  if (done) return LATTE_OK;
+  LT_TRY(lt_cuda_fp8_pair(b, x, x_stride, w1, y1, w2, y2, rows, &done));
   if (done) return LATTE_OK;
   return lt_linear_pair_seq(b, x, x_stride, w1, y1, w2, y2, rows);
 }

@@ -9,6 +9,7 @@
  * of cuda_gemv_bf16.cu with e4m3 weights; docs/cuda-gemm.md. lt_cuda_gemv_fp8 declines (*done = 0)
  * outside what it serves. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_fp8.cuh"

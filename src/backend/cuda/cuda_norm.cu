@@ -1,7 +1,10 @@
 /* cuda_norm.cu — element-wise ops of the CUDA backend: embedding lookup, RMSNorm (strided, in place
- * allowed), fused residual add + RMSNorm (resid stored bf16, norm of the fp32 sum, as SGLang), vector
- * add and row gather. bf16 storage, fp32 math; one block per row, 16-byte loads where aligned. */
+ * allowed; or writing the e4m3 input of the FP8 linear it feeds as well), fused residual add + RMSNorm
+ * (resid stored bf16, norm of the fp32 sum, as SGLang), vector add and row gather. bf16 storage, fp32
+ * math; one block per row, 16-byte loads where aligned. */
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_linear.h"
+#include "backend/cuda/cuda_fp8.cuh"
 #include "backend/cuda/cuda_rownorm.cuh"
 #include <stdint.h>
 
@@ -87,6 +90,69 @@ extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs
     (void)lt_launch(lt_k_rmsnorm<1>, rows, lt_norm_threads(dim), 0, c->stream, (const bf16 *)x, xs, w, (bf16 *)y, ys, dim, eps);
   LT_LAUNCH_CHECK("lt_k_rmsnorm");
   return LATTE_OK;
+}
+
+/* 1 (default): rmsnorm_linear writes an FP8 linear's e4m3 input in the norm's launch and linear_pair quantises
+ * x once for two FP8 weights, where the wgmma kernel takes them; 0: the norm, then each linear quantising its
+ * own input (LATTE_FP8_PREQUANT=0, measuring) */
+extern "C" int lt_cuda_fp8_prequant_on;
+int lt_cuda_fp8_prequant_on = 1;
+
+/* ---- RMSNorm feeding an FP8 linear: y [rows, dim] (row stride dim) = lt_k_rmsnorm<8>'s y bit for bit (the
+ * same threads in the same order), and of bf16(y) per 128-group xq [rows, dim] e4m3 + scales sc[g·rows + m],
+ * lt_k_quant_rows's arithmetic (lt_quant_group4): the bytes the linear's own quantisation would write.
+ * dim % 128 == 0; dynamic shared memory: dim floats (bf16(y) between the two passes); x == y allowed. ---- */
+__global__ void lt_k_rmsnorm_q(const bf16 *x, int64_t xs, const float *w, bf16 *y, int dim, float eps, int rows,
+                               uint8_t *xq, float *sc) {
+  LT_PDL_ENTER();
+  extern __shared__ float lt_sy[];
+  const bf16 *xr = x + blockIdx.x * xs;
+  bf16 *yr = y + (int64_t)blockIdx.x * dim;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+    float f[8];
+    lt_unpack8(((const uint4 *)xr)[i], f);
+    for (int j = 0; j < 8; j++) ss += f[j] * f[j];
+  }
+  ss = lt_block_sum(ss);
+  const float inv = rsqrtf(ss / (float)dim + eps);
+  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+    float f[8];
+    lt_unpack8(((const uint4 *)xr)[i], f);
+    for (int j = 0; j < 8; j++) f[j] = w[8 * i + j] * (f[j] * inv);
+    const uint4 v = lt_pack8(f);
+    ((uint4 *)yr)[i] = v;
+    lt_unpack8(v, lt_sy + 8 * i);  /* what the linear quantises: bf16(y) */
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, G = dim / 128;
+  for (int g = threadIdx.x >> 5; g < G; g += blockDim.x >> 5) {  /* one warp per 128-group */
+    float v[4];
+    for (int j = 0; j < 4; j++) v[j] = lt_sy[g * 128 + lane * 4 + j];
+    float s;
+    *(uint32_t *)(xq + (int64_t)blockIdx.x * dim + g * 128 + lane * 4) = lt_quant_group4(v, &s);
+    if (lane == 0) sc[(int64_t)g * rows + blockIdx.x] = s;
+  }
+}
+
+/* rmsnorm_linear: for e4m3 W the wgmma kernel takes at these rows, one launch of lt_k_rmsnorm_q into the GEMM
+ * scratch and the GEMM over it (no quantisation launch); else the norm and the linear (lt_rmsnorm_linear_seq). */
+extern "C" latte_status lt_cuda_rmsnorm_linear(lt_backend *b, const void *x, int64_t xs, const float *ln, float eps,
+                                               void *xn, const lt_weight *w, void *y, int rows) {
+  lt_cuda_ctx *c = ctx_of(b);
+  if (rows <= 0) return LATTE_OK;
+  const int64_t dim = w->k;
+  const int fuse = lt_cuda_fp8_prequant_on && dim % 128 == 0 && dim <= 12288 && xs % 8 == 0 && aligned16(x) &&
+                   aligned16(xn) && aligned16(ln) && lt_cuda_fp8_wg_takes(b, w, rows);
+  if (!fuse) return lt_rmsnorm_linear_seq(b, x, xs, ln, eps, xn, w, y, rows);
+  uint8_t *xq;
+  float *xsc;
+  LT_TRY(lt_cuda_fp8_xq_buf(c, rows, (int)dim, &xq, &xsc));
+  /* xn [rows, dim] = rmsnorm(x) · ln; xq, xsc = its e4m3 groups */
+  (void)lt_launch(lt_k_rmsnorm_q, rows, lt_norm_threads((int)dim), sizeof(float) * (size_t)dim, c->stream,
+                  (const bf16 *)x, xs, ln, (bf16 *)xn, (int)dim, eps, rows, xq, xsc);
+  LT_LAUNCH_CHECK("lt_k_rmsnorm_q");
+  return lt_cuda_fp8_wg_q(b, xq, xsc, w, y, rows, 0);  /* y [rows, n] = xq · Wᵀ */
 }
 
 /* ---- fused add + RMSNorm: s = resid + delta (fp32); resid = bf16(s); y = w * s / rms(s).

@@ -16,6 +16,8 @@ latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs, const flo
                              int rows, int dim, float eps);
 latte_status lt_cuda_add_rmsnorm(lt_backend *b, void *resid, const void *delta, const float *w, void *y,
                                  int rows, int dim, float eps);
+latte_status lt_cuda_rmsnorm_linear(lt_backend *b, const void *x, int64_t xs, const float *ln, float eps, void *xn,
+                                    const lt_weight *w, void *y, int rows);
 latte_status lt_cuda_add(lt_backend *b, void *y, const void *x, int64_t n);
 latte_status lt_cuda_gather_rows(lt_backend *b, const void *x, const int32_t *rows, int n, int dim, void *out);
 /* cuda_rope.cu */
