@@ -1,7 +1,8 @@
 /* bench_mla.cu — floors and timings of the CUDA attention ops: device copy bandwidth and the bf16
  * cuBLAS GEMM rate, then absorbed-MLA decode (B × context × heads, page 64) and one prefill extend,
  * each as time (median of CUDA-event runs), bytes / FLOPs, fraction of the floors; every decode tile
- * configuration is run on the same inputs and its output compared with the reference configuration's. */
+ * configuration and every extend kernel is run on the same inputs and its output compared with the reference
+ * configuration's. `bench_mla extend`: the floors and the extend only. */
 #include "backend/cuda/cuda_ops.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,14 @@
 
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu (force a tile configuration; 0 = automatic) */
 extern "C" void lt_cuda_mla_decode_variant(int v);
-extern "C" void lt_cuda_attn_extend_variant(int bm);
+extern "C" void lt_cuda_attn_extend_variant(int v);
 extern "C" int lt_cuda_mla_split_rule;
 
 
-/* argv[1] (optional): the H=128 variants to run, the reference first (default 51623: 5, 1, 6, 2, 3) */
+/* argv[1] (optional): the H=128 variants to run, the reference first (default 51623: 5, 1, 6, 2, 3); or
+ * "extend": the floors and the prefill extend only */
 int main(int argc, char **argv) {
+  const int only_ext = argc > 1 && !strcmp(argv[1], "extend");
   setvbuf(stdout, NULL, _IOLBF, 0);  /* every line out, also when a run is cut short */
   lt_backend *b = NULL;
   LT(lt_cuda_backend_create(0, &b));
@@ -78,7 +81,7 @@ int main(int argc, char **argv) {
    * CPU by test_cuda_attn). H=128: 5 = mma.sync (the kernel before wgmma), 1 = warp-specialised wgmma,
    * 6 = wgmma with every warp the same job, 2 and 3 as before. */
   int V16[] = {3, 4}, V128[8] = {5, 1, 6, 2, 3}, n128 = 5;
-  if (argc > 1) {
+  if (argc > 1 && !only_ext) {
     n128 = 0;
     for (const char *a = argv[1]; *a && n128 < 8; a++)
       if (*a >= '1' && *a <= '9') V128[n128++] = *a - '0';
@@ -89,7 +92,7 @@ int main(int argc, char **argv) {
   int so = 0;
   std::vector<__nv_bfloat16> hout, href;
   int mismatches = 0;  /* outputs off the reference's by more than 1e-2: the bench exits 1 */
-  for (int hi = 0; hi < 2; hi++)
+  for (int hi = 0; hi < (only_ext ? 0 : 2); hi++)
     for (int bi = 0; bi < 4; bi++)
       for (int ci = 0; ci < 3; ci++) {
         int B = Bs[bi], C = Cs[ci], H = Hs[hi];
@@ -162,15 +165,20 @@ int main(int argc, char **argv) {
   lt_cuda_mla_decode_variant(0);
   CK(cudaFree(cache)); CK(cudaFree(ql)); CK(cudaFree(out));
 
-  /* ---- prefill extend: one sequence of 4096, H = 16, qk 128+64, v 128; 64- and 128-row CTAs ---- */
-  for (int bm = 64; bm <= 128; bm += 64) {
-    lt_cuda_attn_extend_variant(bm);
+  /* ---- prefill extend: one sequence of 4096, H = 16, qk 128+64, v 128, on the same inputs through each kernel
+   * of cuda_attn.cu (lt_cuda_attn_extend_variant): mma.sync with 64- and 128-row CTAs (the reference), the wgmma
+   * kernel's synchronous (2) and overlapped (1) schedules, and the automatic choice (0); each output poisoned
+   * first and compared with the reference's ---- */
+  {
     const int T = 4096, H = 16, DN = 128, DV = 128;
+    const int EV[] = {128, 64, 2, 1, 0};
+    const char *ename[] = {"mma.sync BM=128", "mma.sync BM=64", "wgmma sync", "wgmma overlapped", "automatic"};
     void *q, *kvb, *lat, *o;
+    const size_t n_o = (size_t)T * H * DV;
     CK(cudaMalloc(&q, (size_t)T * H * (DN + DR) * 2));
     CK(cudaMalloc(&kvb, (size_t)T * H * (DN + DV) * 2));
     CK(cudaMalloc(&lat, (size_t)T * W * 2));
-    CK(cudaMalloc(&o, (size_t)T * H * DV * 2));
+    CK(cudaMalloc(&o, n_o * 2));
     fill(q, (size_t)T * H * (DN + DR), 1.f, 5);
     fill(kvb, (size_t)T * H * (DN + DV), 1.f, 6);
     fill(lat, (size_t)T * W, 1.f, 7);
@@ -184,25 +192,52 @@ int main(int argc, char **argv) {
     f.h_qo_indptr = qo; f.h_seq_lens = sl; f.h_kv_indptr = kvp; f.h_kv_indices = kvi.data();
     f.h_positions = pos.data(); f.h_out_slots = slots.data(); f.h_kv_tok_indptr = kvt;
     LT(b->set_batch(b, &f, ids.data(), NULL));
-    tv.clear();
-    for (int i = 0; i < 13; i++) {
-      CK(cudaEventRecord(e0, st));
-      LT(b->attn_extend(b, &f, q, kvb, lat, o, H, DN, DR, DV, R, 1.f / sqrtf(192.f)));
-      CK(cudaEventRecord(e1, st));
-      CK(cudaEventSynchronize(e1));
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      if (i > 2) tv.push_back(ms);
+    const double flops = 2.0 * H * ((double)T * (T + 1) / 2) * (DN + DR + DV);  /* causal: Σ_i (i+1) pairs */
+    printf("\nattn_extend T=4096 H=16 qk 192 v 128 causal, %.1f GFLOP; GEMM rate of this run %.0f TFLOP/s\n",
+           flops / 1e9, mm / 1e12);
+    printf("%-18s %10s %9s %8s %9s\n", "kernel", "time_us", "TFLOP/s", "%GEMM", "rel_ref");
+    std::vector<__nv_bfloat16> eo(n_o), eref;
+    for (int vi = 0; vi < 5; vi++) {
+      lt_cuda_attn_extend_variant(EV[vi]);
+      CK(cudaMemset(o, 0xFF, n_o * 2));  /* poison: every element must be written */
+      tv.clear();
+      for (int i = 0; i < 13; i++) {
+        CK(cudaEventRecord(e0, st));
+        LT(b->attn_extend(b, &f, q, kvb, lat, o, H, DN, DR, DV, R, 1.f / sqrtf(192.f)));
+        CK(cudaEventRecord(e1, st));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        if (i > 2) tv.push_back(ms);
+      }
+      CK(cudaGetLastError());
+      CK(cudaMemcpy(eo.data(), o, n_o * 2, cudaMemcpyDeviceToHost));
+      double rel = 0.0;
+      if (vi == 0) {
+        eref = eo;
+      } else {
+        double num = 0.0, den = 0.0;
+        for (size_t i = 0; i < n_o; i++) {
+          double x = __bfloat162float(eo[i]), r = __bfloat162float(eref[i]);
+          num += (x - r) * (x - r);
+          den += r * r;
+        }
+        rel = den > 0.0 ? sqrt(num / den) : INFINITY;
+        if (!(rel <= 1e-2)) {
+          mismatches++;
+          fprintf(stderr, "MISMATCH: attn_extend %s: rel %.3e vs %s\n", ename[vi], rel, ename[0]);
+        }
+      }
+      const double t = median(tv) * 1e-3;
+      printf("%-18s %10.1f %9.1f %7.1f%% %9.2e\n", ename[vi], t * 1e6, flops / t / 1e12, 100.0 * flops / t / mm, rel);
+      so += snprintf(summary + so, sizeof summary - so,
+                     "attn_extend %s T=4096 H=16: %.1f us, %.1f TFLOP/s (%.1f%% of GEMM), rel %.2e\n", ename[vi],
+                     t * 1e6, flops / t / 1e12, 100.0 * flops / t / mm, rel);
     }
-    double t = median(tv) * 1e-3;
-    double flops = 2.0 * H * ((double)T * (T + 1) / 2) * (DN + DR + DV);  /* causal: Σ_i (i+1) pairs */
-    printf("\nattn_extend BM=%d T=4096 H=16 qk 192 v 128 causal: %.1f us, %.1f TFLOP/s (%.1f%% of GEMM rate)\n", bm, t * 1e6,
-           flops / t / 1e12, 100.0 * flops / t / mm);
-    so += snprintf(summary + so, sizeof summary - so, "attn_extend BM=%d T=4096 H=16: %.1f us, %.1f TFLOP/s\n", bm, t * 1e6,
-                   flops / t / 1e12);
+    lt_cuda_attn_extend_variant(0);
     CK(cudaFree(q)); CK(cudaFree(kvb)); CK(cudaFree(lat)); CK(cudaFree(o));
   }
   printf("\n== summary (%s) ==\ncopy %.0f GB/s, GEMM %.0f TFLOP/s\n%s", prop.name, bw / 1e9, mm / 1e12, summary);
   b->destroy(b);
-  if (mismatches) fprintf(stderr, "%d decode outputs off the reference (MISMATCH above)\n", mismatches);
+  if (mismatches) fprintf(stderr, "%d outputs off the reference (MISMATCH above)\n", mismatches);
   return mismatches ? 1 : 0;
 }

@@ -16,7 +16,7 @@ latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, siz
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 /* tuning hooks of cuda_mla.cu / cuda_attn.cu: force a tile configuration (0 = automatic) */
 void lt_cuda_mla_decode_variant(int v);
-void lt_cuda_attn_extend_variant(int bm);
+void lt_cuda_attn_extend_variant(int v);
 /* cuda_mla_absorb.cu: rows at or below this take the streaming absorb_q / out_v kernels (-1 automatic: rows·H
  * ≤ 2048 for absorb_q, ≤ 512 for out_v, rows ≤ 32; 0 = always cuBLAS; n = rows ≤ min(n, 32)) */
 extern int lt_cuda_mla_absorb_max_rows;
@@ -435,9 +435,9 @@ int main(int argc, char **argv) {
   (void)argc; (void)argv;
 #ifdef LATTE_HAVE_CUDA
   /* `test_cuda_attn absorb` runs only the absorb_q / out_v cases, `test_cuda_attn decode_v` only the
-   * mla_decode_v cases, `test_cuda_attn rope_absorb` only the rope_absorb_q cases (each short enough for
-   * compute-sanitizer) */
-  const int only_ra = argc > 1 && !strcmp(argv[1], "rope_absorb");
+   * mla_decode_v cases, `test_cuda_attn rope_absorb` only the rope_absorb_q cases, `test_cuda_attn extend` only
+   * the attn_extend cases (each short enough for compute-sanitizer) */
+  const int only_ra = argc > 1 && !strcmp(argv[1], "rope_absorb"), only_ext = argc > 1 && !strcmp(argv[1], "extend");
   const int only_absorb = argc > 1 && !strcmp(argv[1], "absorb"), only_dv = argc > 1 && !strcmp(argv[1], "decode_v");
   lt_backend *cpu = NULL, *g = NULL, *cpu8 = NULL, *g8 = NULL;
   if (lt_cpu_backend_create(0, 0, &cpu) || lt_cuda_backend_create(0, &g) || lt_cpu_backend_create(1, 0, &cpu8) ||
@@ -447,7 +447,7 @@ int main(int argc, char **argv) {
   }
   double e;
   /* ---- absorbed MLA decode: mixed decode (q_len 1) and chunked prefill (q_len > 1 with a prefix) ---- */
-  if (!only_absorb && !only_dv && !only_ra) {
+  if (!only_absorb && !only_dv && !only_ra && !only_ext) {
     int ql[] = {1, 1, 1, 1, 7, 33, 1, 1};
     int sl[] = {1, 37, 1500, 4097, 300, 33, 64, 65};
     int ps_list[] = {64, 1};
@@ -490,20 +490,20 @@ int main(int argc, char **argv) {
   /* ---- q absorption and the value projection (V2-Lite 16 heads, V3 128 heads; fp8 kv_b) ---- */
   /* decode sizes on both sides of the automatic bound (streaming kernels at or below it, cuBLAS above: H = 16
    * both ops ≤ 32; H = 128 absorb_q ≤ 16, out_v ≤ 4); rows 5, 17 and 33 fill part of a 16-row tile */
-  if (!only_dv && !only_ra) {
+  if (!only_dv && !only_ra && !only_ext) {
     const int rows_list[] = {1, 2, 5, 8, 16, 17, 33, 64};
     for (int i = 0; i < (int)(sizeof rows_list / sizeof rows_list[0]); i++) {
       run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, rows_list[i], 0);
       run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, rows_list[i], 0);
     }
   }
-  if (!only_dv && !only_ra) {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
+  if (!only_dv && !only_ra && !only_ext) {  /* the streaming kernels forced up to their 32-row limit at H = 128 (automatic: cuBLAS there) */
     const int rows_f[] = {5, 17, 32};
     lt_cuda_mla_absorb_max_rows = 32;
     for (int i = 0; i < 3; i++) run_absorb(cpu, g, "V3, streaming forced", 128, 128, 64, 128, 512, rows_f[i], 0);
     lt_cuda_mla_absorb_max_rows = -1;
   }
-  if (!only_dv && !only_ra) {
+  if (!only_dv && !only_ra && !only_ext) {
     run_absorb(cpu, g, "V2-Lite", 16, 128, 64, 128, 512, 37, 0);
     run_absorb(cpu, g, "V3", 128, 128, 64, 128, 512, 70, 0);
     run_absorb(cpu8, g8, "V3 fp8 kv_b (--w8a8)", 128, 128, 64, 128, 512, 9, 1);
@@ -512,7 +512,7 @@ int main(int argc, char **argv) {
     /* ragged dims: absorb_q small path (dn 48, r 192); out_v falls back to cuBLAS (dv 40, r 192) */
     run_absorb(cpu, g, "ragged dims (out_v: cuBLAS)", 3, 48, 16, 40, 192, 7, 0);
   }
-  if (!only_dv && !only_ra) {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
+  if (!only_dv && !only_ra && !only_ext) {  /* the cuBLAS path at decode sizes too (the bench's baseline) */
     int keep = lt_cuda_mla_absorb_max_rows;
     lt_cuda_mla_absorb_max_rows = 0;
     run_absorb(cpu, g, "V2-Lite, cuBLAS forced", 16, 128, 64, 128, 512, 1, 0);
@@ -522,7 +522,7 @@ int main(int argc, char **argv) {
   /* ---- mla_decode_v: the fused combine + out_v kernel where the decode splits, out_v streams (H = 16 at
    * rows ≤ 32, H = 128 at rows ≤ 4) and the partials T × splits × H × r × 4 B are ≤ 2 MiB (T·splits ≤ 64 at
    * H = 16, ≤ 8 at H = 128); the plain sequence elsewhere. Every context here splits into chunks of 64. ---- */
-  if (!only_absorb && !only_ra) {
+  if (!only_absorb && !only_ra && !only_ext) {
     const int ps_list[] = {64, 1}, h_list[] = {16, 128};
     const int q1[] = {1}, s40[] = {40}, s500[] = {500}, s3000[] = {3000};
     const int q8[] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -561,7 +561,7 @@ int main(int argc, char **argv) {
   /* ---- rope_absorb_q: one launch (the RoPE cache write in extra blocks of the streaming absorb_q kernel)
    * while T ≤ absorb_q's streaming bound (32 at H = 16, 16 at H = 128), the sequence above it; decode and
    * chunked-prefill tokens, positions up to 7000 ---- */
-  if (!only_absorb && !only_dv) {
+  if (!only_absorb && !only_dv && !only_ext) {
     const int q1[] = {1}, s1[] = {7000}, s1b[] = {1};
     const int q5[] = {1, 1, 3}, s5[] = {4097, 1, 300};                  /* T 5 */
     const int q32[] = {1, 20, 1, 10}, s32[] = {7000, 20, 1, 600};      /* T 32 */
@@ -582,27 +582,41 @@ int main(int argc, char **argv) {
       run_rope_absorb(cpu, g, "tiny dims T=5", 4, 64, 32, 128, 16, 3, q5, s5, 0, 1);
     }
   }
-  /* ---- extend / prefill MHA ---- */
+  /* ---- extend / prefill MHA: every kernel of the real dims (qk 128+64, v 128) forced in turn — the mma.sync
+   * kernel with 64- and 128-row CTAs, the wgmma kernel's synchronous (2) and overlapped (1) schedules — then the
+   * automatic choice (the wgmma kernel, overlapped); the tiny and generic dims take the mma.sync / generic
+   * kernels ---- */
   if (!only_absorb && !only_dv && !only_ra) {
     int ql[] = {100, 64, 1, 130, 3, 65};
     int sl[] = {100, 200, 50, 1000, 3, 1089};
-    for (int bm = 64; bm <= 128; bm += 64) {  /* both CTA shapes: 64 rows / 4 warps, 128 rows / 8 warps */
+    int ql2[] = {700};
+    int sl2[] = {700};
+    /* long prefixes (1167, 2048, 1100), T = 663 (not a multiple of 64 or 128), a 129-token prefill */
+    int ql3[] = {333, 1, 200, 129};
+    int sl3[] = {1500, 2049, 1300, 129};
+    const int vars[] = {64, 128, 2, 1, 0};
+    for (int vi = 0; vi < 5; vi++) {
+      const int v = vars[vi];
       char name[64];
-      lt_cuda_attn_extend_variant(bm);
-      snprintf(name, sizeof name, "mixed prefill/prefix, BM %d", bm);
+      lt_cuda_attn_extend_variant(v);
+      snprintf(name, sizeof name, "mixed prefill/prefix, kernel %d", v);
       e = run_extend(cpu, g, name, 16, 128, 64, 128, 512, 6, ql, sl);
-      CHECK(e <= TOL, "attn_extend real dims BM %d: rel err %.3e", bm, e);
-      snprintf(name, sizeof name, "tiny fixture dims, BM %d", bm);
-      e = run_extend(cpu, g, name, 4, 64, 32, 64, 128, 6, ql, sl);
-      CHECK(e <= TOL, "attn_extend tiny BM %d: rel err %.3e", bm, e);
+      CHECK(e <= TOL, "attn_extend real dims kernel %d: rel err %.3e", v, e);
+      snprintf(name, sizeof name, "one prefill 700, kernel %d", v);
+      e = run_extend(cpu, g, name, 16, 128, 64, 128, 512, 1, ql2, sl2);
+      CHECK(e <= TOL, "attn_extend prefill kernel %d: rel err %.3e", v, e);
+      snprintf(name, sizeof name, "long prefixes T=663, kernel %d", v);
+      e = run_extend(cpu, g, name, 16, 128, 64, 128, 512, 4, ql3, sl3);
+      CHECK(e <= TOL, "attn_extend long prefix kernel %d: rel err %.3e", v, e);
+      if (v == 64 || v == 128) {
+        snprintf(name, sizeof name, "tiny fixture dims, BM %d", v);
+        e = run_extend(cpu, g, name, 4, 64, 32, 64, 128, 6, ql, sl);
+        CHECK(e <= TOL, "attn_extend tiny BM %d: rel err %.3e", v, e);
+      }
     }
     lt_cuda_attn_extend_variant(0);
     e = run_extend(cpu, g, "generic dims 48+16/32", 2, 48, 16, 32, 64, 6, ql, sl);
     CHECK(e <= TOL, "attn_extend generic: rel err %.3e", e);
-    int ql2[] = {700};
-    int sl2[] = {700};
-    e = run_extend(cpu, g, "one prefill 700", 16, 128, 64, 128, 512, 1, ql2, sl2);
-    CHECK(e <= TOL, "attn_extend prefill: rel err %.3e", e);
   }
   cpu->destroy(cpu); g->destroy(g); cpu8->destroy(cpu8); g8->destroy(g8);
   return lt_test_done();

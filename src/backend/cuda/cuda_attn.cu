@@ -1,6 +1,7 @@
-/* cuda_attn.cu — extend / prefill MHA on the GPU: flash-attention-2 style tiling on tensor cores
- * (mma.sync m16n8k16 bf16, online softmax in fp32), keys assembled from kvb's k_nope and the
- * latent's shared k_pe; variable-length causal with a cached prefix. Generic scalar fallback. */
+/* cuda_attn.cu — extend / prefill MHA on the GPU: the op's dispatch (the real dims go to the wgmma kernel of
+ * cuda_attn_wg.cu) and flash-attention-2 style tiling on tensor cores (mma.sync m16n8k16 bf16, online softmax
+ * in fp32), keys assembled from kvb's k_nope and the latent's shared k_pe; variable-length causal with a cached
+ * prefix. Generic scalar fallback. */
 #include "backend/cuda/cuda_ops.h"
 #include <math.h>
 #include <string.h>
@@ -246,13 +247,17 @@ static latte_status launch_ext_bm(lt_cuda_ctx *c, const lt_ext_params &p, const 
 }
 
 enum { EXT_DEFAULT_BM = 128 };  /* 128 rows / 8 warps measured faster (docs/cuda-attention.md) */
-static int ext_forced_bm = 0;
-/* Tuning / testing hook (not in the op table): force 64 or 128 query rows per CTA (0 = automatic). */
-extern "C" void lt_cuda_attn_extend_variant(int bm) { ext_forced_bm = bm; }
+static int ext_forced = 0;
+/* Tuning / testing hook (not in the op table), the kernel for the next calls: 0 = automatic (the wgmma kernel
+ * of cuda_attn_wg.cu, overlapped schedule, where it serves: dn 128, dr 64, dv 128, r % 8 = 0; else the mma.sync
+ * kernel with BM 128); 64 or 128 = the mma.sync kernel with that many query rows per CTA; 1 = the wgmma kernel
+ * (its overlapped schedule, the automatic one), 2 = the wgmma kernel's synchronous schedule. Where the dims
+ * don't fit the wgmma kernel, 1 and 2 take the automatic choice. */
+extern "C" void lt_cuda_attn_extend_variant(int v) { ext_forced = v; }
 
 template <int DQK, int DV>
 static latte_status launch_ext(lt_cuda_ctx *c, const lt_ext_params &p, const lt_fwd *f) {
-  int bm = ext_forced_bm == 64 || ext_forced_bm == 128 ? ext_forced_bm : EXT_DEFAULT_BM;
+  int bm = ext_forced == 64 || ext_forced == 128 ? ext_forced : EXT_DEFAULT_BM;
   return bm == 128 ? launch_ext_bm<DQK, DV, 128>(c, p, f) : launch_ext_bm<DQK, DV, 64>(c, p, f);
 }
 
@@ -261,6 +266,8 @@ extern "C" latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, cons
                                             float scale) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   if (f->num_tokens <= 0 || f->num_seqs <= 0) return LATTE_OK;
+  if (ext_forced != 64 && ext_forced != 128 && dn == 128 && dr == 64 && dv == 128 && r % 8 == 0)
+    return lt_cuda_attn_extend_wg(b, f, q, kvb, lat, out, H, dn, dr, dv, r, scale, ext_forced == 2);
   lt_ext_params p;
   memset(&p, 0, sizeof p);
   p.q = (const bf16 *)q; p.kvb = (const bf16 *)kvb; p.lat = (const bf16 *)lat; p.out = (bf16 *)out;

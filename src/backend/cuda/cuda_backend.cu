@@ -14,6 +14,8 @@ extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused, 
     lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_cuda_fp8_prequant_on;
 
 /* *var = the integer in environment variable name, when it is set and ≥ lo */
+extern "C" void lt_cuda_attn_extend_variant(int v);  /* cuda_attn.cu */
+
 static void env_int(const char *name, int lo, int *var) {
   const char *v = getenv(name);
   if (v && *v && atoi(v) >= lo) *var = atoi(v);
@@ -314,6 +316,9 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   env_int("LATTE_FP8_MID", 0, &lt_cuda_fp8_mid_on);
   env_int("LATTE_FP8_WG", 0, &lt_cuda_fp8_wg_on);
   env_int("LATTE_FP8_PREQUANT", 0, &lt_cuda_fp8_prequant_on);
+  int ext = -1;  /* LATTE_EXTEND_KERNEL: the extend attention kernel (lt_cuda_attn_extend_variant's values) */
+  env_int("LATTE_EXTEND_KERNEL", 0, &ext);
+  if (ext >= 0) lt_cuda_attn_extend_variant(ext);
   env_int("LATTE_ROUTE_NORM_FUSED", 0, &lt_cuda_route_norm_fused);
   c->smem_optin = (int)p.sharedMemPerBlockOptin;
   c->l2_bytes = (size_t)p.l2CacheSize;

@@ -35,6 +35,10 @@ latte_status lt_cuda_linear_pair(lt_backend *b, const void *x, int64_t x_stride,
 /* cuda_attn.cu (extend / prefill MHA) */
 latte_status lt_cuda_attn_extend(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
                                  void *out, int heads, int dn, int dr, int dv, int r, float scale);
+/* cuda_attn_wg.cu (its wgmma kernel for dn 128, dr 64, dv 128; called by lt_cuda_attn_extend; sync = 1: the
+ * synchronous schedule, 0: the overlapped one; LATTE_ERR_UNSUPPORTED for other dims) */
+latte_status lt_cuda_attn_extend_wg(lt_backend *b, const lt_fwd *f, const void *q, const void *kvb, const void *lat,
+                                    void *out, int heads, int dn, int dr, int dv, int r, float scale, int sync);
 /* cuda_mla_absorb.cu (absorbed MLA: q absorption, with the RoPE cache write fused) */
 latte_status lt_cuda_mla_absorb_q(lt_backend *b, const void *q, const lt_mla_w *w, int dr, void *ql, int rows);
 latte_status lt_cuda_rope_absorb_q(lt_backend *b, const lt_fwd *f, const lt_rope *rope, void *q, int heads, int dn,

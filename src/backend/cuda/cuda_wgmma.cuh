@@ -101,6 +101,39 @@ static __device__ __forceinline__ void lt_wg_m64n256k16_rs_tb(float *d, const ui
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
 
+/* the same pin for a register A operand (a P fragment of an in-flight m64nNk16 with A from registers): placed
+ * after the wait, it keeps the register's value alive, so it is not reused while the wgmma still reads it */
+static __device__ __forceinline__ void lt_wg_keep_u(uint32_t &x) { asm volatile("" : "+r"(x)::"memory"); }
+
+/* N = 128 shapes (the extend attention, cuda_attn_wg.cu): 64 accumulators d[0..64) and their operand list */
+#define LT_WG_F64 LT_WG_F32, LT_WG_F8(32), LT_WG_F8(40), LT_WG_F8(48), LT_WG_F8(56)
+#define LT_WG_R64                                                                                                     \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                            \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                                  \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                                  \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+
+/* d [64, 128] (+)= A [64, 16] · B [128, 16]ᵀ, both K-major in shared memory; scale_d 0: d = A·Bᵀ */
+static __device__ __forceinline__ void lt_wg_m64n128k16(float *d, uint64_t da, uint64_t db, int scale_d) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+               LT_WG_R64
+               "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+               :
+      LT_WG_F64
+               : "l"(da), "l"(db), "r"(scale_d));
+}
+
+/* d [64, 128] += A [64, 16] (registers: the m16n8k16 A fragment of this warp's 16 rows) · B [16, 128] (MN-major) */
+static __device__ __forceinline__ void lt_wg_m64n128k16_rs_tb(float *d, const uint32_t *a, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+               LT_WG_R64
+               "}, {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+               :
+      LT_WG_F64
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+
 /* FP8: d [64, NN] (+)= A [64, 32] · B [NN, 32]ᵀ, e4m3 × e4m3 → f32, both K-major in shared memory (FP8 wgmma has
  * no transpose: K-major is the only layout), NN = 8..64 in steps of 8; scale_d 0: d = A·Bᵀ. d: NN/2 floats,
  * 8-column chunk i in d[4i..4i+3] (the m16n8 fragment order, as above). PTX: "d, a-desc, b-desc, scale-d,
