@@ -120,6 +120,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
   double res[5][4][8];  /* [shape][M][mid, before, auto, cublasLt, best swept, wg, wg alone, cublasLt alone] µs */
+  double dec[5][3][4];  /* [shape][M = 1, 2, 4][auto, decode GEMV, wg + quant, wg alone] µs */
   int best[5][4][4];    /* the best sweep point: cfg, x place, ring slots, S */
   printf("\nfp8 mid-size kernel: knob sweep, us per call (cfg: 1 = 4 warps x 16 rows, 2 = 4 x 32, 3 = 8 x 16, 4 = 8 x 32; "
          "x: 1 in-block, 2 quant kernel; st: ring slots; columns S = 1 2 3 4 6 8; - = declined)\n");
@@ -168,6 +169,19 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_fp8_mid_cfg = lt_fp8_mid_xq = lt_fp8_mid_st = lt_fp8_mid_s = 0;
       lt_cuda_gemm_force = 0;
     }
+    for (int mi = 0; mi < 3; mi++) {  /* decode rows: the GEMV (quantising in its blocks) vs the wgmma kernel */
+      lin_arg a = {b, ws, nw, x, 4, y, 1 << mi};
+      lt_cuda_gemm_force = 0;
+      dec[si][mi][0] = time_lin(&a, 30);
+      lt_cuda_gemm_force = 4;
+      dec[si][mi][1] = time_lin(&a, 30);
+      lt_cuda_gemm_force = 6;
+      dec[si][mi][2] = time_lin(&a, 30);
+      lt_fp8_quant_skip = 1;
+      dec[si][mi][3] = time_lin(&a, 30);
+      lt_fp8_quant_skip = 0;
+      lt_cuda_gemm_force = 0;
+    }
     for (int i = 0; i < 4; i++) cudaFree(x[i]);
     cudaFree(y);
     for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
@@ -190,6 +204,17 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       }
       if (res[si][mi][4] < 1e29)
         printf(" %d/%d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2], best[si][mi][3]);
+      printf("\n");
+    }
+  printf("\ndecode rows, us per call (%% of the bytes bound): auto = the dispatch now; gemv = the decode GEMV (x "
+         "quantised in its blocks, force 4); wg alone = x already quantised by the op before\n");
+  printf("%-13s %3s %14s %14s %14s %14s\n", "N x K", "M", "auto", "gemv", "wg + quant", "wg alone");
+  for (int si = 0; si < 5; si++)
+    for (int mi = 0; mi < 3; mi++) {
+      const int N = shapes[si][0], K = shapes[si][1], M = 1 << mi;
+      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      printf("%6dx%-6d %3d", N, K, M);
+      for (int kc = 0; kc < 4; kc++) printf(" %7.1f (%3.0f%%)", dec[si][mi][kc], 100.0 * bytes / (dec[si][mi][kc] * 1e-6) / bw);
       printf("\n");
     }
   printf("\nthe GEMM alone (x already e4m3 + scales, as where the op before quantises; same bytes bound), us per call\n");

@@ -472,9 +472,9 @@ int main(void) {
   for (int ps = 0; ps < 2; ps++) { test_rope(16, ps ? 64 : 1); test_rope(128, ps ? 64 : 1); }
 
   const int Ms[4] = {1, 7, 64, 512};
-  /* FP8 (automatic dispatch): M = 1 the decode GEMV, 7..16 the mid-size kernel, 17..64 the mid-size
-   * kernel at rows · n · k ≤ 2^29 (the ragged fixtures, 576×7168 and 2048×2048 up to 64; 1536×7168 and
-   * 2048×7168 at 17 and 33), else cuBLASLt; M = 7 (second entry) with a padded row stride */
+  /* FP8 (automatic dispatch): 1..64 rows the wgmma kernel where k % 128 == 0; else M = 1 the decode GEMV,
+   * 7..16 the mid-size kernel, 17..64 the mid-size kernel at rows · n · k ≤ 2^29, else cuBLASLt; M = 7
+   * (second entry) with a padded row stride */
   const int Ms8[8] = {1, 7, 8, 16, 17, 33, 64, 512};
   /* ragged fixtures (bf16 and fp8) */
   int rag[3][2] = {{160, 256}, {384, 192}, {256, 96}};
@@ -630,11 +630,13 @@ int main(void) {
           free(x);
           gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
           lt_cuda_gemm_force = 0;
-          /* the automatic dispatch tries it first at 5..64 rows (default); LATTE_FP8_WG=0 turns it off */
+          /* the automatic dispatch tries it first at 1..64 rows (default); LATTE_FP8_WG=0 turns it off */
           run_linear_tol(&t, 40, 0, 0, " [automatic]", 4e-3);
+          run_linear_tol(&t, 1, 0, 0, " [automatic]", 4e-3);
           run_linear_tol(&t, 12, 3, 0, " [automatic] strided", 4e-3);
           lt_cuda_fp8_wg_on = 0;
           run_linear_tol(&t, 40, 0, 0, " [automatic, fp8 wg off]", 4e-3);
+          run_linear_tol(&t, 1, 0, 0, " [automatic, fp8 wg off]", 4e-3);
           lt_cuda_fp8_wg_on = 1;
         }
       }

@@ -28,7 +28,7 @@ int lt_cuda_gemv_fp8_on = 1;
 extern "C" int lt_cuda_fp8_mid_on;
 int lt_cuda_fp8_mid_on = 1;
 extern "C" int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu */
-/* 1 (default): the automatic dispatch tries the wgmma FP8 kernel first at 5..64 rows, where it measured
+/* 1 (default): the automatic dispatch tries the wgmma FP8 kernel first at 1..64 rows, where it measured
  * fastest (H200, bench_gemm; docs/cuda-gemm.md, "The wgmma FP8 kernel"); 0: never (LATTE_FP8_WG=0, measuring) */
 extern "C" int lt_cuda_fp8_wg_on;
 int lt_cuda_fp8_wg_on = 1;
@@ -673,7 +673,7 @@ static int fp8_mid_auto(int rows, const lt_weight *w) {
 }
 
 /* whether the automatic dispatch tries the wgmma FP8 kernel first at this many rows (it declines the rest) */
-static int fp8_wg_auto(int rows) { return lt_cuda_fp8_wg_on && rows > LT_FP8_GEMV_M && rows <= LT_FP8_MID_M; }
+static int fp8_wg_auto(int rows) { return lt_cuda_fp8_wg_on && rows >= 1 && rows <= LT_FP8_MID_M; }
 
 extern "C" int lt_cuda_fp8_wg_takes(lt_backend *b, const lt_weight *w, int rows) {
   const int force = lt_cuda_gemm_force;
@@ -698,22 +698,9 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
   if (w->dtype != LT_F8E4M3)
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: weight dtype %s", lt_dtype_name(w->dtype));
   const int K = (int)w->k, kq = (int)cdiv(K, 128) * 128, force = lt_cuda_gemm_force;
-  /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
-   * where it measured fastest (H200, bench_gemm) and the mid-size kernel declined or is off: rows ≤ 8
-   * up to LT_FP8_SF_BYTES8 weight bytes, rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K
-   * kernel / cuBLASLt, as before) */
-  if (force == 0 || force == 4) {  /* the FP8 decode GEMV (cuda_gemv_fp8.cu): forced up to 16 rows; automatic
-                                    * where it measured faster than the split-free kernel (H200, bench_gemm) */
-    int done = 0;
-    if (force == 4 || (lt_cuda_gemv_fp8_on && rows <= LT_FP8_GEMV_M))
-      LT_TRY(lt_cuda_gemv_fp8(b, x, xs, w, y, rows, out_f32, &done));
-    if (done) return LATTE_OK;
-    if (force == 4)
-      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
-                    (long long)w->n, (long long)w->k);
-  }
-  /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced at 1..64 rows; automatic at 5..64 rows ahead of the
-   * mid-size kernel and cuBLASLt (it declines k % 128 != 0: those fall through to them) */
+  /* the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu): forced or automatic at 1..64 rows, ahead of the decode GEMV,
+   * the mid-size kernel and cuBLASLt — it measured faster than each at every V3 shape there (H200, bench_gemm
+   * mid); it declines k % 128 != 0: those fall through to them */
   if (force == 6 || (force == 0 && fp8_wg_auto(rows))) {
     int done = 0;
     LT_TRY(lt_cuda_fp8_wg(b, x, xs, w, y, rows, out_f32, &done));
@@ -721,6 +708,17 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
     if (force == 6)
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the wgmma FP8 kernel declines rows %d, n %lld, k %lld, "
                     "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
+  }
+  if (force == 0 || force == 4) {  /* the FP8 decode GEMV (cuda_gemv_fp8.cu): forced up to 16 rows; automatic at
+                                    * rows ≤ 4 where the wgmma kernel declines or is off (it measured faster than
+                                    * the split-free kernel there, H200, bench_gemm) */
+    int done = 0;
+    if (force == 4 || (lt_cuda_gemv_fp8_on && rows <= LT_FP8_GEMV_M))
+      LT_TRY(lt_cuda_gemv_fp8(b, x, xs, w, y, rows, out_f32, &done));
+    if (done) return LATTE_OK;
+    if (force == 4)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
+                    (long long)w->n, (long long)w->k);
   }
   if (force == 5 || (force == 0 && fp8_mid_auto(rows, w))) {  /* the mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) */
     int done = 0;
@@ -730,6 +728,10 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
       return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the mid-size FP8 kernel declines rows %d, n %lld, k %lld, "
                     "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
   }
+  /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
+   * where it measured fastest (H200, bench_gemm) and the mid-size kernel declined or is off: rows ≤ 8
+   * up to LT_FP8_SF_BYTES8 weight bytes, rows ≤ 16 up to LT_FP8_SF_BYTES16 (larger weights: split-K
+   * kernel / cuBLASLt, as before) */
   const int sf_ok = K % 16 == 0 && ((uintptr_t)w->data & 15) == 0 && force != 2 && force != 3;
   const int64_t wbytes = w->n * w->k;
   const int sf_fused = sf_ok && rows <= LT_FP8_FUSE_M &&
