@@ -12,7 +12,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "bench_util.cuh"
 
-extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip;
+extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip, lt_fp8_wg_xin;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
@@ -142,11 +142,13 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_cuda_fp8_wg_on = 1;
       lt_cuda_gemm_force = 6;
       res[si][mi][5] = time_lin(&a, 30);
-      lt_fp8_quant_skip = 1;  /* the GEMM alone: x as the quantisation kernel last left it */
+      lt_fp8_wg_xin = 2;      /* not the in-block quantisation: */
+      lt_fp8_quant_skip = 1;  /* the GEMM alone, x as the quantisation kernel last left it */
       res[si][mi][6] = time_lin(&a, 30);
       lt_cuda_gemm_force = 2;
       res[si][mi][7] = time_lin(&a, 30);
       lt_fp8_quant_skip = 0;
+      lt_fp8_wg_xin = 0;
       lt_cuda_gemm_force = 5;
       lt_cuda_fp8_mid_on = 1;
       res[si][mi][4] = 1e30;
@@ -176,10 +178,12 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_cuda_gemm_force = 4;
       dec[si][mi][1] = time_lin(&a, 30);
       lt_cuda_gemm_force = 6;
+      lt_fp8_wg_xin = 2;  /* x quantised by lt_k_quant_rows first, not in the GEMM's blocks */
       dec[si][mi][2] = time_lin(&a, 30);
       lt_fp8_quant_skip = 1;
       dec[si][mi][3] = time_lin(&a, 30);
       lt_fp8_quant_skip = 0;
+      lt_fp8_wg_xin = 0;
       lt_cuda_gemm_force = 0;
     }
     for (int i = 0; i < 4; i++) cudaFree(x[i]);
@@ -206,8 +210,9 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
         printf(" %d/%d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2], best[si][mi][3]);
       printf("\n");
     }
-  printf("\ndecode rows, us per call (%% of the bytes bound): auto = the dispatch now; gemv = the decode GEMV (x "
-         "quantised in its blocks, force 4); wg alone = x already quantised by the op before\n");
+  printf("\ndecode rows, us per call (%% of the bytes bound): auto = the dispatch now (the wgmma kernel quantising x "
+         "in its blocks); gemv = the decode GEMV (force 4); wg + quant = the wgmma kernel after lt_k_quant_rows; wg "
+         "alone = x already quantised by the op before\n");
   printf("%-13s %3s %14s %14s %14s %14s\n", "N x K", "M", "auto", "gemv", "wg + quant", "wg alone");
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 3; mi++) {

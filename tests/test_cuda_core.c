@@ -17,7 +17,7 @@
 
 extern int lt_cuda_gemm_force;
 extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
-extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;                 /* cuda_gemm_fp8_wg.cu's knobs */
+extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 /* f32 output of the wgmma FP8 kernel vs the CPU's w8a8: native FP8 wgmma keeps ~14 bits when it adds the
@@ -446,6 +446,32 @@ static void test_fp8_pair(int n1, int n2, int k, int rows) {
   free_weight(&b);
 }
 
+/* The wgmma FP8 kernel (forced) with x quantised inside its blocks (lt_fp8_wg_xin = 1: wherever it can, ≤ 8
+ * rows, x rows 16-byte aligned) and by lt_k_quant_rows first (2): the same quantised bytes, so the same bits;
+ * x row stride k + pad (pad 3: unaligned rows, the in-block path declines), bf16 or f32 output. */
+static void check_wg_xin(tw *t, int M, int pad, int f32) {
+  const int64_t xs = t->k + pad;
+  float *x = rnd((size_t)M * xs, 1.0f);
+  void *dx = dev_act(x, (size_t)M * xs), *dy = NULL;
+  const size_t yb = (size_t)M * t->n * (f32 ? 4 : 2);
+  uint8_t *h[2] = {malloc(yb), malloc(yb)};
+  int ok = dx && !gpu->alloc(gpu, yb, &dy);
+  for (int v = 0; v < 2 && ok; v++) {
+    lt_fp8_wg_xin = v ? 2 : 1;
+    poison(dy, yb);
+    ok = !(f32 ? gpu->linear_f32out(gpu, dx, &t->wg, (float *)dy, M) : gpu->linear(gpu, dx, xs, &t->wg, dy, M)) &&
+         !gpu->download(gpu, h[v], dy, yb);
+  }
+  lt_fp8_wg_xin = 0;
+  CHECK(ok && !memcmp(h[0], h[1], yb), "fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks vs "
+        "first: bits differ (or failed: %s)", t->n, t->k, M, pad, f32 ? " f32" : "", latte_last_error());
+  if (ok) printf("  fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks == first, bit for bit\n", t->n,
+                 t->k, M, pad, f32 ? " f32 out" : "");
+  free(h[0]); free(h[1]); free(x);
+  if (dx) gpu->dfree(gpu, dx);
+  if (dy) gpu->dfree(gpu, dy);
+}
+
 static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
   tw t;
   if (make_weight(&t, n, k, fp8)) return;
@@ -610,6 +636,12 @@ int main(void) {
         gpu->dfree(gpu, dx); gpu->dfree(gpu, dy);
       } else {
         for (int j = 0; j < 6; j++) run_linear_tol(&t, M6[j], pad6[j], 0, " [fp8 wg]", 4e-3);
+        run_linear_tol(&t, 1, 0, 0, " [fp8 wg]", 4e-3);
+        run_linear_tol(&t, 3, 8, 1, " [fp8 wg]", LT_WG_F32_TOL);
+        check_wg_xin(&t, 1, 0, 0);
+        check_wg_xin(&t, 3, 8, 0);
+        check_wg_xin(&t, 8, 0, 1);
+        check_wg_xin(&t, 5, 3, 0);
         run_linear_tol(&t, 33, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         run_linear_tol(&t, 64, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         for (int q = 0; q < 5; q++) {

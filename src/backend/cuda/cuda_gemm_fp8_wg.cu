@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_wgmma.cuh"
+#include "backend/cuda/cuda_fp8.cuh"
 #include <stdint.h>
 
 enum {
@@ -27,9 +28,15 @@ enum {
  * S (1..8), the ring stages (4, 6 or 8). */
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
 int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
+/* Where x is quantised for lt_cuda_fp8_wg (bench_gemm, tests): 0 = automatic (inside the GEMM's blocks where
+ * that measured faster, else lt_k_quant_rows first), 1 = inside the blocks wherever the kernel can (≤ 8 rows,
+ * ≤ 128 (token, group) pairs per block), 2 = always lt_k_quant_rows first */
+extern "C" int lt_fp8_wg_xin;
+int lt_fp8_wg_xin = 0;
 
 
-/* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); W [N, K]
+/* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); or, for
+ * the QX kernels, x [M, K] bf16 (row stride xs, rows 16-byte aligned) quantised by the blocks themselves; W [N, K]
  * e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32; yvec: N % 4 == 0 and y 16-byte aligned;
  * kslice: the K range of one cluster rank (a multiple of 128). K % 128 == 0. */
 typedef struct {
@@ -37,6 +44,8 @@ typedef struct {
   const float *wsc;
   const uint8_t *xq;
   const float *xqs;
+  const __nv_bfloat16 *x;
+  int64_t xs;
   int M, N, K, kslice;
   void *y;
   int out_f32, yvec;
@@ -50,6 +59,9 @@ __host__ __device__ constexpr int lt_f8w_stage_bytes(int WG, int NN) { return (6
 static size_t lt_f8w_smem_bytes(int WG, int NN, int ST, int gs) {
   return LT_F8W_ALIGN + (size_t)ST * lt_f8w_stage_bytes(WG, NN) + sizeof(float) * ((size_t)WG * gs + (size_t)gs * NN);
 }
+/* a QX block's x tiles of all its groups (after the ring): [gs][NN rows][128 B], swizzled like a stage's x tile */
+static size_t lt_f8w_xall_bytes(int NN, int gs) { return (size_t)gs * NN * 128; }
+enum { LT_F8W_QP = 8 };  /* a QX block quantises ≤ LT_F8W_QP · 4 · (warps) (token, group) pairs, all loads first */
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (W [N, K] e4m3, M ≤ NN = 8·N8)
  * Block (bx, ·, z): rows [bx·R, +R) (warpgroup wg: 64 of them from bx·R + 64·wg), K range [z·kslice,
@@ -66,8 +78,11 @@ static size_t lt_f8w_smem_bytes(int WG, int NN, int ST, int gs) {
  *    m64nNNk32 (descriptors +32 bytes per k32 step inside the 128-byte rows; scale-d 0 on the first: a fresh
  *    partial), commit, wait 0, acc += partial · (sw · sx) (mid kernel's / lt_fp8_group_mma's order);
  *  - the accumulators (m16n8 fragment order: warp q of a warpgroup holds rows 16q + lane/4 (+8), chunk c
- *    columns 8c + 2(lane%4) (+1)) → yᵀ tile [NN][R + TPAD] in the ring → lt_cluster_sum_store. */
-template <int N8, int WG, int ST>
+ *    columns 8c + 2(lane%4) (+1)) → yᵀ tile [NN][R + TPAD] in the ring → lt_cluster_sum_store.
+ * QX: no lt_k_quant_rows launch before it; after the PDL wait the block quantises its K range of bf16 x itself
+ * (8 lanes per (token, 128-group), lt_quant16_bf16: the bytes and scales lt_k_quant_rows would write) into x
+ * tiles of every group kept beside the ring (xall), so the ring carries W only. */
+template <int N8, int WG, int ST, bool QX>
 __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) {
   LT_PDL_LAUNCH_NEXT();  /* the wait comes after the weight prologue (cuda_common.h) */
   constexpr int T = WG * 128, R = WG * 64, NN = N8 * 8, STAGE = lt_f8w_stage_bytes(WG, NN), RP = R + LT_F8W_TPAD;
@@ -80,7 +95,8 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   uint8_t *ring = lt_f8w_smem + ((LT_F8W_ALIGN - ((uint32_t)__cvta_generic_to_shared(lt_f8w_smem) & 1023u)) & 1023u);
   const uint32_t ring_sa = (uint32_t)__cvta_generic_to_shared(ring);
   const int gs = a.kslice / 128, Gw = a.K / 128;
-  float *sxs = (float *)(ring + (size_t)ST * STAGE);  /* [gs][NN] (first: 1024-aligned, read as float2) */
+  uint8_t *xall = ring + (size_t)ST * STAGE;          /* QX: [gs][NN][128 B] (1024-aligned) */
+  float *sxs = (float *)(xall + (QX ? (size_t)gs * NN * 128 : 0));  /* [gs][NN] (1024-aligned, read as float2) */
   float *sws = sxs + gs * NN;                         /* [WG][gs] */
   const int tid = threadIdx.x, n0 = blockIdx.x * R, kb = blockIdx.z * a.kslice;
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
@@ -101,9 +117,9 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
 #pragma unroll
   for (int j = 0; j < XJ; j++) {
     const int m = r0 + j * RS;
-    xhas[j] = m < NN;   /* this thread copies a chunk of token row m */
-    xok[j] = m < a.M;   /* tokens M .. NN−1: zeros */
-    xsrc[j] = a.xq + (int64_t)(xok[j] ? m : 0) * a.K + kb + c * 16;
+    xhas[j] = !QX && m < NN;  /* this thread copies a chunk of token row m */
+    xok[j] = m < a.M;         /* tokens M .. NN−1: zeros */
+    xsrc[j] = QX ? NULL : a.xq + (int64_t)(xok[j] ? m : 0) * a.K + kb + c * 16;
   }
   /* W rows r0 + j·RS at stage offset (r0 + j·RS)·128 + cs; x rows at R·128 + (r0 + j·RS)·128 + cs */
   const int dst0 = r0 * 128 + cs;
@@ -123,14 +139,46 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
     sws[q * gs + lg] = row < a.N ? a.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
   }
   LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows (and y may be read by earlier kernels): only now */
-  for (int i = tid; i < ng * NN; i += T) {
-    const int lg = i / NN, m = i % NN;
-    sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
+  if (QX) {
+    /* (token m, group lg) pairs q = lg·M + m, 4 per warp per pass (8 lanes each); every pass's loads first */
+    const int items = a.M * ng, wid = tid >> 5, sub8 = (tid >> 3) & 3, j8 = tid & 7;
+    uint4 v[LT_F8W_QP][2];
+#pragma unroll
+    for (int pp = 0; pp < LT_F8W_QP; pp++) {
+      const int q = (pp * (T / 32) + wid) * 4 + sub8;
+      v[pp][0] = v[pp][1] = make_uint4(0, 0, 0, 0);
+      if (q < items) {
+        const uint4 *src = (const uint4 *)(a.x + (int64_t)(q % a.M) * a.xs + kb + (q / a.M) * 128 + j8 * 16);
+        v[pp][0] = src[0];
+        v[pp][1] = src[1];
+      }
+    }
+#pragma unroll
+    for (int pp = 0; pp < LT_F8W_QP; pp++) {
+      if ((pp * (T / 32) + wid) * 4 >= items) break;  /* warp-uniform: the shuffles need every lane */
+      const int q = (pp * (T / 32) + wid) * 4 + sub8, m = q % a.M, lg = q / a.M;
+      float sc;
+      const uint4 b = lt_quant16_bf16(v[pp], &sc);
+      if (q < items) {
+        *(uint4 *)(xall + (lg * NN + m) * 128 + ((j8 ^ (m & 7)) << 4)) = b;
+        if (j8 == 0) sxs[lg * NN + m] = sc;
+      }
+    }
+    for (int i = tid; i < ng * (NN - a.M) * 8; i += T) {  /* tokens M .. NN−1: zero bytes, zero scales */
+      const int lg = i / ((NN - a.M) * 8), m = a.M + (i / 8) % (NN - a.M);
+      *(uint4 *)(xall + (lg * NN + m) * 128 + ((i & 7) << 4)) = make_uint4(0, 0, 0, 0);
+      if ((i & 7) == 0) sxs[lg * NN + m] = 0.0f;
+    }
+  } else {
+    for (int i = tid; i < ng * NN; i += T) {
+      const int lg = i / NN, m = i % NN;
+      sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
+    }
   }
   /* prologue, x tiles of groups 0 .. ST−2 (L2-resident, just written by lt_k_quant_rows): XB stages' loads
    * issued before their stores */
 #pragma unroll
-  for (int s0 = 0; s0 < ST - 1; s0 += XB) {
+  for (int s0 = 0; s0 < (QX ? 0 : ST - 1); s0 += XB) {
     uint4 v[XB][XJ];
 #pragma unroll
     for (int u = 0; u < XB; u++)
@@ -173,7 +221,8 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
     }
     const uint32_t sb = ring_sa + (uint32_t)((i % ST) * STAGE);
     const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);  /* this warpgroup's 64 W rows */
-    const uint64_t db = lt_wg_desc(sb + (uint32_t)(R * 128), 16, 1024);       /* the NN token rows */
+    const uint32_t xb = QX ? ring_sa + (uint32_t)(ST * STAGE + i * NN * 128) : sb + (uint32_t)(R * 128);
+    const uint64_t db = lt_wg_desc(xb, 16, 1024);                              /* the NN token rows */
     lt_wg_keep_all(p);
     lt_wg_fence();
 #pragma unroll
@@ -207,16 +256,17 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
 
 static int64_t lt_f8w_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-template <int N8, int WG, int ST>
+template <int N8, int WG, int ST, bool QX = false>
 static latte_status lt_f8w_launch(lt_cuda_ctx *c, int tiles, int S, size_t smem, const lt_f8w_args &a) {
   static size_t opted = 0;  /* dynamic shared memory this variant is opted into */
   if (smem > opted) {
-    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_wg<N8, WG, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_wg<N8, WG, ST, QX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)smem));
     opted = smem;
   }
   cudaLaunchAttribute at[2];
   const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128, smem, c->stream);
-  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_wg<N8, WG, ST>, a);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_wg<N8, WG, ST, QX>, a);
   if (e != cudaSuccess)
     return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_wg (rows %d, n %d, k %d, grid %d×%d, smem %zu): %s",
                   __FILE__, __LINE__, a.M, a.N, a.K, tiles, S, smem, cudaGetErrorString(e));
@@ -301,9 +351,8 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, int rows, lt_
   }
 }
 
-/* one launch of plan p over quantised x (xq [rows, k] e4m3, row stride k; xqs [k/128][rows]) */
-static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_weight *w, const uint8_t *xq,
-                               const float *xqs, void *y, int rows, int out_f32) {
+/* the arguments of plan p's launch for W, y */
+static lt_f8w_args lt_f8w_args_of(const lt_f8w_plan &p, const lt_weight *w, void *y, int rows, int out_f32) {
   lt_f8w_args a = {};
   a.w = (const uint8_t *)w->data;
   a.wsc = w->scale;
@@ -314,6 +363,13 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_we
   a.y = y;
   a.out_f32 = out_f32;
   a.yvec = w->n % 4 == 0 && ((uintptr_t)y & 15) == 0;
+  return a;
+}
+
+/* one launch of plan p over quantised x (xq [rows, k] e4m3, row stride k; xqs [k/128][rows]) */
+static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_weight *w, const uint8_t *xq,
+                               const float *xqs, void *y, int rows, int out_f32) {
+  lt_f8w_args a = lt_f8w_args_of(p, w, y, rows, out_f32);
   a.xq = xq;
   a.xqs = xqs;
   if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
@@ -330,6 +386,24 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w->k || !lt_f8w_choose(c, w, rows, &p)) return LATTE_OK;
+  /* QX (x quantised inside the blocks, no lt_k_quant_rows launch): the automatic block shape, short K ranges
+   * (gs ≤ 10 groups) and rows · gs ≤ 32 (token, group) pairs per block — where it measured faster than the
+   * quantisation launch (H200, bench_gemm mid's decode rows: 7168×2048 M = 1 7.2 → 6.4 µs, 576×7168 5.4 → 4.8;
+   * with 64 groups per block (7168×16384) or 48 pairs it was slower: the whole K range is quantised before
+   * the first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the
+   * shape rule (tests), 2 never */
+  const size_t smem_qx = p.smem + lt_f8w_xall_bytes(8 * p.N8, p.gs);
+  const int qx_shape = lt_fp8_wg_xin == 1 ? (int64_t)rows * p.gs <= LT_F8W_QP * 4 * 4
+                                          : p.gs <= 10 && (int64_t)rows * p.gs <= 32;
+  if (lt_fp8_wg_xin != 2 && qx_shape && p.N8 == 1 && p.WG == 1 && p.ST == 4 && x_stride % 8 == 0 &&
+      ((uintptr_t)x & 15) == 0 && smem_qx <= (size_t)c->smem_optin) {
+    lt_f8w_args a = lt_f8w_args_of(p, w, y, rows, out_f32);
+    a.x = (const __nv_bfloat16 *)x;
+    a.xs = x_stride;
+    LT_TRY((lt_f8w_launch<1, 1, 4, true>(c, (int)p.tiles, p.S, smem_qx, a)));
+    *done = 1;
+    return LATTE_OK;
+  }
   uint8_t *xq;
   float *xqs;
   LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, (int)w->k, &xq, &xqs));
