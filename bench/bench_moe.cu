@@ -18,6 +18,8 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 
 static double bw_gbs, gemm_tfs;
 extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
+extern "C" int lt_cuda_gg_wg, lt_cuda_ggw_st, lt_cuda_ggw_want, lt_cuda_ggw_fine;   /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma
+                                                                    (0 off / 1 auto / 2 forced), its knobs */
 
 static void measure_floors(cudaStream_t st, cublasHandle_t h) {
   bw_gbs = lt_bench_copy_bw(st, (size_t)1 << 30, 10) / 1e9;   /* read + write */
@@ -174,8 +176,8 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   }
   lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
   if (!fp8 && (route_norm_only || !only_m)) bench_norm_route(b, m, &gate, bias, &rc, &moe);
-  const int Ms[4] = {1, 4, 64, 512};
-  for (int mi = 0; mi < 4 && !route_norm_only; mi++) {
+  const int Ms[5] = {1, 4, 16, 64, 512};
+  for (int mi = 0; mi < 5 && !route_norm_only; mi++) {
     int M = Ms[mi];
     if (only_m && M != only_m) continue;
     if (M == 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 */
@@ -189,24 +191,33 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     LK(lt_cuda_f32_to_act(b, xh.data(), x, xh.size()));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-    float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0;
-    const int iters = 20;
-    for (int part = 0; part < 4; part++) {
+    float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0, t_cmp[2][2] = {{0, 0}, {0, 0}};
+    const int iters = 20, keep_wg = lt_cuda_gg_wg;
+    /* parts 4..7 (fp8): the experts, then the layer, with the wgmma grouped GEMM off (4, 5) and forced (6, 7) */
+    for (int part = 0; part < (fp8 ? 8 : 4); part++) {
+      if (part >= 4) {
+        lt_cuda_gg_wg = part < 6 ? 0 : 2;
+        if (part == 4 || part == 6) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));  /* launch shapes settle */
+        CK(cudaStreamSynchronize(c->stream));
+      }
       for (int it = -2; it < iters; it++) {
         if (it == 0) CK(cudaEventRecord(e0, c->stream));
         /* parts: 0 router alone, 1 experts alone (their own sort), 2 shared MLP alone (when not
          * folded), 3 the layer as the model runs it (router sorts for the experts) */
         if (part == 0) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, NULL));
         if (part == 3) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
-        if (part == 1 || part == 3) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));
-        if ((part == 2 || part == 3) && !moe.shared_folded) LK(b->mlp(b, x, &sh, sout, M));
-        if (part == 3 && !moe.shared_folded) LK(b->add(b, out, sout, (int64_t)M * H));
+        if (part == 5 || part == 7) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
+        if (part == 1 || part >= 3) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));
+        if ((part == 2 || part == 3 || part == 5 || part == 7) && !moe.shared_folded) LK(b->mlp(b, x, &sh, sout, M));
+        if ((part == 3 || part == 5 || part == 7) && !moe.shared_folded) LK(b->add(b, out, sout, (int64_t)M * H));
       }
       CK(cudaEventRecord(e1, c->stream)); CK(cudaEventSynchronize(e1));
       float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
       float us = ms * 1e3f / iters;
-      if (part == 0) t_route = us; else if (part == 1) t_exp = us; else if (part == 2) t_sh = us; else t_all = us;
+      if (part == 0) t_route = us; else if (part == 1) t_exp = us; else if (part == 2) t_sh = us; else if (part == 3) t_all = us;
+      else t_cmp[(part - 4) / 2][part & 1] = us;
     }
+    lt_cuda_gg_wg = keep_wg;
     std::vector<int32_t> idh((size_t)M * K);
     CK(cudaMemcpy(idh.data(), ids, sizeof(int32_t) * M * K, cudaMemcpyDeviceToHost));
     std::vector<char> used(E, 0);
@@ -226,6 +237,13 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     fprintf(tab, "%-8s %-4s M=%-4d %-6s | route %7.1f us | experts %7.1f us (%3d touched, %7.1f MB, %6.1f GF; floor %6.1f us = %4.0f%%) | shared %6.1f us | layer %7.1f us: bw floor %6.1f us, flop floor %6.1f us -> %4.0f%% of floor\n",
             m->name, fp8 ? "fp8" : "bf16", M, "tiled", t_route, t_exp, touched, bytes_exp / 1e6, fl_exp / 1e9, efloor,
             100.0 * efloor / t_exp, t_sh, t_all, t_bw, t_fl, 100.0 * floor_us / t_all);
+    if (fp8)
+      fprintf(tab, "%-8s fp8  M=%-4d gg-cmp | experts: mma.sync %7.1f us (%4.0f%% of floor) vs wgmma %7.1f us (%4.0f%%) "
+              "= %.2fx | layer: mma.sync %7.1f us (%4.0f%%) vs wgmma %7.1f us (%4.0f%%) | default: %s (st %d want %d fine %d)\n",
+              m->name, M, t_cmp[0][0], 100.0 * efloor / t_cmp[0][0], t_cmp[1][0], 100.0 * efloor / t_cmp[1][0],
+              t_cmp[0][0] / t_cmp[1][0], t_cmp[0][1], 100.0 * floor_us / t_cmp[0][1], t_cmp[1][1],
+              100.0 * floor_us / t_cmp[1][1], keep_wg ? "wgmma where it serves" : "mma.sync", lt_cuda_ggw_st,
+              lt_cuda_ggw_want, lt_cuda_ggw_fine);
     fflush(tab);
     CK(cudaFree(x)); CK(cudaFree(out)); CK(cudaFree(sout)); CK(cudaFree(ids)); CK(cudaFree(wts));
     CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
@@ -238,11 +256,16 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   if (bias) CK(cudaFree(bias));
 }
 
-/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 64} by default (M = 512 on request);
- * bench_moe route-norm: only add_rmsnorm_route (both models) */
+/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 16, 64} by default (M = 512 on request), bf16
+ * and fp8, and v3-full (the full-size V3 experts, fp8 only: 11 GB of weights); model "fp8": every model, fp8 only;
+ * bench_moe route-norm: only add_rmsnorm_route (both models). fp8 rows add the experts and the layer with the
+ * wgmma grouped GEMM off and forced (gg-cmp). */
 int main(int argc, char **argv) {
   lt_backend *b;
   LK(lt_cuda_backend_create(1, &b));
+  if (getenv("LT_BENCH_GGW_ST")) lt_cuda_ggw_st = atoi(getenv("LT_BENCH_GGW_ST"));       /* wgmma gg knobs (sweeps) */
+  if (getenv("LT_BENCH_GGW_WANT")) lt_cuda_ggw_want = atoi(getenv("LT_BENCH_GGW_WANT"));
+  if (getenv("LT_BENCH_GGW_FINE")) lt_cuda_ggw_fine = atoi(getenv("LT_BENCH_GGW_FINE"));
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, c->device));
@@ -251,12 +274,16 @@ int main(int argc, char **argv) {
          p.name, bw_gbs, gemm_tfs);
   model_t v2 = {"v2-lite", 2048, 64, 6, 1408, 2816, 1, 1, LT_TOPK_GREEDY, 0, 0, 0, 1.0f};
   model_t v3 = {"v3-tp8", 7168, 256, 8, 256, 256, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f};
+  model_t v3f = {"v3-full", 7168, 256, 8, 2048, 2048, 8, 4, LT_TOPK_NOAUX_TC, 1, 1, 1, 2.5f};
   const char *only = argc > 1 ? argv[1] : NULL;
   only_m = argc > 2 ? atoi(argv[2]) : 0;
+  int fp8_only = 0;
   if (only && !strcmp(only, "route-norm")) { route_norm_only = 1; only = NULL; }
-  for (int fp8 = 0; fp8 < (route_norm_only ? 1 : 2); fp8++) {
+  if (only && !strcmp(only, "fp8")) { fp8_only = 1; only = NULL; }
+  for (int fp8 = fp8_only; fp8 < (route_norm_only ? 1 : 2); fp8++) {
     if (!only || !strcmp(only, v2.name)) bench_model(b, &v2, fp8, stdout);
     if (!only || !strcmp(only, v3.name)) bench_model(b, &v3, fp8, stdout);
+    if (fp8 && !route_norm_only && (!only || !strcmp(only, v3f.name))) bench_model(b, &v3f, fp8, stdout);
   }
   b->destroy(b);
   return 0;

@@ -1,7 +1,8 @@
 /* test_cuda_moe.c — the CUDA router, routed experts and dense MLP against the CPU twins (cpu_moe.c)
  * at DeepSeek V2-Lite / V2 / V3 shapes, bf16 and FP8 (w8a8, ragged 128-blocks); CUDA outputs are
  * poisoned (0xFF = NaN) before each run.
- * "./test_cuda_moe small" runs only the tiny cases. */
+ * "./test_cuda_moe small" (or LT_TEST_QUICK=1) runs only the tiny cases. fp8 cases run with the wgmma grouped
+ * GEMM automatic, off and forced (lt_cuda_gg_wg); "blocky" cases vary the e4m3 scales block to block. */
 #include "backend/backend.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -15,13 +16,27 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;
+extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem, lt_cuda_gg_wg,
+    lt_cuda_ggw_fine;
 #else
 extern int lt_cuda_fold_shared;        /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_route_fused;        /* cuda_route.cu: router variant, 1 one launch / 0 two kernels */
 extern int lt_cuda_route_norm_fused;   /* cuda_route.cu: add_rmsnorm_route in one launch (1) or two (0) */
 extern int lt_cuda_route_norm_smem;    /* cuda_route.cu: the one launch's shared memory limit (bytes) */
+extern int lt_cuda_gg_wg;              /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma: 0 off, 1 auto, 2 forced */
+extern int lt_cuda_ggw_fine;           /* cuda_moe_wg.cuh: its partials per k32 step (1) or per 128-group (0) */
 #endif
+/* the wgmma grouped-GEMM settings an fp8 case runs under (bf16: the default only): automatic, off, forced, and
+ * forced with the other partial granularity (lt_cuda_ggw_fine) */
+enum { GG_NV = 4 };
+static const int gg_wg_vals[GG_NV] = {1, 0, 2, 2};
+static const char *gg_wg_name[GG_NV] = {"", " [wgmma gg off]", " [wgmma gg forced]", " [wgmma gg forced, other partials]"};
+static int gg_fine_default = -1;
+static void gg_set(int v) {
+  if (gg_fine_default < 0) gg_fine_default = lt_cuda_ggw_fine;
+  lt_cuda_gg_wg = gg_wg_vals[v];
+  lt_cuda_ggw_fine = v == 3 ? !gg_fine_default : gg_fine_default;
+}
 
 static lt_backend *cpu, *gpu;
 static unsigned long long seed = 0x9e3779b97f4a7c15ull;
@@ -189,7 +204,13 @@ static void rand_ids(int32_t *ids, float *w, int T, int K, int E) {
     }
 }
 
-static void check_experts(const char *name, int E, int I, int H, int K, int fp8, const int *Ms, int nM) {
+static int dev_same(const void *a, const void *b, size_t bytes);
+
+/* blocky cases: a factor 0.25 .. 1.75 per 128×128 weight block and per (row, 128 channels) of x, so that each
+ * e4m3 scale differs from its neighbours and a scale read from the wrong block shows */
+static float block_factor(long bi, long bj) { return 0.25f * (float)(1 + (3 * bi + 5 * bj) % 7); }
+
+static void check_experts_b(const char *name, int E, int I, int H, int K, int fp8, const int *Ms, int nM, int blocky) {
   /* experts are windows into one random pool at distinct offsets (cheap, all different) */
   const int64_t mat = (int64_t)I * H, stride = 8 * 97;
   const int64_t pool_n = mat + (int64_t)3 * E * stride + 16;
@@ -204,6 +225,10 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
       float a = m < 2 ? 2.0f / sqrtf((float)H) : 2.0f / sqrtf((float)I);
       const float *src = pool + (int64_t)(3 * e + m) * stride;
       for (int64_t i = 0; i < mat; i++) tmp[i] = a * src[i];
+      if (blocky) {
+        const int64_t cols = m < 2 ? H : I;
+        for (int64_t i = 0; i < mat; i++) tmp[i] *= block_factor(i / cols / 128 + e, i % cols / 128);
+      }
       /* gate/up [I, H], down [H, I] */
       fail = make_weight("expert", tmp, m < 2 ? I : H, m < 2 ? H : I, fp8, &wc[m * E + e], &wg[m * E + e],
                          &keep[(3 * e + m) * 2], &keep[(3 * e + m) * 2 + 1]);
@@ -217,29 +242,44 @@ static void check_experts(const char *name, int E, int I, int H, int K, int fp8,
     float *x = rand_act((long)M * H), *ref = (float *)malloc(sizeof(float) * (size_t)M * H);
     float *out = (float *)malloc(sizeof(float) * (size_t)M * H), *w = (float *)malloc(sizeof(float) * (size_t)M * K);
     int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)M * K);
+    if (blocky)
+      for (long i = 0; i < (long)M * H; i++) x[i] = bf16r(x[i] * block_factor(i / H, i % H / 128 + 2));
     rand_ids(ids, w, M, K, E);
     latte_status s = cpu->moe_experts(cpu, x, &mc, ids, w, K, M, ref);
     CHECK(s == LATTE_OK, "%s: cpu experts: %s", name, latte_last_error());
     void *dx = to_dev_act(x, (long)M * H), *dids = to_dev(ids, sizeof(int32_t) * (size_t)M * K);
-    void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL;
+    void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL, *dout2 = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    {
+    gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout2);
+    for (int v = 0; v < (fp8 ? GG_NV : 1); v++) {
+      gg_set(v);
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
       CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
       lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
       double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-      printf("experts %-32s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
-      CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+      /* a second run: bitwise the same (no atomics in any sum) */
+      poison(dout2, sizeof(uint16_t) * (size_t)M * H);
+      if (!s) s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout2);
+      const int same = !s && dev_same(dout, dout2, sizeof(uint16_t) * (size_t)M * H);
+      printf("experts %-32s M=%4d: rel err %.3e (tol %.0e), rerun %s%s\n", name, M, err, tol,
+             same ? "bitwise" : "DIFFERS", gg_wg_name[v]);
+      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, gg_wg_name[v], M, err);
+      CHECK(same, "%s%s M=%d: a second run differs", name, gg_wg_name[v], M);
     }
+    gg_set(0);
     free(x); free(ref); free(out); free(w); free(ids);
-    gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout);
+    gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dout2);
   }
   cpu->moe_free(cpu, &mc);
   gpu->moe_free(gpu, &mg);
   for (int i = 0; i < 3 * E; i++) { cpu->weight_free(cpu, &wc[i]); gpu->weight_free(gpu, &wg[i]); }
   for (int i = 0; i < 6 * E; i++) free(keep[i]);
   free(keep); free(wc); free(wg);
+}
+
+static void check_experts(const char *name, int E, int I, int H, int K, int fp8, const int *Ms, int nM) {
+  check_experts_b(name, E, I, H, K, fp8, Ms, nM, 0);
 }
 
 /* bitwise equality of two device buffers of `bytes` bytes */
@@ -438,6 +478,8 @@ static void check_layer(const char *name, int E, int I, int H, int K, int ns, in
     if (!s) s = cpu->mlp(cpu, x, &sc, sh, M);
     CHECK(s == LATTE_OK, "%s: cpu layer: %s", name, latte_last_error());
     for (long i = 0; i < (long)M * H; i++) ref[i] += sh[i];
+    for (int v = 0; v < (fp8 ? GG_NV : 1); v++) {
+    gg_set(v);
     void *dx = to_dev_act(x, (long)M * H), *dids = NULL, *dw = NULL, *dout = NULL, *dsh = NULL;
     gpu->alloc(gpu, sizeof(int32_t) * (size_t)M * K, &dids);
     gpu->alloc(gpu, sizeof(float) * (size_t)M * K, &dw);
@@ -460,13 +502,16 @@ static void check_layer(const char *name, int E, int I, int H, int K, int ns, in
         bad += !found;
       }
     double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-    printf("layer %-34s M=%4d: router id mismatches %d, rel err %.3e (tol %.0e)\n", name, M, bad, err, tol);
+    printf("layer %-34s M=%4d: router id mismatches %d, rel err %.3e (tol %.0e)%s\n", name, M, bad, err, tol,
+           gg_wg_name[v]);
     CHECK(bad == 0, "%s M=%d: %d routed ids differ from the CPU's", name, M, bad);
-    CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+    CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, gg_wg_name[v], M, err);
     if (!s) check_norm_route(name, &wc[nw - 1], &wg[nw - 1], bias, dbias, &cfg, &mg, M, H, K);
     if (mg.shared_folded && !s) check_add_rmsnorm(name, &mg, dx, (int32_t *)dids, (float *)dw, dout, ref, M, H, K, fp8);
-    free(x); free(ref); free(sh); free(out); free(w); free(ids); free(gids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dsh);
+    }
+    gg_set(0);
+    free(x); free(ref); free(sh); free(out); free(w); free(ids); free(gids);
   }
   cpu->moe_free(cpu, &mc); cpu->mlp_free(cpu, &sc);
   gpu->moe_free(gpu, &mg); gpu->mlp_free(gpu, &sg);
@@ -499,15 +544,17 @@ static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, in
     CHECK(s == LATTE_OK, "%s: cpu mlp: %s", name, latte_last_error());
     void *dx = to_dev_act(x, (long)M * H), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    {
+    for (int v = 0; v < (fp8 ? GG_NV : 1); v++) {
+      gg_set(v);
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->mlp(gpu, dx, &mg, dout, M);
       CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
       lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
       double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-      printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)\n", name, M, err, tol);
-      CHECK(err <= tol, "%s M=%d: rel err %.3e", name, M, err);
+      printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)%s\n", name, M, err, tol, gg_wg_name[v]);
+      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, gg_wg_name[v], M, err);
     }
+    gg_set(0);
     free(x); free(ref); free(out);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dout);
   }
@@ -525,7 +572,7 @@ int main(int argc, char **argv) {
 #ifndef LATTE_HAVE_CUDA
   (void)argc; (void)argv;
 #else
-  int small = argc > 1 && !strcmp(argv[1], "small");
+  int small = (argc > 1 && !strcmp(argv[1], "small")) || getenv("LT_TEST_QUICK") != NULL;
   if (lt_cpu_backend_create(1, 0, &cpu) || lt_cuda_backend_create(1, &gpu)) {
     printf("FAIL: backends: %s\n", latte_last_error());
     return 1;
@@ -548,6 +595,7 @@ int main(int argc, char **argv) {
   const int Ms[] = {1, 5, 8, 64, 300}, Ms_small[] = {1, 5, 8, 40};
   check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 4);
   check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 4);
+  check_experts_b("tiny e16 I256 H384 top4 fp8 blocky", 16, 256, 384, 4, 1, Ms_small, 4, 1);
   const int Mm[] = {1, 4, 8, 37, 300};
   check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 5);
   check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 5);
@@ -575,6 +623,9 @@ int main(int argc, char **argv) {
     check_mlp("v2-lite dense H2048 I10944 bf16", 2048, 10944, 0, Mm, 5);
     check_mlp("v2-lite dense H2048 I10944 fp8", 2048, 10944, 1, Mm, 5);
     check_mlp("v3 shared H7168 I2048 fp8", 7168, 2048, 1, Mm, 5);
+    /* full-size V3 experts (each w13 4096×7168, w2 7168×2048), fewer of them */
+    const int Mf[] = {1, 4, 16, 64};
+    check_experts_b("v3 full E16 I2048 H7168 top8 fp8 blocky", 16, 2048, 7168, 8, 1, Mf, 4, 1);
   }
   gpu->destroy(gpu);
   cpu->destroy(cpu);

@@ -223,24 +223,9 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
     const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);  /* this warpgroup's 64 W rows */
     const uint32_t xb = QX ? ring_sa + (uint32_t)(ST * STAGE + i * NN * 128) : sb + (uint32_t)(R * 128);
     const uint64_t db = lt_wg_desc(xb, 16, 1024);                              /* the NN token rows */
-    lt_wg_keep_all(p);
-    lt_wg_fence();
-#pragma unroll
-    for (int j = 0; j < 4; j++)  /* k32 step j: bytes 32j .. 32j + 31 of every row (descriptor start + 32j) */
-      lt_wg_m64k32_e4m3<NN>(&p[0][0], da + (uint64_t)(2 * j), db + (uint64_t)(2 * j), j);
-    lt_wg_commit();
-    lt_wg_wait<0>();
-    lt_wg_keep_all(p);
+    lt_wg_fp8_group<NN>(p, da, db);  /* p = this group's partial */
     const float sw = sws[wg * gs + i];
-    const float *sx = sxs + i * NN + 2 * t;
-#pragma unroll
-    for (int cc = 0; cc < N8; cc++) {
-      const float2 s = *(const float2 *)(sx + cc * 8);
-      acc[cc][0] += p[cc][0] * (sw * s.x);
-      acc[cc][1] += p[cc][1] * (sw * s.y);
-      acc[cc][2] += p[cc][2] * (sw * s.x);
-      acc[cc][3] += p[cc][3] * (sw * s.y);
-    }
+    lt_wg_fp8_scale_add<N8>(acc, p, sw, sw, sxs + i * NN + 2 * t);
   }
   lt_cp_wait<0>();  /* (only empty groups are left) */
   __syncthreads();  /* both warpgroups are done with the ring: it becomes the partial tile [NN][RP] */

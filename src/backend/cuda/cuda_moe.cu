@@ -1,6 +1,7 @@
 /* cuda_moe.cu — MoE experts and dense MLP on the GPU: token sort/align by expert, and one grouped
  * tensor-core GEMM (bf16 mma.sync m16n8k16, or e4m3 m16n8k32 with 128×128 weight / 1×128 activation
- * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP. The router: cuda_route.cu. */
+ * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP; the experts' e4m3 GEMMs at tiles of
+ * ≤ 64 rows on Hopper wgmma instead (cuda_moe_wg.cuh, LATTE_GG_WG=0: off). The router: cuda_route.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_moe_sort.cuh"
 #include "backend/cuda/cuda_rownorm.cuh"
@@ -440,6 +441,27 @@ typedef struct {
   int64_t part_ld, part_zstride;
 } lt_gg_defer;
 
+/* After a grouped GEMM launch of `splits` K ranges (p: its parameters, partials in p.part when split; epi: the
+ * epilogue asked for; rows × bn: the grid's row and column tiles): defer != NULL and an LT_EPI_BF16 split run →
+ * the reduce is left to the caller (defer filled); else a split run is reduced by lt_k_gg_reduce. */
+static latte_status lt_gg_finish(lt_cuda_ctx *c, const lt_gg_params &p, int epi, int rows, int bn, int splits,
+                                 float *part, lt_gg_defer *defer) {
+  if (defer) {
+    defer->splits = 1;
+    if (splits > 1 && epi == LT_EPI_BF16) {
+      defer->part = part; defer->splits = splits; defer->part_ld = p.part_ld; defer->part_zstride = p.part_zstride;
+      return LATTE_OK;
+    }
+  }
+  if (splits > 1) {
+    const int ncols = (epi == LT_EPI_SILU || epi == LT_EPI_SILU32) ? p.inter : p.N;
+    const int64_t n = (int64_t)rows * ncols;
+    (void)lt_launch(lt_k_gg_reduce, (unsigned)((n + 255) / 256), 256, 0, c->stream, p, rows, ncols, splits, bn, epi);
+    LT_LAUNCH_CHECK("lt_k_gg_reduce");
+  }
+  return LATTE_OK;
+}
+
 /* defer != NULL and an LT_EPI_BF16 split run: the reduce is left to the caller (defer filled). */
 static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, int grid_m, int splits, float *part,
                               lt_gg_defer *defer = NULL) {
@@ -473,22 +495,11 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
   }
 #undef LT_GG_CASE
   if (s) return s;
-  if (defer) {
-    defer->splits = 1;
-    if (splits > 1 && epi == LT_EPI_BF16) {
-      defer->part = part; defer->splits = splits; defer->part_ld = p.part_ld; defer->part_zstride = p.part_zstride;
-      return LATTE_OK;
-    }
-  }
-  if (splits > 1) {
-    int rows = grid_m * sh->bm;
-    int ncols = (epi == LT_EPI_SILU || epi == LT_EPI_SILU32) ? p.inter : p.N;
-    int64_t n = (int64_t)rows * ncols;
-    (void)lt_launch(lt_k_gg_reduce, (unsigned)((n + 255) / 256), 256, 0, c->stream, p, rows, ncols, splits, sh->bn, epi);
-    LT_LAUNCH_CHECK("lt_k_gg_reduce");
-  }
-  return LATTE_OK;
+  return lt_gg_finish(c, p, epi, grid_m * sh->bm, sh->bn, splits, part, defer);
 }
+
+/* the e4m3 grouped GEMM on wgmma (decode-size tiles): lt_k_gg_wg, lt_ggw_run */
+#include "backend/cuda/cuda_moe_wg.cuh"
 
 /* x: bf16, or f32 when x_f32 */
 static latte_status lt_gg_quant(lt_cuda_ctx *c, const void *x, int x_f32, int64_t ldx, const int32_t *rowtok, int rows,
@@ -693,9 +704,14 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   const int skh = (H + 127) / 128, ski = (I + 127) / 128;
   if (((uintptr_t)x & 15) || H % 16 || I % 16)
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda ffn: hidden %d / inter %d must be multiples of 16, x 16-byte aligned", H, I);
-  int gn13 = lt_gg_grid_n(gc, 2 * I, I), gn2 = lt_gg_grid_n(gc, H, 0);
-  int sp13 = lt_gg_splits(c, grid_m, gn13, H, fp8), sp2 = lt_gg_splits(c, grid_m, gn2, I, fp8);
-  size_t part = lt_gg_part_floats(gc, grid_m, gn13, sp13), part2 = lt_gg_part_floats(gc, grid_m, gn2, sp2);
+  /* each GEMM on wgmma (lt_k_gg_wg) where lt_ggw_use says so, else on lt_k_gg */
+  const int bm = lt_gg_shapes[gc].bm, wg13 = lt_ggw_use(c, fp8, bm, H, rowtok != NULL),
+            wg2 = lt_ggw_use(c, fp8, bm, I, rowtok != NULL);
+  int gn13 = wg13 ? lt_ggw_grid_n(2 * I, I) : lt_gg_grid_n(gc, 2 * I, I), gn2 = wg2 ? lt_ggw_grid_n(H, 0) : lt_gg_grid_n(gc, H, 0);
+  int sp13 = wg13 ? lt_ggw_pick_splits(c, bm, grid_m, gn13, H) : lt_gg_splits(c, grid_m, gn13, H, fp8),
+      sp2 = wg2 ? lt_ggw_pick_splits(c, bm, grid_m, gn2, I) : lt_gg_splits(c, grid_m, gn2, I, fp8);
+  size_t part = wg13 ? lt_ggw_part_floats(bm, grid_m, gn13, sp13) : lt_gg_part_floats(gc, grid_m, gn13, sp13),
+         part2 = wg2 ? lt_ggw_part_floats(bm, grid_m, gn2, sp2) : lt_gg_part_floats(gc, grid_m, gn2, sp2);
   if (part2 > part) part = part2;
   size_t o_xq = lt_al((size_t)rows * I * (fp8 ? 4 : 2));
   size_t o_xs = o_xq + (fp8 ? lt_al((size_t)T * H) : 0);
@@ -718,14 +734,14 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   p.w = f->w13; p.w_estride = (int64_t)2 * I * H; p.ws = f->s13; p.ws_estride = (int64_t)2 * ski * skh; p.wsk = skh;
   p.N = 2 * I; p.K = H; p.inter = I; p.up_srow = ski;
   p.epi = fp8 ? LT_EPI_SILU32 : LT_EPI_SILU; p.out = h; p.ldo = I;   /* e4m3: f32 h, quantised as the CPU does */
-  LT_TRY(lt_gg_run(c, gc, fp8, p, grid_m, sp13, pp));
+  LT_TRY(wg13 ? lt_ggw_run(c, bm, p, grid_m, sp13, pp, NULL) : lt_gg_run(c, gc, fp8, p, grid_m, sp13, pp));
   /* out [rows, H] = h [rows, I] · downᵀ (h quantised per row and 128 channels for e4m3) */
   if (fp8) LT_TRY(lt_gg_quant(c, h, 1, I, rowtok, rows, I, hq, hs));
   p.a = fp8 ? hq : (const uint8_t *)h; p.lda = I; p.as = hs; p.ask = ski; p.a_by_tok = 0;
   p.w = f->w2; p.w_estride = (int64_t)H * I; p.ws = f->s2; p.ws_estride = (int64_t)skh * ski; p.wsk = ski;
   p.N = H; p.K = I; p.inter = 0; p.up_srow = 0;
   p.epi = LT_EPI_BF16; p.out = out; p.ldo = H;
-  return lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp, defer);
+  return wg2 ? lt_ggw_run(c, bm, p, grid_m, sp2, pp, defer) : lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp, defer);
 }
 
 /* ================= routed experts ================= */

@@ -205,4 +205,32 @@ static __device__ __forceinline__ void lt_wg_m64k32_e4m3(float *d, uint64_t da, 
                  : "l"(da), "l"(db), "r"(scale_d));
 }
 
+/* One 128-wide e4m3 K-group (128-byte rows): 4 m64nNNk32 steps into a fresh partial p [NN/8][4] (scale-d 0 on
+ * the first; descriptor start + 32 bytes per step), issued after the fence, committed and waited for */
+template <int NN>
+static __device__ __forceinline__ void lt_wg_fp8_group(float (&p)[NN / 8][4], uint64_t da, uint64_t db) {
+  lt_wg_keep_all(p);
+  lt_wg_fence();
+#pragma unroll
+  for (int j = 0; j < 4; j++) lt_wg_m64k32_e4m3<NN>(&p[0][0], da + (uint64_t)(2 * j), db + (uint64_t)(2 * j), j);
+  lt_wg_commit();
+  lt_wg_wait<0>();
+  lt_wg_keep_all(p);
+}
+
+/* acc += a K-group's partial p scaled by the weight block scales (swl: the thread's rows lane/4, swh: rows
+ * lane/4 + 8) and the token scales sx (this thread's columns 8c + 2(lane%4) (+1) at sx[8c], sx[8c + 1]) */
+template <int N8>
+static __device__ __forceinline__ void lt_wg_fp8_scale_add(float (&acc)[N8][4], const float (&p)[N8][4], float swl,
+                                                           float swh, const float *sx) {
+#pragma unroll
+  for (int cc = 0; cc < N8; cc++) {
+    const float2 s = *(const float2 *)(sx + cc * 8);
+    acc[cc][0] += p[cc][0] * (swl * s.x);
+    acc[cc][1] += p[cc][1] * (swl * s.y);
+    acc[cc][2] += p[cc][2] * (swh * s.x);
+    acc[cc][3] += p[cc][3] * (swh * s.y);
+  }
+}
+
 #endif
