@@ -104,6 +104,30 @@ static lt_weight *fp8_weights(int N, int K, size_t l2, int *nw_out) {
   return ws;
 }
 
+/* The DeepSeek-V3 FP8 linear shapes every FP8 table times: N × K */
+static const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};
+
+/* One shape's rotated FP8 weights, 4 activation buffers of `rows` rows (bf16 fill, or the bytes `byte`) and an
+ * output of `rows` rows (f32-sized) */
+struct fp8_set { lt_weight *ws; int nw; void *x[4]; void *y; };
+static fp8_set fp8_set_new(int N, int K, size_t l2, int rows, int byte) {
+  fp8_set f;
+  f.ws = fp8_weights(N, K, l2, &f.nw);
+  for (int i = 0; i < 4; i++) {
+    CK(cudaMalloc(&f.x[i], (size_t)rows * K * 2));
+    if (byte >= 0) CK(cudaMemset(f.x[i], byte, (size_t)rows * K * 2));
+    else fill(f.x[i], (size_t)rows * K, 1.0f, 17u + i);
+  }
+  CK(cudaMalloc(&f.y, (size_t)rows * N * 4));
+  return f;
+}
+static void fp8_set_free(lt_backend *b, fp8_set &f) {
+  for (int i = 0; i < 4; i++) CK(cudaFree(f.x[i]));
+  CK(cudaFree(f.y));
+  for (int i = 0; i < f.nw; i++) { lt_cuda_linear_release(&f.ws[i]); b->weight_free(b, &f.ws[i]); }
+  free(f.ws);
+}
+
 /* µs per call of lt_cuda_linear under the current knobs; < 0 when the path declines (probe call) */
 static double time_lin(lin_arg *a, int reps) {
   latte_status s = lt_cuda_linear(a->b, a->x[0], a->w[0].k, &a->w[0], a->y, a->M);
@@ -117,7 +141,6 @@ static double time_lin(lin_arg *a, int reps) {
  * automatic dispatch now, cuBLASLt (force 2), the wgmma FP8 kernel (force 6, automatic knobs; cuda_gemm_fp8_wg.cu);
  * then its knobs swept (log), and the table last. */
 static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
-  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
   double res[5][4][8];  /* [shape][M][mid, before, auto, cublasLt, best swept, wg, wg alone, cublasLt alone] µs */
   double dec[5][3][4];  /* [shape][M = 1, 2, 4][auto, decode GEMV, wg + quant, wg alone] µs */
@@ -126,11 +149,10 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
          "x: 1 in-block, 2 quant kernel; st: ring slots; columns S = 1 2 3 4 6 8; - = declined)\n");
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
-    int nw;
-    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
-    void *x[4], *y;
-    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)64 * K * 2)); fill(x[i], (size_t)64 * K, 1.0f, 17u + i); }
-    CK(cudaMalloc(&y, (size_t)64 * N * 4));
+    fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
+    lt_weight *ws = fs.ws;
+    const int nw = fs.nw;
+    void **x = fs.x, *y = fs.y;
     for (int mi = 0; mi < 4; mi++) {
       lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
       const int forces[4] = {5, 0, 0, 2}, on[4] = {1, 0, 1, 1};
@@ -186,10 +208,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_fp8_wg_xin = 0;
       lt_cuda_gemm_force = 0;
     }
-    for (int i = 0; i < 4; i++) cudaFree(x[i]);
-    cudaFree(y);
-    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
-    free(ws);
+    fp8_set_free(b, fs);
   }
   printf("\nfp8 5..64 rows, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
          "before = automatic dispatch without the mid and wgmma kernels; best = best knob point swept (cfg/x/st/S)\n", bw / 1e9);
@@ -300,7 +319,6 @@ static void run_read(void *p, int i) {
 }
 
 static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
-  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   unsigned *out;
   CK(cudaMalloc(&out, 4));
   read_arg e = {NULL, 1, 0, 0, 0, 1, p.multiProcessorCount, out};
@@ -336,7 +354,6 @@ static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
  * swept (warpgroups 1 / 2 × ring stages 4 / 6 / 8 × K split 1..8; log), and a table of automatic, best swept,
  * the mid-size kernel (force 5) and cuBLASLt (force 2) last. */
 static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
-  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[4] = {8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8};
   double res[5][4][4];  /* [shape][M][wg auto, wg best swept, mid, cublasLt] µs */
   int best[5][4][3];    /* the best sweep point: warpgroups, stages, S */
@@ -344,11 +361,10 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
          "- = declined)\n");
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
-    int nw;
-    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
-    void *x[4], *y;
-    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)64 * K * 2)); fill(x[i], (size_t)64 * K, 1.0f, 17u + i); }
-    CK(cudaMalloc(&y, (size_t)64 * N * 4));
+    fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
+    lt_weight *ws = fs.ws;
+    const int nw = fs.nw;
+    void **x = fs.x, *y = fs.y;
     for (int mi = 0; mi < 4; mi++) {
       lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
       const int forces[3] = {6, 5, 2}, slot[3] = {0, 2, 3};
@@ -376,10 +392,7 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_fp8_wg_cfg = lt_fp8_wg_st = lt_fp8_wg_s = 0;
       lt_cuda_gemm_force = 0;
     }
-    for (int i = 0; i < 4; i++) cudaFree(x[i]);
-    cudaFree(y);
-    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
-    free(ws);
+    fp8_set_free(b, fs);
   }
   printf("\nfp8 wgmma kernel, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s copy rate); "
          "best = best knob point swept (warpgroups/stages/S)\n", bw / 1e9);
@@ -489,7 +502,6 @@ int main(int argc, char **argv) {
     cudaFree(sc);
     printf("cuBLASLt version %zu\n", cublasLtGetVersion());
   }
-  const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};  /* N, K */
   const int Ms[7] = {1, 8, 16, 32, 64, 512, 4096};
   /* FP8 paths: split-K = the previous small-M kernel (quantise, GEMM, split-K sum: 3 launches),
    * ours = our kernels (split-free: 1 launch at M ≤ 16, 2 above), gemv = the FP8 decode GEMV (M ≤ 16,
@@ -562,11 +574,10 @@ int main(int argc, char **argv) {
   printf("\nfp8 decode sizes, us at M = 1 / 2 / 4 / 8; then gemv knobs (st, bps, kmax) at M = 1\n");
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
-    int nw;
-    lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
-    void *x[4], *y;
-    for (int i = 0; i < 4; i++) { CK(cudaMalloc(&x[i], (size_t)8 * K * 2)); CK(cudaMemset(x[i], 0x3c, (size_t)8 * K * 2)); }
-    CK(cudaMalloc(&y, (size_t)8 * N * 2));
+    fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 8, 0x3c);
+    lt_weight *ws = fs.ws;
+    const int nw = fs.nw;
+    void **x = fs.x, *y = fs.y;
     const int Md[4] = {1, 2, 4, 8};
     printf("%6dx%-6d", N, K);
     for (int pi = 0; pi < 2; pi++) {
@@ -586,10 +597,7 @@ int main(int argc, char **argv) {
     }
     printf("\n");
     lt_cuda_gemm_force = 0; lt_gemv_fp8_st = lt_gemv_fp8_bps = lt_gemv_fp8_kmax = 0;
-    for (int i = 0; i < 4; i++) cudaFree(x[i]);
-    cudaFree(y);
-    for (int i = 0; i < nw; i++) { lt_cuda_linear_release(&ws[i]); b->weight_free(b, &ws[i]); }
-    free(ws);
+    fp8_set_free(b, fs);
   }
   bench_mid(b, p, bw);
   bench_read(b, p, bw);
