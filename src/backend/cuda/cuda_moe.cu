@@ -4,6 +4,7 @@
  * ≤ 64 rows on Hopper wgmma instead (cuda_moe_wg.cuh, LATTE_GG_WG=0: off). The router: cuda_route.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_moe_sort.cuh"
+#include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_rownorm.cuh"
 #include "io/config.h"
 #include <stdlib.h>
@@ -47,8 +48,6 @@ __device__ __forceinline__ uint32_t lt_smem_u32(const void *p) { return (uint32_
 __device__ __forceinline__ void lt_cp_async16(uint32_t dst, const void *src, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
 }
-__device__ __forceinline__ void lt_cp_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void lt_cp_wait(void) { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 __device__ __forceinline__ void lt_ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));

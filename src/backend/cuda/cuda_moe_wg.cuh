@@ -1,4 +1,4 @@
-/* cuda_moe_wg.cuh — included once by cuda_moe.cu (after lt_gg_params, lt_row_ok, lt_smem_u32, lt_cp_wait): the
+/* cuda_moe_wg.cuh — included once by cuda_moe.cu (after lt_gg_params, lt_row_ok, cuda_async.cuh's cp.async): the
  * e4m3 grouped GEMM at decode sizes on Hopper warpgroup MMA. "Swap AB" as in the wgmma FP8 linear
  * (cuda_gemm_fp8_wg.cu): a block (one warpgroup, 128 threads) is 64 weight rows of one expert (the wgmma's
  * M = 64 A operand) × the NN = BM token rows of one tile of the sort (the wgmma's N, gathered through rowtok;
@@ -16,12 +16,6 @@
 
 enum { LT_GGW_ALIGN = 1024 };
 
-/* 16 bytes global → shared, asynchronous; zeros when !ok (src must still be a valid address) */
-__device__ __forceinline__ void lt_ggw_cp16(uint8_t *dst, const void *src, bool ok) {
-  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(lt_smem_u32(dst)), "l"(src),
-               "r"(ok ? 16 : 0)
-               : "memory");
-}
 
 /* bytes of one ring stage: W tile [64][128 B] then x tile [NN][128 B] (a multiple of 1024) */
 __host__ __device__ constexpr int lt_ggw_stage(int NN) { return (64 + NN) * 128; }
@@ -79,7 +73,7 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
     if (s < ng) {
       uint8_t *d = ring + s * STAGE + dst0;
 #pragma unroll
-      for (int j = 0; j < 4; j++) lt_ggw_cp16(d + j * 16 * 128, wsrc[j] + s * 128, wok[j]);
+      for (int j = 0; j < 4; j++) lt_cp16(d + j * 16 * 128, wsrc[j] + s * 128, wok[j]);
     }
     lt_cp_commit();
   }
@@ -138,10 +132,10 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
       if (gi < ng) {
         uint8_t *d = ring + (gi % ST) * STAGE + dst0;
 #pragma unroll
-        for (int j = 0; j < 4; j++) lt_ggw_cp16(d + j * 16 * 128, wsrc[j] + gi * 128, wok[j]);
+        for (int j = 0; j < 4; j++) lt_cp16(d + j * 16 * 128, wsrc[j] + gi * 128, wok[j]);
 #pragma unroll
         for (int j = 0; j < XJ; j++)
-          if (xhas[j]) lt_ggw_cp16(d + 64 * 128 + j * 16 * 128, xsrc[j] + gi * 128, xok[j]);
+          if (xhas[j]) lt_cp16(d + 64 * 128 + j * 16 * 128, xsrc[j] + gi * 128, xok[j]);
       }
       lt_cp_commit();
     }
