@@ -47,36 +47,46 @@ extern "C" latte_status lt_cuda_embed(lt_backend *b, const lt_fwd *f, const lt_w
 
 /* ---- RMSNorm: y[i, :dim] = w * x[i, :dim] / rms; x == y allowed (each element is read then
  * written by the same thread, after the block-wide reduction) ---- */
+
+/* One row, dim % 8 == 0, the row, y's row and w 16-byte aligned: yr = bf16(w · xr / rms(xr)); keep(i, v) also
+ * receives each packed 8-group v (elements 8i .. 8i+7). The sum of squares' order depends on blockDim. */
+template <class Keep>
+__device__ __forceinline__ void lt_rmsnorm_row8(const bf16 *xr, const float *w, bf16 *yr, int dim, float eps,
+                                                Keep keep) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+    float f[8];
+    lt_unpack8(((const uint4 *)xr)[i], f);
+    for (int j = 0; j < 8; j++) ss += f[j] * f[j];
+  }
+  ss = lt_block_sum(ss);
+  float inv = rsqrtf(ss / (float)dim + eps);
+  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
+    float f[8];
+    lt_unpack8(((const uint4 *)xr)[i], f);
+    const float4 w0 = ((const float4 *)w)[2 * i], w1 = ((const float4 *)w)[2 * i + 1];
+    f[0] = w0.x * (f[0] * inv); f[1] = w0.y * (f[1] * inv); f[2] = w0.z * (f[2] * inv); f[3] = w0.w * (f[3] * inv);
+    f[4] = w1.x * (f[4] * inv); f[5] = w1.y * (f[5] * inv); f[6] = w1.z * (f[6] * inv); f[7] = w1.w * (f[7] * inv);
+    const uint4 v = lt_pack8(f);
+    ((uint4 *)yr)[i] = v;
+    keep(i, v);
+  }
+}
+
 template <int VEC>
 __global__ void lt_k_rmsnorm(const bf16 *x, int64_t xs, const float *w, bf16 *y, int64_t ys, int dim, float eps) {
   LT_PDL_ENTER();
   const bf16 *xr = x + blockIdx.x * xs;
   bf16 *yr = y + blockIdx.x * ys;
-  float ss = 0.0f;
   if (VEC == 8) {
-    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-      float f[8];
-      lt_unpack8(((const uint4 *)xr)[i], f);
-      for (int j = 0; j < 8; j++) ss += f[j] * f[j];
-    }
-  } else {
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = __bfloat162float(xr[i]); ss += v * v; }
+    lt_rmsnorm_row8(xr, w, yr, dim, eps, [](int, uint4) {});
+    return;
   }
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = __bfloat162float(xr[i]); ss += v * v; }
   ss = lt_block_sum(ss);
   float inv = rsqrtf(ss / (float)dim + eps);
-  if (VEC == 8) {
-    for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-      float f[8];
-      lt_unpack8(((const uint4 *)xr)[i], f);
-      const float4 w0 = ((const float4 *)w)[2 * i], w1 = ((const float4 *)w)[2 * i + 1];
-      f[0] = w0.x * (f[0] * inv); f[1] = w0.y * (f[1] * inv); f[2] = w0.z * (f[2] * inv); f[3] = w0.w * (f[3] * inv);
-      f[4] = w1.x * (f[4] * inv); f[5] = w1.y * (f[5] * inv); f[6] = w1.z * (f[6] * inv); f[7] = w1.w * (f[7] * inv);
-      ((uint4 *)yr)[i] = lt_pack8(f);
-    }
-  } else {
-    for (int i = threadIdx.x; i < dim; i += blockDim.x)
-      yr[i] = __float2bfloat16(w[i] * (__bfloat162float(xr[i]) * inv));
-  }
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = __float2bfloat16(w[i] * (__bfloat162float(xr[i]) * inv));
 }
 
 extern "C" latte_status lt_cuda_rmsnorm(lt_backend *b, const void *x, int64_t xs, const float *w, void *y, int64_t ys,
@@ -106,24 +116,9 @@ __global__ void lt_k_rmsnorm_q(const bf16 *x, int64_t xs, const float *w, bf16 *
                                uint8_t *xq, float *sc) {
   LT_PDL_ENTER();
   extern __shared__ float lt_sy[];
-  const bf16 *xr = x + blockIdx.x * xs;
-  bf16 *yr = y + (int64_t)blockIdx.x * dim;
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-    float f[8];
-    lt_unpack8(((const uint4 *)xr)[i], f);
-    for (int j = 0; j < 8; j++) ss += f[j] * f[j];
-  }
-  ss = lt_block_sum(ss);
-  const float inv = rsqrtf(ss / (float)dim + eps);
-  for (int i = threadIdx.x; i < dim / 8; i += blockDim.x) {
-    float f[8];
-    lt_unpack8(((const uint4 *)xr)[i], f);
-    for (int j = 0; j < 8; j++) f[j] = w[8 * i + j] * (f[j] * inv);
-    const uint4 v = lt_pack8(f);
-    ((uint4 *)yr)[i] = v;
-    lt_unpack8(v, lt_sy + 8 * i);  /* what the linear quantises: bf16(y) */
-  }
+  /* y as lt_k_rmsnorm<8>; bf16(y), what the linear quantises, kept in shared memory */
+  lt_rmsnorm_row8(x + blockIdx.x * xs, w, y + (int64_t)blockIdx.x * dim, dim, eps,
+                  [](int i, uint4 v) { lt_unpack8(v, lt_sy + 8 * i); });
   __syncthreads();
   const int lane = threadIdx.x & 31, G = dim / 128;
   for (int g = threadIdx.x >> 5; g < G; g += blockDim.x >> 5) {  /* one warp per 128-group */
