@@ -1,9 +1,9 @@
 /* cuda_gemm.cu — linear layers y = x · Wᵀ: bf16 weights through cuBLASLt (fp32 compute); FP8 e4m3
  * weights (--w8a8) through per-token-group activation quantisation (1×128, s = amax/448) and either
- * cuBLASLt's block-scaled FP8 GEMM or our mma.sync FP8 kernels (decode sizes, ragged shapes): the decode
- * GEMV (cuda_gemv_fp8.cu, rows ≤ 4), the mid-size kernel (cuda_gemm_fp8_mid.cu, 5..64 rows where it
- * measured faster), a split-free one that quantises x itself (rows ≤ 16, one launch) and the older
- * split-K one; the wgmma FP8 kernel (cuda_gemm_fp8_wg.cu) only when forced or switched on (unmeasured). */
+ * cuBLASLt's block-scaled FP8 GEMM or our FP8 kernels: the wgmma one (cuda_gemm_fp8_wg.cu, 1..64 rows,
+ * k % 128 == 0, tried first) and, where it declines or is off, the mma.sync ones — the decode GEMV
+ * (cuda_gemv_fp8.cu, rows ≤ 4), the mid-size kernel (cuda_gemm_fp8_mid.cu, 5..64 rows where it measured
+ * faster), a split-free one that quantises x itself (rows ≤ 16, one launch) and the older split-K one. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_fp8.cuh"
@@ -680,6 +680,12 @@ extern "C" int lt_cuda_fp8_wg_takes(lt_backend *b, const lt_weight *w, int rows)
   return (force == 6 || (force == 0 && fp8_wg_auto(rows))) && lt_cuda_fp8_wg_serves(b, w, rows);
 }
 
+/* the error for a forced FP8 kernel (lt_cuda_gemm_force 4, 5, 6) that declined the linear */
+static latte_status fp8_forced_declined(const char *kernel, int rows, const lt_weight *w, int64_t xs) {
+  return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: %s declines rows %d, n %lld, k %lld, x stride %lld", kernel, rows,
+                (long long)w->n, (long long)w->k, (long long)xs);
+}
+
 static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const lt_weight *w, void *y, int rows,
                                int out_f32) {
   lt_cuda_ctx *c = ctx_of(b);
@@ -705,9 +711,7 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
     int done = 0;
     LT_TRY(lt_cuda_fp8_wg(b, x, xs, w, y, rows, out_f32, &done));
     if (done) return LATTE_OK;
-    if (force == 6)
-      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the wgmma FP8 kernel declines rows %d, n %lld, k %lld, "
-                    "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
+    if (force == 6) return fp8_forced_declined("the wgmma FP8 kernel", rows, w, xs);
   }
   if (force == 0 || force == 4) {  /* the FP8 decode GEMV (cuda_gemv_fp8.cu): forced up to 16 rows; automatic at
                                     * rows ≤ 4 where the wgmma kernel declines or is off (it measured faster than
@@ -716,17 +720,13 @@ static latte_status linear_any(lt_backend *b, const void *x, int64_t xs, const l
     if (force == 4 || (lt_cuda_gemv_fp8_on && rows <= LT_FP8_GEMV_M))
       LT_TRY(lt_cuda_gemv_fp8(b, x, xs, w, y, rows, out_f32, &done));
     if (done) return LATTE_OK;
-    if (force == 4)
-      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the FP8 GEMV declines rows %d, n %lld, k %lld", rows,
-                    (long long)w->n, (long long)w->k);
+    if (force == 4) return fp8_forced_declined("the FP8 GEMV", rows, w, xs);
   }
   if (force == 5 || (force == 0 && fp8_mid_auto(rows, w))) {  /* the mid-size FP8 kernel (cuda_gemm_fp8_mid.cu) */
     int done = 0;
     LT_TRY(lt_cuda_fp8_mid(b, x, xs, w, y, rows, out_f32, &done));
     if (done) return LATTE_OK;
-    if (force == 5)
-      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda linear: the mid-size FP8 kernel declines rows %d, n %lld, k %lld, "
-                    "x stride %lld", rows, (long long)w->n, (long long)w->k, (long long)xs);
+    if (force == 5) return fp8_forced_declined("the mid-size FP8 kernel", rows, w, xs);
   }
   /* split-free kernel, quantising x itself (one launch): needs uint4 weight loads; automatic only
    * where it measured fastest (H200, bench_gemm) and the mid-size kernel declined or is off: rows ≤ 8
