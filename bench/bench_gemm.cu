@@ -109,7 +109,13 @@ static const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {716
 
 /* One shape's rotated FP8 weights, 4 activation buffers of `rows` rows (bf16 fill, or the bytes `byte`) and an
  * output of `rows` rows (f32-sized) */
-struct fp8_set { lt_weight *ws; int nw; void *x[4]; void *y; };
+struct fp8_set {
+  lt_weight *ws;
+  int nw;
+  void *x[4];
+  void *y;
+  lin_arg lin(lt_backend *b, int M) { return lin_arg{b, ws, nw, x, 4, y, M}; }  /* lt_cuda_linear at M rows */
+};
 static fp8_set fp8_set_new(int N, int K, size_t l2, int rows, int byte) {
   fp8_set f;
   f.ws = fp8_weights(N, K, l2, &f.nw);
@@ -150,11 +156,8 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
     fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
-    lt_weight *ws = fs.ws;
-    const int nw = fs.nw;
-    void **x = fs.x, *y = fs.y;
     for (int mi = 0; mi < 4; mi++) {
-      lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
+      lin_arg a = fs.lin(b, Ms[mi]);
       const int forces[4] = {5, 0, 0, 2}, on[4] = {1, 0, 1, 1};
       for (int k = 0; k < 4; k++) {
         lt_cuda_gemm_force = forces[k];
@@ -194,7 +197,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       lt_cuda_gemm_force = 0;
     }
     for (int mi = 0; mi < 3; mi++) {  /* decode rows: the GEMV (quantising in its blocks) vs the wgmma kernel */
-      lin_arg a = {b, ws, nw, x, 4, y, 1 << mi};
+      lin_arg a = fs.lin(b, 1 << mi);
       lt_cuda_gemm_force = 0;
       dec[si][mi][0] = time_lin(&a, 30);
       lt_cuda_gemm_force = 4;
@@ -362,11 +365,8 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
     fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
-    lt_weight *ws = fs.ws;
-    const int nw = fs.nw;
-    void **x = fs.x, *y = fs.y;
     for (int mi = 0; mi < 4; mi++) {
-      lin_arg a = {b, ws, nw, x, 4, y, Ms[mi]};
+      lin_arg a = fs.lin(b, Ms[mi]);
       const int forces[3] = {6, 5, 2}, slot[3] = {0, 2, 3};
       for (int k = 0; k < 3; k++) {
         lt_cuda_gemm_force = forces[k];
@@ -575,16 +575,13 @@ int main(int argc, char **argv) {
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1];
     fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 8, 0x3c);
-    lt_weight *ws = fs.ws;
-    const int nw = fs.nw;
-    void **x = fs.x, *y = fs.y;
     const int Md[4] = {1, 2, 4, 8};
     printf("%6dx%-6d", N, K);
     for (int pi = 0; pi < 2; pi++) {
       lt_cuda_gemm_force = pi ? 1 : 4;
       printf("  %s", pi ? "ours" : "gemv");
       for (int mi = 0; mi < 4; mi++) {
-        lin_arg a = {b, ws, nw, x, 4, y, Md[mi]};
+        lin_arg a = fs.lin(b, Md[mi]);
         printf(" %5.1f", time_med(run_lin, &a, 30) * 1e3);
       }
     }
@@ -592,7 +589,7 @@ int main(int argc, char **argv) {
     lt_cuda_gemm_force = 4;
     for (int ci = 0; ci < 5; ci++) {
       lt_gemv_fp8_st = cfgs[ci][0]; lt_gemv_fp8_bps = cfgs[ci][1]; lt_gemv_fp8_kmax = cfgs[ci][2];
-      lin_arg a = {b, ws, nw, x, 4, y, 1};
+      lin_arg a = fs.lin(b, 1);
       printf("  (%d,%d,%d) %5.1f", cfgs[ci][0], cfgs[ci][1], cfgs[ci][2], time_med(run_lin, &a, 30) * 1e3);
     }
     printf("\n");

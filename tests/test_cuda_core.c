@@ -53,6 +53,14 @@ static void *dev_copy(const void *h, size_t bytes) {
   return d;
 }
 static void poison(void *d, size_t bytes) { cudaMemset(d, 0xFF, bytes); cudaDeviceSynchronize(); }
+/* 1 when both device buffers download and hold the same bytes */
+static int dev_same(const void *a, const void *b, size_t bytes) {
+  uint8_t *ha = malloc(bytes), *hb = malloc(bytes);
+  const int same = ha && hb && !gpu->download(gpu, ha, a, bytes) && !gpu->download(gpu, hb, b, bytes) &&
+                   !memcmp(ha, hb, bytes);
+  free(ha); free(hb);
+  return same;
+}
 static double cmp_act(const char *what, const void *d, const float *ref, size_t n, double tol) {
   float *h = malloc(n * sizeof(float));
   latte_status s = lt_cuda_act_to_f32(gpu, d, h, n);
@@ -393,13 +401,9 @@ static void test_rmsnorm_linear(int n, int k, int rows) {
   }
   lt_cuda_fp8_prequant_on = 1;
   if (dy[0] && dy[1]) {
-    uint16_t *h[4] = {malloc(yb), malloc(yb), malloc(xb), malloc(xb)};
-    int ok = !gpu->download(gpu, h[0], dy[0], yb) && !gpu->download(gpu, h[1], dy[1], yb) &&
-             !gpu->download(gpu, h[2], dx[0], xb) && !gpu->download(gpu, h[3], dx[1], xb);
-    CHECK(ok && !memcmp(h[0], h[1], yb) && !memcmp(h[2], h[3], xb),
-          "rmsnorm_linear n=%d k=%d rows=%d: fused and unfused bits differ", n, k, rows);
-    if (ok) printf("  rmsnorm_linear n=%d k=%d rows=%d: fused == unfused, bit for bit\n", n, k, rows);
-    for (int i = 0; i < 4; i++) free(h[i]);
+    const int same = dev_same(dy[0], dy[1], yb) && dev_same(dx[0], dx[1], xb);
+    CHECK(same, "rmsnorm_linear n=%d k=%d rows=%d: fused and unfused bits differ (or a download failed)", n, k, rows);
+    if (same) printf("  rmsnorm_linear n=%d k=%d rows=%d: fused == unfused, bit for bit\n", n, k, rows);
   }
   for (int f = 0; f < 2; f++) { gpu->dfree(gpu, dx[f]); gpu->dfree(gpu, dy[f]); }
   gpu->dfree(gpu, dw);
@@ -431,13 +435,10 @@ static void test_fp8_pair(int n1, int n2, int k, int rows) {
   }
   lt_cuda_fp8_prequant_on = 1;
   if (d[0][0] && d[1][0] && d[0][1] && d[1][1]) {
-    uint16_t *h[4] = {malloc(b1), malloc(b1), malloc(b2), malloc(b2)};
-    int ok = !gpu->download(gpu, h[0], d[0][0], b1) && !gpu->download(gpu, h[1], d[1][0], b1) &&
-             !gpu->download(gpu, h[2], d[0][1], b2) && !gpu->download(gpu, h[3], d[1][1], b2);
-    CHECK(ok && !memcmp(h[0], h[1], b1) && !memcmp(h[2], h[3], b2),
-          "linear_pair fp8 %d+%d k=%d rows=%d: x once and seq bits differ", n1, n2, k, rows);
-    if (ok) printf("  linear_pair fp8 %d+%d k=%d rows=%d: x once == seq, bit for bit\n", n1, n2, k, rows);
-    for (int i = 0; i < 4; i++) free(h[i]);
+    const int same = dev_same(d[0][0], d[1][0], b1) && dev_same(d[0][1], d[1][1], b2);
+    CHECK(same, "linear_pair fp8 %d+%d k=%d rows=%d: x once and seq bits differ (or a download failed)", n1, n2, k,
+          rows);
+    if (same) printf("  linear_pair fp8 %d+%d k=%d rows=%d: x once == seq, bit for bit\n", n1, n2, k, rows);
   }
   for (int f = 0; f < 2; f++) { gpu->dfree(gpu, d[f][0]); gpu->dfree(gpu, d[f][1]); }
   gpu->dfree(gpu, dx);
@@ -463,9 +464,10 @@ static void check_wg_xin(tw *t, int M, int pad, int f32) {
          !gpu->download(gpu, h[v], dy, yb);
   }
   lt_fp8_wg_xin = 0;
-  CHECK(ok && !memcmp(h[0], h[1], yb), "fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks vs "
+  const int same = ok && !memcmp(h[0], h[1], yb);
+  CHECK(same, "fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks vs "
         "first: bits differ (or failed: %s)", t->n, t->k, M, pad, f32 ? " f32" : "", latte_last_error());
-  if (ok) printf("  fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks == first, bit for bit\n", t->n,
+  if (same) printf("  fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks == first, bit for bit\n", t->n,
                  t->k, M, pad, f32 ? " f32 out" : "");
   free(h[0]); free(h[1]); free(x);
   if (dx) gpu->dfree(gpu, dx);
