@@ -413,7 +413,54 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
     }
 }
 
-/* bench_gemm [--stream] [mid | wg | read | prof N K M [force]]: everything; (read) the floors and the read ceilings; (mid) the floors and the mid-size FP8 kernel's section
+/* ---- linear_pair (`bench_gemm pair`): V3's q_a_proj (1536 × 7168) beside kv_a_proj_with_mqa (576 × 7168) over
+ * one x, as the model runs them, at 1..64 rows: both weights in one wgmma launch (the default), x quantised once
+ * then one launch per weight (LATTE_FP8_PAIR=0), two plain linears (and LATTE_FP8_PREQUANT=0), and each weight
+ * alone. Graph replay of 10 calls over rotating weights, cold L2; bound = both weights + x + y over the copy rate. */
+extern "C" int lt_cuda_fp8_pair_one, lt_cuda_fp8_prequant_on;
+struct pair_arg { lt_backend *b; fp8_set *s1, *s2; int M; };
+static void run_pair(void *p, int i) {
+  pair_arg *a = (pair_arg *)p;
+  fp8_set *s1 = a->s1, *s2 = a->s2;
+  latte_status s = a->b->linear_pair(a->b, s1->x[i % 4], s1->ws[0].k, &s1->ws[i % s1->nw], s1->y, &s2->ws[i % s2->nw],
+                                     s2->y, a->M);
+  if (s) { printf("linear_pair failed: %s\n", latte_last_error()); exit(1); }
+}
+static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
+  const int N1 = 1536, N2 = 576, K = 7168, Ms[7] = {1, 2, 4, 8, 16, 32, 64};
+  fp8_set s1 = fp8_set_new(N1, K, (size_t)p.l2CacheSize, 64, -1), s2 = fp8_set_new(N2, K, (size_t)p.l2CacheSize, 64, -1);
+  printf("\nlinear_pair %d + %d x %d (V3 q_a_proj beside kv_a_proj_with_mqa), us per call (%% of the bytes bound: both "
+         "weights + x + y over the %.0f GB/s copy rate)\n", N1, N2, K, bw / 1e9);
+  printf("%3s %14s %14s %14s %14s %14s\n", "M", "one launch", "x once + 2", "two linears", "q_a alone", "kv_a alone");
+  for (int mi = 0; mi < 7; mi++) {
+    const int M = Ms[mi];
+    pair_arg a = {b, &s1, &s2, M};
+    double us[5], bytes[5];
+    const int one[3] = {1, 0, 0}, pre[3] = {1, 1, 0};
+    for (int f = 0; f < 3; f++) {
+      lt_cuda_fp8_pair_one = one[f];
+      lt_cuda_fp8_prequant_on = pre[f];
+      run_pair(&a, 0);  /* eager first: scratch grows outside the graph capture */
+      CK(cudaStreamSynchronize(g_st));
+      us[f] = time_med(run_pair, &a, 30) * 1e3;
+      bytes[f] = (double)(N1 + N2) * K + (double)M * K * 2 + (double)M * (N1 + N2) * 2;
+    }
+    lt_cuda_fp8_pair_one = lt_cuda_fp8_prequant_on = 1;
+    lin_arg l1 = s1.lin(b, M), l2 = s2.lin(b, M);
+    us[3] = time_lin(&l1, 30);
+    us[4] = time_lin(&l2, 30);
+    bytes[3] = (double)N1 * K + (double)M * K * 2 + (double)M * N1 * 2;
+    bytes[4] = (double)N2 * K + (double)M * K * 2 + (double)M * N2 * 2;
+    printf("%3d", M);
+    for (int f = 0; f < 5; f++) printf(" %7.1f (%3.0f%%)", us[f], 100.0 * bytes[f] / (us[f] * 1e-6) / bw);
+    printf("\n");
+  }
+  fp8_set_free(b, s1);
+  fp8_set_free(b, s2);
+}
+
+/* bench_gemm [--stream] [mid | wg | read | pair | prof N K M [force]]: everything; (read) the floors and the read ceilings;
+ * (pair) the floors and linear_pair; (mid) the floors and the mid-size FP8 kernel's section
  * only; (wg) the floors and the wgmma FP8 kernel's sweep only; (prof) 20 calls of the mid-size kernel (force 5,
  * or the given force, e.g. 6) at one shape, nothing else (for ncu) */
 int main(int argc, char **argv) {
@@ -425,7 +472,7 @@ int main(int argc, char **argv) {
       break;
     }
   const int mid_only = argc > 1 && !strcmp(argv[1], "mid"), wg_only = argc > 1 && !strcmp(argv[1], "wg");
-  const int read_only = argc > 1 && !strcmp(argv[1], "read");
+  const int read_only = argc > 1 && !strcmp(argv[1], "read"), pair_only = argc > 1 && !strcmp(argv[1], "pair");
   lt_backend *b;
   if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
@@ -455,9 +502,10 @@ int main(int argc, char **argv) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
-  if (mid_only || wg_only || read_only) {
+  if (mid_only || wg_only || read_only || pair_only) {
     if (mid_only) bench_mid(b, p, bw);
     else if (wg_only) bench_wg(b, p, bw);
+    else if (pair_only) bench_pair(b, p, bw);
     else bench_read(b, p, bw);
     b->destroy(b);
     return 0;
@@ -597,6 +645,7 @@ int main(int argc, char **argv) {
     fp8_set_free(b, fs);
   }
   bench_mid(b, p, bw);
+  bench_pair(b, p, bw);
   bench_read(b, p, bw);
   printf("\n%%bw: bytes the op must move (weights + x + y) per second / D2D copy rate (read+write bytes per "
          "second); %%mma: FLOP/s / the 8192^3 cuBLASLt rate of the same dtype.\n");

@@ -20,6 +20,7 @@ extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
+extern int lt_cuda_fp8_pair_one;     /* cuda_gemm.cu: LATTE_FP8_PAIR */
 /* f32 output of the wgmma FP8 kernel vs the CPU's w8a8: native FP8 wgmma keeps ~14 bits when it adds the
  * aligned products of a k32 step (DeepSeek-V3 report §3.5.2; cuBLASLt's block-scaled FP8, the same
  * instructions, measured 1.6e-4 in this suite: 1536×2048 M = 300 f32 out, H200), so not the 2e-6 of the
@@ -369,11 +370,11 @@ static void check_deterministic(tw *t, int M, const char *what) {
 }
 
 /* ---- FP8 linears fed x quantised by another op: rmsnorm_linear (the norm's launch writes the e4m3 input)
- * and linear_pair (x quantised once for both weights). Each run twice on the GPU, unfused
- * (lt_cuda_fp8_prequant_on = 0: the norm, then each linear quantising its own input) and fused — bit for
- * bit equal outputs (same quantised bytes into the same GEMM); against the CPU's w8a8 (its rmsnorm rounded
- * to bf16, what the GPU quantises) within 4e-3 (bf16 output), outputs poisoned first. Rows ≤ 4 decline the
- * fusion (the decode GEMV quantises itself) and must give the same bits too. ---- */
+ * and linear_pair (x quantised once for both weights; or both weights in one launch). Each run on the GPU
+ * unfused (lt_cuda_fp8_prequant_on = 0: the norm, then each linear quantising its own input) and fused — bit
+ * for bit equal outputs (same quantised bytes into the same GEMM; the one-launch pair at a forced common K
+ * split); against the CPU's w8a8 (its rmsnorm rounded to bf16, what the GPU quantises) within 4e-3 (bf16
+ * output), outputs poisoned first. ---- */
 static void test_rmsnorm_linear(int n, int k, int rows) {
   tw t;
   if (make_weight(&t, n, k, 1)) return;
@@ -411,36 +412,57 @@ static void test_rmsnorm_linear(int n, int k, int rows) {
   free_weight(&t);
 }
 
+/* linear_pair's three GPU forms: 0 two plain linears, 1 x quantised once then one launch per weight, 2 one
+ * launch for both weights (lt_cuda_fp8_wg_pair); outputs poisoned first */
+static int run_pair(int mode, void *dx, int k, tw *a, void *y1, size_t b1, tw *b, void *y2, size_t b2, int rows) {
+  lt_cuda_fp8_prequant_on = mode >= 1;
+  lt_cuda_fp8_pair_one = mode == 2;
+  poison(y1, b1);
+  poison(y2, b2);
+  latte_status s = gpu->linear_pair(gpu, dx, k, &a->wg, y1, &b->wg, y2, rows);
+  lt_cuda_fp8_prequant_on = lt_cuda_fp8_pair_one = 1;
+  CHECK(!s && !gpu->sync(gpu), "linear_pair fp8 %lld+%lld k=%d rows=%d mode %d: %s", (long long)a->wg.n,
+        (long long)b->wg.n, k, rows, mode, latte_last_error());
+  return !s;
+}
+
 static void test_fp8_pair(int n1, int n2, int k, int rows) {
+  static const char *form[3] = {"seq", "x once", "one launch"};
   tw a, b;
   if (make_weight(&a, n1, k, 1)) return;
   if (make_weight(&b, n2, k, 1)) { free_weight(&a); return; }
   float *x = rnd((size_t)rows * k, 1.0f), *r1 = malloc(sizeof(float) * rows * n1), *r2 = malloc(sizeof(float) * rows * n2);
   CHECK(!cpu8->linear_pair(cpu8, x, k, &a.wc, r1, &b.wc, r2, rows), "cpu linear_pair: %s", latte_last_error());
-  void *dx = dev_act(x, (size_t)rows * k), *d[2][2] = {{NULL, NULL}, {NULL, NULL}};
+  void *dx = dev_act(x, (size_t)rows * k), *d[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
   const size_t b1 = (size_t)rows * n1 * 2, b2 = (size_t)rows * n2 * 2;
   char what[160];
-  for (int f = 0; f < 2; f++) {
-    lt_cuda_fp8_prequant_on = f;
-    CHECK(dx && !gpu->alloc(gpu, b1, &d[f][0]) && !gpu->alloc(gpu, b2, &d[f][1]), "alloc");
-    if (!dx || !d[f][0] || !d[f][1]) break;
-    poison(d[f][0], b1);
-    poison(d[f][1], b2);
-    latte_status s = gpu->linear_pair(gpu, dx, k, &a.wg, d[f][0], &b.wg, d[f][1], rows);
-    CHECK(!s && !gpu->sync(gpu), "linear_pair fp8 %d+%d k=%d rows=%d: %s", n1, n2, k, rows, latte_last_error());
-    snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y1", n1, n2, k, rows, f ? "x once" : "seq");
-    cmp_act(what, d[f][0], r1, (size_t)rows * n1, 4e-3);
-    snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y2", n1, n2, k, rows, f ? "x once" : "seq");
-    cmp_act(what, d[f][1], r2, (size_t)rows * n2, 4e-3);
+  int ok = dx != NULL;
+  for (int f = 0; f < 3 && ok; f++) {
+    ok = !gpu->alloc(gpu, b1, &d[f][0]) && !gpu->alloc(gpu, b2, &d[f][1]);
+    CHECK(ok, "alloc");
+    if (ok && run_pair(f, dx, k, &a, d[f][0], b1, &b, d[f][1], b2, rows)) {
+      snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y1", n1, n2, k, rows, form[f]);
+      cmp_act(what, d[f][0], r1, (size_t)rows * n1, 4e-3);
+      snprintf(what, sizeof what, "linear_pair fp8 %d+%d k=%d rows=%d %s: y2", n1, n2, k, rows, form[f]);
+      cmp_act(what, d[f][1], r2, (size_t)rows * n2, 4e-3);
+    }
   }
-  lt_cuda_fp8_prequant_on = 1;
-  if (d[0][0] && d[1][0] && d[0][1] && d[1][1]) {
-    const int same = dev_same(d[0][0], d[1][0], b1) && dev_same(d[0][1], d[1][1], b2);
+  if (ok) {
+    int same = dev_same(d[0][0], d[1][0], b1) && dev_same(d[0][1], d[1][1], b2);
     CHECK(same, "linear_pair fp8 %d+%d k=%d rows=%d: x once and seq bits differ (or a download failed)", n1, n2, k,
           rows);
     if (same) printf("  linear_pair fp8 %d+%d k=%d rows=%d: x once == seq, bit for bit\n", n1, n2, k, rows);
+    /* one launch == one launch per weight at the same K split (the automatic split counts both weights' tiles) */
+    lt_fp8_wg_s = k / 128 < 3 ? k / 128 : 3;
+    same = run_pair(1, dx, k, &a, d[1][0], b1, &b, d[1][1], b2, rows) &&
+           run_pair(2, dx, k, &a, d[2][0], b1, &b, d[2][1], b2, rows) && dev_same(d[1][0], d[2][0], b1) &&
+           dev_same(d[1][1], d[2][1], b2);
+    lt_fp8_wg_s = 0;
+    CHECK(same, "linear_pair fp8 %d+%d k=%d rows=%d: one launch and x once bits differ at one K split", n1, n2, k, rows);
+    if (same) printf("  linear_pair fp8 %d+%d k=%d rows=%d: one launch == x once at one K split, bit for bit\n", n1,
+                     n2, k, rows);
   }
-  for (int f = 0; f < 2; f++) { gpu->dfree(gpu, d[f][0]); gpu->dfree(gpu, d[f][1]); }
+  for (int f = 0; f < 3; f++) { gpu->dfree(gpu, d[f][0]); gpu->dfree(gpu, d[f][1]); }
   gpu->dfree(gpu, dx);
   free(x); free(r1); free(r2);
   free_weight(&a);
@@ -678,14 +700,14 @@ int main(void) {
       free_weight(&t);
     }
   }
-  /* FP8 linears fed pre-quantised x (fused at 5..64 rows; 3 rows decline) */
+  /* FP8 linears fed pre-quantised x, and the pair in one launch (2 rows: x quantised inside its blocks) */
   {
-    const int pr[4] = {3, 5, 16, 64};
+    const int pr[4] = {2, 5, 16, 64};
     for (int i = 0; i < 4; i++) {
       test_rmsnorm_linear(160, 256, pr[i]);
       test_fp8_pair(160, 96, 256, pr[i]);
     }
-    for (int i = 1; i < (quick ? 1 : 4); i++) {
+    for (int i = 0; i < (quick ? 2 : 4); i++) {
       test_rmsnorm_linear(24576, 1536, pr[i]);  /* V3's q_a_layernorm → q_b_proj */
       test_fp8_pair(1536, 576, 7168, pr[i]);    /* V3's q_a_proj beside kv_a_proj_with_mqa */
     }

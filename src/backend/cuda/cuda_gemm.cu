@@ -765,15 +765,24 @@ extern "C" latte_status lt_cuda_linear_f32out(lt_backend *b, const void *x, cons
   return linear_any(b, x, w->k, w, y, rows, 1);
 }
 
+/* linear_pair in one wgmma launch (1, default; LATTE_FP8_PAIR=0: x quantised once, then one launch per
+ * weight — or, with lt_cuda_fp8_prequant_on = 0 too, two plain linears) */
+extern "C" int lt_cuda_fp8_pair_one;
+int lt_cuda_fp8_pair_one = 1;
+
 /* y1 [rows, n1] = x · W1ᵀ, y2 [rows, n2] = x · W2ᵀ for two e4m3 weights over one x (linear_pair), where
- * lt_cuda_linear would give both to the wgmma kernel: x is quantised once for both. *done = 0 (nothing
- * launched) elsewhere. */
+ * lt_cuda_linear would give both to the wgmma kernel: both in one launch (lt_cuda_fp8_wg_pair), else x
+ * quantised once for two launches. *done = 0 (nothing launched) elsewhere. */
 extern "C" latte_status lt_cuda_fp8_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1,
                                          void *y1, const lt_weight *w2, void *y2, int rows, int *done) {
   *done = 0;
-  if (!lt_cuda_fp8_prequant_on || w1->k != w2->k || x_stride < w1->k || !lt_cuda_fp8_wg_takes(b, w1, rows) ||
-      !lt_cuda_fp8_wg_takes(b, w2, rows))
+  if (w1->k != w2->k || x_stride < w1->k || !lt_cuda_fp8_wg_takes(b, w1, rows) || !lt_cuda_fp8_wg_takes(b, w2, rows))
     return LATTE_OK;
+  if (lt_cuda_fp8_pair_one) {
+    LT_TRY(lt_cuda_fp8_wg_pair(b, x, x_stride, w1, y1, w2, y2, rows, done));
+    if (*done) return LATTE_OK;
+  }
+  if (!lt_cuda_fp8_prequant_on) return LATTE_OK;
   uint8_t *xq;
   float *xsc;
   LT_TRY(lt_cuda_fp8_quant_x(ctx_of(b), x, x_stride, rows, (int)w1->k, &xq, &xsc));

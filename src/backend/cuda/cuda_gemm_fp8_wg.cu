@@ -35,20 +35,29 @@ extern "C" int lt_fp8_wg_xin;
 int lt_fp8_wg_xin = 0;
 
 
-/* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); or, for
- * the QX kernels, x [M, K] bf16 (row stride xs, rows 16-byte aligned) quantised by the blocks themselves; W [N, K]
- * e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32; yvec: N % 4 == 0 and y 16-byte aligned;
- * kslice: the K range of one cluster rank (a multiple of 128). K % 128 == 0. */
+/* One weight's part of a launch: W [N, K] e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32;
+ * yvec: N % 4 == 0 and y 16-byte aligned */
 typedef struct {
   const uint8_t *w;
   const float *wsc;
+  void *y;
+  int N, yvec;
+} lt_f8w_out;
+
+/* One launch's arguments (by value). xq [M, K] e4m3 (row stride K), xqs [K/128][M] (lt_k_quant_rows); or, for
+ * the QX kernels, x [M, K] bf16 (row stride xs, rows 16-byte aligned) quantised by the blocks themselves;
+ * o[0] for the first tiles1 row tiles of the grid, o[1] for the rest (linear_pair in one launch: two weights over
+ * the same x; a single weight: tiles1 = the grid); kslice: the K range of one cluster rank (a multiple of 128).
+ * K % 128 == 0. */
+typedef struct {
+  lt_f8w_out o[2];
+  int tiles1;
   const uint8_t *xq;
   const float *xqs;
   const __nv_bfloat16 *x;
   int64_t xs;
-  int M, N, K, kslice;
-  void *y;
-  int out_f32, yvec;
+  int M, K, kslice;
+  int out_f32;
 } lt_f8w_args;
 
 /* bytes of one ring stage: the W tile [64·WG rows][128 B] then the x tile [NN rows][128 B], both swizzled;
@@ -64,7 +73,8 @@ static size_t lt_f8w_xall_bytes(int NN, int gs) { return (size_t)gs * NN * 128; 
 enum { LT_F8W_QP = 8 };  /* a QX block quantises ≤ LT_F8W_QP · 4 · (warps) (token, group) pairs, all loads first */
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (W [N, K] e4m3, M ≤ NN = 8·N8)
- * Block (bx, ·, z): rows [bx·R, +R) (warpgroup wg: 64 of them from bx·R + 64·wg), K range [z·kslice,
+ * Block (bx, ·, z): W, y = a.o[0]'s for bx < tiles1, else a.o[1]'s with bx − tiles1 (a cluster shares bx, so
+ * one weight); rows [bx·R, +R) (warpgroup wg: 64 of them from bx·R + 64·wg), K range [z·kslice,
  * min(K, (z+1)·kslice)) = ng groups. Every thread copies, every warpgroup multiplies (no producer warps):
  *  - thread tid copies 16-byte chunk c = tid % 8 of W rows tid/8 + j·T/8 (j < 4) and of x rows tid/8 + j·T
  *    /8 (while < NN) of each group; row r's chunk c lands at chunk c ^ (r % 8) of its 128-byte row (the 128B
@@ -98,7 +108,9 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   uint8_t *xall = ring + (size_t)ST * STAGE;          /* QX: [gs][NN][128 B] (1024-aligned) */
   float *sxs = (float *)(xall + (QX ? (size_t)gs * NN * 128 : 0));  /* [gs][NN] (1024-aligned, read as float2) */
   float *sws = sxs + gs * NN;                         /* [WG][gs] */
-  const int tid = threadIdx.x, n0 = blockIdx.x * R, kb = blockIdx.z * a.kslice;
+  const int sec = (int)blockIdx.x >= a.tiles1;  /* this block's weight: a.o[sec] */
+  const lt_f8w_out o = a.o[sec];
+  const int tid = threadIdx.x, n0 = ((int)blockIdx.x - (sec ? a.tiles1 : 0)) * R, kb = blockIdx.z * a.kslice;
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
 
   /* this thread's copies (see above): sources at the K range's start, destinations inside a stage */
@@ -109,8 +121,8 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
 #pragma unroll
   for (int j = 0; j < 4; j++) {
     const int row = n0 + r0 + j * RS;
-    wok[j] = row < a.N;  /* rows past N: zero-filled (src-size 0; the address stays valid) */
-    wsrc[j] = a.w + (int64_t)(wok[j] ? row : 0) * a.K + kb + c * 16;
+    wok[j] = row < o.N;  /* rows past N: zero-filled (src-size 0; the address stays valid) */
+    wsrc[j] = o.w + (int64_t)(wok[j] ? row : 0) * a.K + kb + c * 16;
   }
   const uint8_t *xsrc[XJ];
   bool xok[XJ], xhas[XJ];
@@ -136,7 +148,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   }
   for (int i = tid; i < WG * ng; i += T) {
     const int q = i / ng, lg = i % ng, row = n0 + 64 * q;
-    sws[q * gs + lg] = row < a.N ? a.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
+    sws[q * gs + lg] = row < o.N ? o.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
   }
   LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows (and y may be read by earlier kernels): only now */
   if (QX) {
@@ -236,7 +248,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   for (int cc = 0; cc < N8; cc++)
 #pragma unroll
     for (int e = 0; e < 4; e++) tile[(cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8] = acc[cc][e];
-  lt_cluster_sum_store<R, NN>(tile, RP, n0, a.N, a.M, a.y, a.out_f32, a.yvec);
+  lt_cluster_sum_store<R, NN>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
 }
 
 static int64_t lt_f8w_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -253,8 +265,9 @@ static latte_status lt_f8w_launch(lt_cuda_ctx *c, int tiles, int S, size_t smem,
   const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128, smem, c->stream);
   cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_wg<N8, WG, ST, QX>, a);
   if (e != cudaSuccess)
-    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_wg (rows %d, n %d, k %d, grid %d×%d, smem %zu): %s",
-                  __FILE__, __LINE__, a.M, a.N, a.K, tiles, S, smem, cudaGetErrorString(e));
+    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_wg (rows %d, n %d%s, k %d, grid %d×%d, smem %zu): %s",
+                  __FILE__, __LINE__, a.M, a.o[0].N, a.tiles1 < tiles ? " + a second weight" : "", a.K, tiles, S,
+                  smem, cudaGetErrorString(e));
   LT_LAUNCH_CHECK("lt_k_fp8_wg");
   return LATTE_OK;
 }
@@ -284,31 +297,35 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
   }
 }
 
-/* The launch shape of one weight at `rows` tokens (lt_f8w_choose). */
+/* The launch shape of one weight (or two over the same x) at `rows` tokens (lt_f8w_choose). */
 typedef struct {
   int WG, S, ST, gs, N8;
-  int64_t tiles;
+  int64_t tiles, tiles1;  /* row tiles in all; of the first weight */
   size_t smem;
 } lt_f8w_plan;
 
 /* Whether the kernel serves e4m3 W at `rows` tokens, and its launch shape: declined (0) when W is not e4m3
  * with 128×128 blocks, rows outside 1..64, k % 128 != 0 (the tiles are whole 128-byte swizzle rows), W not
  * 16-byte aligned, n or k beyond int range, or no K split S ≤ 8 whose block fits the opt-in shared memory.
- * Any n (rows past n are zero-filled in the tiles and not stored).
+ * Any n (rows past n are zero-filled in the tiles and not stored). w2 (or NULL): a second weight of the same
+ * k in the same launch (its row tiles after W's; served under the same rules), the shape chosen for both.
  * Shape (automatic; from the knob sweep of `bench_gemm wg`, H200, docs/cuda-gemm.md): 1 warpgroup (64 rows:
  * twice the blocks of 2, which measured faster or equal at every V3 shape but one point), a 4-stage ring (6 and 8
  * were no faster: the ring's shared memory then limits blocks per SM), and S = ⌈4·SMs / (3·tiles)⌉ clamped to
  * 1..8 (about 1⅓ blocks per SM: 2 at 7168×2048 and 7168×16384, 6 at 2048×7168, 1 at 24576×1536, 8 at
  * 576×7168, each the sweep's best or within 0.1 µs of it). S is raised while nothing fits (the token scales
  * grow with the K range). The knobs override each choice. */
-static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, int rows, lt_f8w_plan *p) {
+static int lt_f8w_weight_ok(const lt_weight *w) {
   if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return 0;
-  if (rows < 1 || rows > LT_F8W_MAX_ROWS) return 0;
   if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return 0;
-  if ((uintptr_t)w->data & 15) return 0;
-  const int N = (int)w->n, G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8;
+  return ((uintptr_t)w->data & 15) == 0;
+}
+static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
+  if (!lt_f8w_weight_ok(w) || (w2 && (!lt_f8w_weight_ok(w2) || w2->k != w->k))) return 0;
+  if (rows < 1 || rows > LT_F8W_MAX_ROWS) return 0;
+  const int G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8;
   const int WG = lt_fp8_wg_cfg == 2 ? 2 : 1, R = 64 * WG;
-  const int64_t tiles = lt_f8w_cdiv(N, R);
+  const int64_t tiles1 = lt_f8w_cdiv(w->n, R), tiles = tiles1 + (w2 ? lt_f8w_cdiv(w2->n, R) : 0);
   if (tiles > INT32_MAX) return 0;
   const size_t cap = (size_t)c->smem_optin;
   int S = lt_fp8_wg_s;
@@ -330,69 +347,95 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, int rows, lt_
       p->gs = gs;
       p->N8 = N8;
       p->tiles = tiles;
+      p->tiles1 = tiles1;
       p->smem = smem;
       return 1;
     }
   }
 }
 
-/* the arguments of plan p's launch for W, y */
-static lt_f8w_args lt_f8w_args_of(const lt_f8w_plan &p, const lt_weight *w, void *y, int rows, int out_f32) {
+static lt_f8w_out lt_f8w_out_of(const lt_weight *w, void *y) {
+  lt_f8w_out o;
+  o.w = (const uint8_t *)w->data;
+  o.wsc = w->scale;
+  o.y = y;
+  o.N = (int)w->n;
+  o.yvec = w->n % 4 == 0 && ((uintptr_t)y & 15) == 0;
+  return o;
+}
+
+/* the arguments of plan p's launch for W → y (and w2 → y2 when w2) */
+static lt_f8w_args lt_f8w_args_of(const lt_f8w_plan &p, const lt_weight *w, void *y, const lt_weight *w2, void *y2,
+                                  int rows, int out_f32) {
   lt_f8w_args a = {};
-  a.w = (const uint8_t *)w->data;
-  a.wsc = w->scale;
+  a.o[0] = lt_f8w_out_of(w, y);
+  a.o[1] = w2 ? lt_f8w_out_of(w2, y2) : a.o[0];
+  a.tiles1 = (int)p.tiles1;
   a.M = rows;
-  a.N = (int)w->n;
   a.K = (int)w->k;
   a.kslice = p.gs * 128;
-  a.y = y;
   a.out_f32 = out_f32;
-  a.yvec = w->n % 4 == 0 && ((uintptr_t)y & 15) == 0;
   return a;
 }
 
 /* one launch of plan p over quantised x (xq [rows, k] e4m3, row stride k; xqs [k/128][rows]) */
-static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_weight *w, const uint8_t *xq,
-                               const float *xqs, void *y, int rows, int out_f32) {
-  lt_f8w_args a = lt_f8w_args_of(p, w, y, rows, out_f32);
+static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const uint8_t *xq,
+                               const float *xqs) {
   a.xq = xq;
   a.xqs = xqs;
   if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
-/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
- * W = w->data e4m3 [n, k] with w->scale [⌈n/128⌉][k/128]. *done = 1 when launched (after lt_k_quant_rows);
- * 0 (LATTE_OK, nothing launched) where lt_f8w_choose declines or x_stride < k; any x alignment and stride ≥ k
- * (lt_k_quant_rows reads x). */
-extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
-                                       int rows, int out_f32, int *done) {
-  *done = 0;
-  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
-  lt_f8w_plan p;
-  if (x_stride < w->k || !lt_f8w_choose(c, w, rows, &p)) return LATTE_OK;
-  /* QX (x quantised inside the blocks, no lt_k_quant_rows launch): the automatic block shape, short K ranges
-   * (gs ≤ 10 groups) and rows · gs ≤ 32 (token, group) pairs per block — where it measured faster than the
-   * quantisation launch (H200, bench_gemm mid's decode rows: 7168×2048 M = 1 7.2 → 6.4 µs, 576×7168 5.4 → 4.8;
-   * with 64 groups per block (7168×16384) or 48 pairs it was slower: the whole K range is quantised before
-   * the first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the
-   * shape rule (tests), 2 never */
+/* plan p's launch over bf16 x [rows, k] (row stride x_stride ≥ k, any alignment): x quantised inside the blocks
+ * (QX) where that measured faster, else by lt_k_quant_rows first. QX: the automatic block shape, short K ranges
+ * (gs ≤ 10 groups) and rows · gs ≤ 32 (token, group) pairs per block — where it measured faster than the
+ * quantisation launch (H200, bench_gemm mid's decode rows: 7168×2048 M = 1 7.2 → 6.4 µs, 576×7168 5.4 → 4.8;
+ * with 64 groups per block (7168×16384) or 48 pairs it was slower: the whole K range is quantised before the
+ * first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the shape
+ * rule (tests), 2 never */
+static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const void *x, int64_t x_stride,
+                              int rows) {
   const size_t smem_qx = p.smem + lt_f8w_xall_bytes(8 * p.N8, p.gs);
   const int qx_shape = lt_fp8_wg_xin == 1 ? (int64_t)rows * p.gs <= LT_F8W_QP * 4 * 4
                                           : p.gs <= 10 && (int64_t)rows * p.gs <= 32;
   if (lt_fp8_wg_xin != 2 && qx_shape && p.N8 == 1 && p.WG == 1 && p.ST == 4 && x_stride % 8 == 0 &&
       ((uintptr_t)x & 15) == 0 && smem_qx <= (size_t)c->smem_optin) {
-    lt_f8w_args a = lt_f8w_args_of(p, w, y, rows, out_f32);
     a.x = (const __nv_bfloat16 *)x;
     a.xs = x_stride;
-    LT_TRY((lt_f8w_launch<1, 1, 4, true>(c, (int)p.tiles, p.S, smem_qx, a)));
-    *done = 1;
-    return LATTE_OK;
+    return lt_f8w_launch<1, 1, 4, true>(c, (int)p.tiles, p.S, smem_qx, a);
   }
   uint8_t *xq;
   float *xqs;
-  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, (int)w->k, &xq, &xqs));
-  LT_TRY(lt_f8w_run(c, p, w, xq, xqs, y, rows, out_f32));
+  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
+  return lt_f8w_run(c, p, a, xq, xqs);
+}
+
+/* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
+ * W = w->data e4m3 [n, k] with w->scale [⌈n/128⌉][k/128]. *done = 1 when launched; 0 (LATTE_OK, nothing
+ * launched) where lt_f8w_choose declines or x_stride < k; any x alignment and stride ≥ k. */
+extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w, void *y,
+                                       int rows, int out_f32, int *done) {
+  *done = 0;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_f8w_plan p;
+  if (x_stride < w->k || !lt_f8w_choose(c, w, NULL, rows, &p)) return LATTE_OK;
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows));
+  *done = 1;
+  return LATTE_OK;
+}
+
+/* y1 [rows, n1] = w8a8(x, W1) and y2 [rows, n2] = w8a8(x, W2) (bf16, row strides n1, n2) in ONE launch: W1's row
+ * tiles then W2's in one grid, one K split for both, x quantised once (inside the blocks or by lt_k_quant_rows).
+ * *done = 0 (nothing launched) where lt_f8w_choose declines the pair or x_stride < k. Each output equals,
+ * bit for bit, that weight's own launch at the same K split (lt_fp8_wg_s). */
+extern "C" latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1,
+                                            void *y1, const lt_weight *w2, void *y2, int rows, int *done) {
+  *done = 0;
+  lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
+  lt_f8w_plan p;
+  if (x_stride < w1->k || !lt_f8w_choose(c, w1, w2, rows, &p)) return LATTE_OK;
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows));
   *done = 1;
   return LATTE_OK;
 }
@@ -400,7 +443,7 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
 /* 1 when lt_cuda_fp8_wg_q serves W at `rows` tokens (lt_f8w_choose) */
 extern "C" int lt_cuda_fp8_wg_serves(lt_backend *b, const lt_weight *w, int rows) {
   lt_f8w_plan p;
-  return lt_f8w_choose((const lt_cuda_ctx *)b->ctx, w, rows, &p);
+  return lt_f8w_choose((const lt_cuda_ctx *)b->ctx, w, NULL, rows, &p);
 }
 
 /* y = W applied to x already quantised (xq [rows, k] e4m3, row stride k = w->k; xqs [k/128][rows]: what
@@ -409,8 +452,8 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
                                          void *y, int rows, int out_f32) {
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
-  if (!lt_f8w_choose(c, w, rows, &p))
+  if (!lt_f8w_choose(c, w, NULL, rows, &p))
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
                   (long long)w->n, (long long)w->k);
-  return lt_f8w_run(c, p, w, xq, xqs, y, rows, out_f32);
+  return lt_f8w_run(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs);
 }

@@ -25,6 +25,9 @@ latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_stride, cons
 int lt_cuda_fp8_wg_serves(lt_backend *b, const lt_weight *w, int rows);
 latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const float *xqs, const lt_weight *w, void *y,
                               int rows, int out_f32);
+/* the same for two weights of one k over the same x in one launch (linear_pair; bf16 outputs) */
+latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
+                                 const lt_weight *w2, void *y2, int rows, int *done);
 /* cuda_gemm.cu: the GEMM scratch for rows × k quantised (xq [rows, kq], kq = k rounded up to 128; scales
  * [kq/128][rows]), and x [rows, k] (row stride xs) quantised into it by one launch of lt_k_quant_rows */
 latte_status lt_cuda_fp8_xq_buf(lt_cuda_ctx *c, int rows, int k, uint8_t **xq, float **xsc);
@@ -33,7 +36,8 @@ latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int 
 /* cuda_gemm.cu: 1 when lt_cuda_linear would give e4m3 W at rows to the wgmma kernel (the automatic dispatch
  * or force 6) — where a producer may hand it quantised x instead */
 int lt_cuda_fp8_wg_takes(lt_backend *b, const lt_weight *w, int rows);
-/* cuda_gemm.cu: linear_pair for two e4m3 weights the wgmma kernel takes, x quantised once (*done = 0 else) */
+/* cuda_gemm.cu: linear_pair for two e4m3 weights the wgmma kernel takes: one launch (lt_cuda_fp8_wg_pair), or
+ * with lt_cuda_fp8_pair_one = 0 x quantised once then two launches (*done = 0 else) */
 latte_status lt_cuda_fp8_pair(lt_backend *b, const void *x, int64_t x_stride, const lt_weight *w1, void *y1,
                               const lt_weight *w2, void *y2, int rows, int *done);
 #ifdef __cplusplus
