@@ -176,11 +176,11 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   }
   lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
   if (!fp8 && (route_norm_only || !only_m)) bench_norm_route(b, m, &gate, bias, &rc, &moe);
-  const int Ms[5] = {1, 4, 16, 64, 512};
-  for (int mi = 0; mi < 5 && !route_norm_only; mi++) {
+  const int Ms[6] = {1, 4, 16, 64, 512, 4096};
+  for (int mi = 0; mi < 6 && !route_norm_only; mi++) {
     int M = Ms[mi];
     if (only_m && M != only_m) continue;
-    if (M == 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 */
+    if (M >= 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 (or 4096) */
     std::vector<float> xh((size_t)M * H);
     for (auto &v : xh) v = frand();
     void *x, *out, *sout;
@@ -256,7 +256,7 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   if (bias) CK(cudaFree(bias));
 }
 
-/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 16, 64} by default (M = 512 on request), bf16
+/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 16, 64} by default (M = 512 or 4096 on request), bf16
  * and fp8, and v3-full (the full-size V3 experts, fp8 only: 11 GB of weights); model "fp8": every model, fp8 only;
  * bench_moe route-norm: only add_rmsnorm_route (both models). fp8 rows add the experts and the layer with the
  * wgmma grouped GEMM off and forced (gg-cmp). */
