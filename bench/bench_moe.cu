@@ -18,6 +18,7 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 
 static double bw_gbs, gemm_tfs;
 extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
+extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128;  /* cuda_moe_wgp.cuh */
 extern "C" int lt_cuda_gg_wg, lt_cuda_ggw_st, lt_cuda_ggw_want, lt_cuda_ggw_fine;   /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma
                                                                     (0 off / 1 auto / 2 forced), its knobs */
 
@@ -176,11 +177,11 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   }
   lt_route_cfg rc = {E, K, m->n_group, m->topk_group, m->method, m->sigmoid, m->norm, m->scale_always, m->rsf};
   if (!fp8 && (route_norm_only || !only_m)) bench_norm_route(b, m, &gate, bias, &rc, &moe);
-  const int Ms[6] = {1, 4, 16, 64, 512, 4096};
-  for (int mi = 0; mi < 6 && !route_norm_only; mi++) {
+  const int Ms[8] = {1, 4, 16, 64, 512, 1024, 2048, 4096};
+  for (int mi = 0; mi < 8 && !route_norm_only; mi++) {
     int M = Ms[mi];
     if (only_m && M != only_m) continue;
-    if (M >= 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 (or 4096) */
+    if (M >= 512 && !only_m) continue;  /* prefill only on request: bench_moe MODEL 512 (… 4096) */
     std::vector<float> xh((size_t)M * H);
     for (auto &v : xh) v = frand();
     void *x, *out, *sout;
@@ -192,11 +193,13 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
     float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0, t_cmp[2][2] = {{0, 0}, {0, 0}};
-    const int iters = 20, keep_wg = lt_cuda_gg_wg;
-    /* parts 4..7 (fp8): the experts, then the layer, with the wgmma grouped GEMM off (4, 5) and forced (6, 7) */
-    for (int part = 0; part < (fp8 ? 8 : 4); part++) {
+    const int iters = 20, keep_wg = lt_cuda_gg_wg, keep_wgp = lt_cuda_gg_wgp;
+    /* parts 4..7: the experts, then the layer, with the wgmma grouped GEMM (fp8: the decode-size one, forced; bf16:
+     * the prefill-size one) off (4, 5) and on (6, 7) */
+    for (int part = 0; part < 8; part++) {
       if (part >= 4) {
-        lt_cuda_gg_wg = part < 6 ? 0 : 2;
+        if (fp8) lt_cuda_gg_wg = part < 6 ? 0 : 2;
+        else lt_cuda_gg_wgp = part < 6 ? 0 : 1;
         if (part == 4 || part == 6) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));  /* launch shapes settle */
         CK(cudaStreamSynchronize(c->stream));
       }
@@ -218,6 +221,7 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
       else t_cmp[(part - 4) / 2][part & 1] = us;
     }
     lt_cuda_gg_wg = keep_wg;
+    lt_cuda_gg_wgp = keep_wgp;
     std::vector<int32_t> idh((size_t)M * K);
     CK(cudaMemcpy(idh.data(), ids, sizeof(int32_t) * M * K, cudaMemcpyDeviceToHost));
     std::vector<char> used(E, 0);
@@ -244,6 +248,14 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
               t_cmp[0][0] / t_cmp[1][0], t_cmp[0][1], 100.0 * floor_us / t_cmp[0][1], t_cmp[1][1],
               100.0 * floor_us / t_cmp[1][1], keep_wg ? "wgmma where it serves" : "mma.sync", lt_cuda_ggw_st,
               lt_cuda_ggw_want, lt_cuda_ggw_fine);
+    else
+      fprintf(tab, "%-8s bf16 M=%-4d gg-cmp | experts: mma.sync %7.1f us (%4.0f%% of floor) vs wgmma prefill %7.1f us "
+              "(%4.0f%%) = %.2fx | layer: %7.1f us (%4.0f%%) vs %7.1f us (%4.0f%%) | %.0f vs %.0f TFLOP/s in the experts "
+              "| knobs: mw %d st %d bm128 above %d rows\n",
+              m->name, M, t_cmp[0][0], 100.0 * efloor / t_cmp[0][0], t_cmp[1][0], 100.0 * efloor / t_cmp[1][0],
+              t_cmp[0][0] / t_cmp[1][0], t_cmp[0][1], 100.0 * floor_us / t_cmp[0][1], t_cmp[1][1],
+              100.0 * floor_us / t_cmp[1][1], fl_exp / (t_cmp[0][0] * 1e6), fl_exp / (t_cmp[1][0] * 1e6), lt_cuda_ggp_mw,
+              lt_cuda_ggp_st, lt_cuda_ggp_bm128);
     fflush(tab);
     CK(cudaFree(x)); CK(cudaFree(out)); CK(cudaFree(sout)); CK(cudaFree(ids)); CK(cudaFree(wts));
     CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
@@ -256,7 +268,7 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
   if (bias) CK(cudaFree(bias));
 }
 
-/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 16, 64} by default (M = 512 or 4096 on request), bf16
+/* bench_moe [model [M]]: all of v2-lite / v3-tp8 and M in {1, 4, 16, 64} by default (M = 512, 1024, 2048 or 4096 on request), bf16
  * and fp8, and v3-full (the full-size V3 experts, fp8 only: 11 GB of weights); model "fp8": every model, fp8 only;
  * bench_moe route-norm: only add_rmsnorm_route (both models). fp8 rows add the experts and the layer with the
  * wgmma grouped GEMM off and forced (gg-cmp). */
@@ -266,6 +278,9 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_GGW_ST")) lt_cuda_ggw_st = atoi(getenv("LT_BENCH_GGW_ST"));       /* wgmma gg knobs (sweeps) */
   if (getenv("LT_BENCH_GGW_WANT")) lt_cuda_ggw_want = atoi(getenv("LT_BENCH_GGW_WANT"));
   if (getenv("LT_BENCH_GGW_FINE")) lt_cuda_ggw_fine = atoi(getenv("LT_BENCH_GGW_FINE"));
+  if (getenv("LT_BENCH_GGP_MW")) lt_cuda_ggp_mw = atoi(getenv("LT_BENCH_GGP_MW"));  /* bf16 prefill kernel knobs */
+  if (getenv("LT_BENCH_GGP_ST")) lt_cuda_ggp_st = atoi(getenv("LT_BENCH_GGP_ST"));
+  if (getenv("LT_BENCH_GGP_BM128")) lt_cuda_ggp_bm128 = atoi(getenv("LT_BENCH_GGP_BM128"));
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, c->device));

@@ -17,7 +17,7 @@ latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, siz
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
 extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem, lt_cuda_gg_wg,
-    lt_cuda_ggw_fine;
+    lt_cuda_ggw_fine, lt_cuda_gg_wgp;
 #else
 extern int lt_cuda_fold_shared;        /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_route_fused;        /* cuda_route.cu: router variant, 1 one launch / 0 two kernels */
@@ -25,6 +25,7 @@ extern int lt_cuda_route_norm_fused;   /* cuda_route.cu: add_rmsnorm_route in on
 extern int lt_cuda_route_norm_smem;    /* cuda_route.cu: the one launch's shared memory limit (bytes) */
 extern int lt_cuda_gg_wg;              /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma: 0 off, 1 auto, 2 forced */
 extern int lt_cuda_ggw_fine;           /* cuda_moe_wg.cuh: its partials per k32 step (1) or per 128-group (0) */
+extern int lt_cuda_gg_wgp;             /* cuda_moe_wgp.cuh: bf16 grouped GEMM on wgmma at 64/128-row tiles (1) or not */
 #endif
 /* the wgmma grouped-GEMM settings an fp8 case runs under (bf16: the default only): automatic, off, forced, and
  * forced with the other partial granularity (lt_cuda_ggw_fine) */
@@ -36,6 +37,17 @@ static void gg_set(int v) {
   if (gg_fine_default < 0) gg_fine_default = lt_cuda_ggw_fine;
   lt_cuda_gg_wg = gg_wg_vals[v];
   lt_cuda_ggw_fine = v == 3 ? !gg_fine_default : gg_fine_default;
+}
+/* a bf16 case runs under the default and with the prefill-size wgmma grouped GEMM off (every GEMM on lt_k_gg) */
+enum { GP_NV = 2 };
+static const char *gp_name[GP_NV] = {"", " [wgmma prefill gg off]"};
+static void gp_set(int v) { lt_cuda_gg_wgp = v == 0; }
+/* variant v of a case: fp8 → gg_set, bf16 → gp_set; its name */
+static int var_count(int fp8) { return fp8 ? GG_NV : GP_NV; }
+static const char *var_set(int fp8, int v) {
+  if (fp8) { gg_set(v); return gg_wg_name[v]; }
+  gp_set(v);
+  return gp_name[v];
 }
 
 static lt_backend *cpu, *gpu;
@@ -251,8 +263,8 @@ static void check_experts_b(const char *name, int E, int I, int H, int K, int fp
     void *dw = to_dev(w, sizeof(float) * (size_t)M * K), *dout = NULL, *dout2 = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout2);
-    for (int v = 0; v < (fp8 ? GG_NV : 1); v++) {
-      gg_set(v);
+    for (int v = 0; v < var_count(fp8); v++) {
+      const char *vn = var_set(fp8, v);
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout);
       CHECK(s == LATTE_OK, "%s: cuda experts: %s", name, latte_last_error());
@@ -263,11 +275,11 @@ static void check_experts_b(const char *name, int E, int I, int H, int K, int fp
       if (!s) s = gpu->moe_experts(gpu, dx, &mg, (int32_t *)dids, (float *)dw, K, M, dout2);
       const int same = !s && dev_same(dout, dout2, sizeof(uint16_t) * (size_t)M * H);
       printf("experts %-32s M=%4d: rel err %.3e (tol %.0e), rerun %s%s\n", name, M, err, tol,
-             same ? "bitwise" : "DIFFERS", gg_wg_name[v]);
-      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, gg_wg_name[v], M, err);
-      CHECK(same, "%s%s M=%d: a second run differs", name, gg_wg_name[v], M);
+             same ? "bitwise" : "DIFFERS", vn);
+      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, vn, M, err);
+      CHECK(same, "%s%s M=%d: a second run differs", name, vn, M);
     }
-    gg_set(0);
+    var_set(fp8, 0);
     free(x); free(ref); free(out); free(w); free(ids);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dids); gpu->dfree(gpu, dw); gpu->dfree(gpu, dout); gpu->dfree(gpu, dout2);
   }
@@ -544,17 +556,17 @@ static void check_mlp(const char *name, int H, int I, int fp8, const int *Ms, in
     CHECK(s == LATTE_OK, "%s: cpu mlp: %s", name, latte_last_error());
     void *dx = to_dev_act(x, (long)M * H), *dout = NULL;
     gpu->alloc(gpu, sizeof(uint16_t) * (size_t)M * H, &dout);
-    for (int v = 0; v < (fp8 ? GG_NV : 1); v++) {
-      gg_set(v);
+    for (int v = 0; v < var_count(fp8); v++) {
+      const char *vn = var_set(fp8, v);
       poison(dout, sizeof(uint16_t) * (size_t)M * H);
       s = gpu->mlp(gpu, dx, &mg, dout, M);
       CHECK(s == LATTE_OK, "%s: cuda mlp: %s", name, latte_last_error());
       lt_cuda_act_to_f32(gpu, dout, out, (size_t)M * H);
       double err = lt_rel_err(out, ref, (long)M * H), tol = fp8 ? 2e-2 : 1e-2;
-      printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)%s\n", name, M, err, tol, gg_wg_name[v]);
-      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, gg_wg_name[v], M, err);
+      printf("mlp %-36s M=%4d: rel err %.3e (tol %.0e)%s\n", name, M, err, tol, vn);
+      CHECK(err <= tol, "%s%s M=%d: rel err %.3e", name, vn, M, err);
     }
-    gg_set(0);
+    var_set(fp8, 0);
     free(x); free(ref); free(out);
     gpu->dfree(gpu, dx); gpu->dfree(gpu, dout);
   }
@@ -594,6 +606,11 @@ int main(int argc, char **argv) {
   lt_cuda_route_fused = 1;
   const int Ms[] = {1, 5, 8, 64, 300}, Ms_small[] = {1, 5, 8, 40};
   check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 4);
+  /* prefill sizes: 50 and 175 rows per expert (the bf16 wgmma kernel's 64- and 128-row tiles; I 96: its down GEMM
+   * (K 96) stays on lt_k_gg) */
+  const int Mp[] = {200, 700};
+  check_experts("tiny e8 I128 H256 top2 bf16 prefill", 8, 128, 256, 2, 0, Mp, 2);
+  check_experts("tiny e8 I96 H256 top2 bf16 prefill", 8, 96, 256, 2, 0, Mp, 2);
   check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 4);
   check_experts_b("tiny e16 I256 H384 top4 fp8 blocky", 16, 256, 384, 4, 1, Ms_small, 4, 1);
   const int Mm[] = {1, 4, 8, 37, 300};
@@ -617,6 +634,8 @@ int main(int argc, char **argv) {
     check_layer("v3-tp8 E256 I256 H7168 top8 +1 shared bf16", 256, 256, 7168, 8, 1, 0, 1, Ml, 5);
     check_layer("v3-tp8 E256 I256 H7168 top8 +1 shared fp8", 256, 256, 7168, 8, 1, 1, 1, Ml, 5);
     check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 5);
+    const int Mv[] = {600, 1600};  /* 56 and 150 rows per expert */
+    check_experts("v2-lite E64 I1408 H2048 top6 bf16 prefill", 64, 1408, 2048, 6, 0, Mv, 2);
     check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 5);
     check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 5);
     check_experts("v3-tp8 E256 I256 H7168 top8 fp8", 256, 256, 7168, 8, 1, Ms, 5);

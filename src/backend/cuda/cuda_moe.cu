@@ -1,7 +1,8 @@
 /* cuda_moe.cu — MoE experts and dense MLP on the GPU: token sort/align by expert, and one grouped
  * tensor-core GEMM (bf16 mma.sync m16n8k16, or e4m3 m16n8k32 with 128×128 weight / 1×128 activation
- * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP; the experts' e4m3 GEMMs at tiles of
- * ≤ 64 rows on Hopper wgmma instead (cuda_moe_wg.cuh, LATTE_GG_WG=0: off). The router: cuda_route.cu. */
+ * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP; on Hopper wgmma instead: the experts'
+ * e4m3 GEMMs at tiles of ≤ 64 rows (cuda_moe_wg.cuh, LATTE_GG_WG=0: off) and the bf16 GEMMs at tiles of 64 or 128
+ * rows (cuda_moe_wgp.cuh, LATTE_GG_WGP=0: off). The router: cuda_route.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_moe_sort.cuh"
 #include "backend/cuda/cuda_async.cuh"
@@ -461,6 +462,24 @@ static latte_status lt_gg_finish(lt_cuda_ctx *c, const lt_gg_params &p, int epi,
   return LATTE_OK;
 }
 
+/* A grouped GEMM call's K split (all three kernels): `splits` ranges of whole k-tiles out of KT (fewer where they
+ * would be empty) in p.kt_split, p.rows_bound set; a split run's epilogue becomes the f32 partials in part
+ * ([split][grid_m·bm rows][cols]). Returns the number of ranges. */
+static int lt_gg_split_k(lt_gg_params &p, int KT, int splits, int grid_m, int bm, int64_t cols, float *part) {
+  if (splits < 1) splits = 1;
+  p.kt_split = (KT + splits - 1) / splits;
+  splits = (KT + p.kt_split - 1) / p.kt_split;
+  if (splits < 1) splits = 1;
+  p.rows_bound = p.rowtok ? p.rows_bound : p.M;
+  if (splits > 1) {
+    p.epi = LT_EPI_PART;
+    p.part = part;
+    p.part_ld = cols;
+    p.part_zstride = (int64_t)grid_m * bm * p.part_ld;
+  }
+  return splits;
+}
+
 /* defer != NULL and an LT_EPI_BF16 split run: the reduce is left to the caller (defer filled). */
 static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, int grid_m, int splits, float *part,
                               lt_gg_defer *defer = NULL) {
@@ -469,18 +488,8 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
   int kt = (p.K * (fp8 ? 1 : 2) + 127) / 128;
   if (grid_m <= 0 || grid_n <= 0) return LATTE_OK;
   if (p.K % (fp8 ? 16 : 8)) return lt_err(LATTE_ERR_UNSUPPORTED, "grouped gemm: K=%d must be a multiple of 16 bytes", p.K);
-  if (splits < 1) splits = 1;
-  p.kt_split = (kt + splits - 1) / splits;
-  splits = (kt + p.kt_split - 1) / p.kt_split;
-  if (splits < 1) splits = 1;
-  int epi = p.epi;
-  p.rows_bound = p.rowtok ? p.rows_bound : p.M;
-  if (splits > 1) {
-    p.epi = LT_EPI_PART;
-    p.part = part;
-    p.part_ld = (int64_t)grid_n * sh->bn;
-    p.part_zstride = (int64_t)grid_m * sh->bm * p.part_ld;
-  }
+  const int epi = p.epi;
+  splits = lt_gg_split_k(p, kt, splits, grid_m, sh->bm, (int64_t)grid_n * sh->bn, part);
   dim3 grid((unsigned)grid_m, (unsigned)grid_n, (unsigned)splits);
   latte_status s;
 #define LT_GG_CASE(i, BM, BN, WM, WN, ST) \
@@ -499,6 +508,37 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
 
 /* the e4m3 grouped GEMM on wgmma (decode-size tiles): lt_k_gg_wg, lt_ggw_run */
 #include "backend/cuda/cuda_moe_wg.cuh"
+/* the bf16 grouped GEMM on wgmma (prefill-size tiles): lt_k_gg_wgp, lt_ggp_run */
+#include "backend/cuda/cuda_moe_wgp.cuh"
+
+/* Which kernel runs one GEMM of lt_ffn_forward: lt_k_gg, the e4m3 decode-size wgmma kernel, or the bf16
+ * prefill-size wgmma kernel — and its column grid, K split and partials for that choice. */
+enum { LT_GGK_SYNC = 0, LT_GGK_WG = 1, LT_GGK_WGP = 2 };
+static int lt_ggk_pick(const lt_cuda_ctx *c, int fp8, int bm, int K, int tiled, const void *out, int64_t ldo) {
+  if (lt_ggw_use(c, fp8, bm, K, tiled)) return LT_GGK_WG;
+  if (lt_ggp_use(c, fp8, bm, K, out, ldo)) return LT_GGK_WGP;
+  return LT_GGK_SYNC;
+}
+static int lt_ggk_grid_n(int kind, int gc, int N, int inter) {
+  return kind == LT_GGK_WG ? lt_ggw_grid_n(N, inter) : kind == LT_GGK_WGP ? lt_ggp_grid_n(N, inter)
+                                                                          : lt_gg_grid_n(gc, N, inter);
+}
+static int lt_ggk_splits(const lt_cuda_ctx *c, int kind, int bm, int grid_m, int gn, int K, int fp8) {
+  return kind == LT_GGK_WG ? lt_ggw_pick_splits(c, bm, grid_m, gn, K)
+         : kind == LT_GGK_WGP ? lt_ggp_splits(c, grid_m, gn, K)
+                              : lt_gg_splits(c, grid_m, gn, K, fp8);
+}
+static size_t lt_ggk_part_floats(int kind, int gc, int bm, int grid_m, int gn, int splits) {
+  return kind == LT_GGK_WG ? lt_ggw_part_floats(bm, grid_m, gn, splits)
+         : kind == LT_GGK_WGP ? lt_ggp_part_floats(bm, grid_m, gn, splits)
+                              : lt_gg_part_floats(gc, grid_m, gn, splits);
+}
+static latte_status lt_ggk_run(lt_cuda_ctx *c, int kind, int gc, int bm, int fp8, const lt_gg_params &p, int grid_m,
+                               int splits, float *part, lt_gg_defer *defer) {
+  if (kind == LT_GGK_WG) return lt_ggw_run(c, bm, p, grid_m, splits, part, defer);
+  if (kind == LT_GGK_WGP) return lt_ggp_run(c, bm, p, grid_m, splits, part, defer);
+  return lt_gg_run(c, gc, fp8, p, grid_m, splits, part, defer);
+}
 
 /* x: bf16, or f32 when x_f32 */
 static latte_status lt_gg_quant(lt_cuda_ctx *c, const void *x, int x_f32, int64_t ldx, const int32_t *rowtok, int rows,
@@ -703,14 +743,13 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   const int skh = (H + 127) / 128, ski = (I + 127) / 128;
   if (((uintptr_t)x & 15) || H % 16 || I % 16)
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda ffn: hidden %d / inter %d must be multiples of 16, x 16-byte aligned", H, I);
-  /* each GEMM on wgmma (lt_k_gg_wg) where lt_ggw_use says so, else on lt_k_gg */
-  const int bm = lt_gg_shapes[gc].bm, wg13 = lt_ggw_use(c, fp8, bm, H, rowtok != NULL),
-            wg2 = lt_ggw_use(c, fp8, bm, I, rowtok != NULL);
-  int gn13 = wg13 ? lt_ggw_grid_n(2 * I, I) : lt_gg_grid_n(gc, 2 * I, I), gn2 = wg2 ? lt_ggw_grid_n(H, 0) : lt_gg_grid_n(gc, H, 0);
-  int sp13 = wg13 ? lt_ggw_pick_splits(c, bm, grid_m, gn13, H) : lt_gg_splits(c, grid_m, gn13, H, fp8),
-      sp2 = wg2 ? lt_ggw_pick_splits(c, bm, grid_m, gn2, I) : lt_gg_splits(c, grid_m, gn2, I, fp8);
-  size_t part = wg13 ? lt_ggw_part_floats(bm, grid_m, gn13, sp13) : lt_gg_part_floats(gc, grid_m, gn13, sp13),
-         part2 = wg2 ? lt_ggw_part_floats(bm, grid_m, gn2, sp2) : lt_gg_part_floats(gc, grid_m, gn2, sp2);
+  /* each GEMM on the kernel lt_ggk_pick names (gate_up's h sits at the scratch's start: 16-byte aligned) */
+  const int bm = lt_gg_shapes[gc].bm, tiled = rowtok != NULL;
+  const int k13 = lt_ggk_pick(c, fp8, bm, H, tiled, NULL, I), k2 = lt_ggk_pick(c, fp8, bm, I, tiled, out, H);
+  const int gn13 = lt_ggk_grid_n(k13, gc, 2 * I, I), gn2 = lt_ggk_grid_n(k2, gc, H, 0);
+  const int sp13 = lt_ggk_splits(c, k13, bm, grid_m, gn13, H, fp8), sp2 = lt_ggk_splits(c, k2, bm, grid_m, gn2, I, fp8);
+  size_t part = lt_ggk_part_floats(k13, gc, bm, grid_m, gn13, sp13),
+         part2 = lt_ggk_part_floats(k2, gc, bm, grid_m, gn2, sp2);
   if (part2 > part) part = part2;
   size_t o_xq = lt_al((size_t)rows * I * (fp8 ? 4 : 2));
   size_t o_xs = o_xq + (fp8 ? lt_al((size_t)T * H) : 0);
@@ -733,14 +772,14 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   p.w = f->w13; p.w_estride = (int64_t)2 * I * H; p.ws = f->s13; p.ws_estride = (int64_t)2 * ski * skh; p.wsk = skh;
   p.N = 2 * I; p.K = H; p.inter = I; p.up_srow = ski;
   p.epi = fp8 ? LT_EPI_SILU32 : LT_EPI_SILU; p.out = h; p.ldo = I;   /* e4m3: f32 h, quantised as the CPU does */
-  LT_TRY(wg13 ? lt_ggw_run(c, bm, p, grid_m, sp13, pp, NULL) : lt_gg_run(c, gc, fp8, p, grid_m, sp13, pp));
+  LT_TRY(lt_ggk_run(c, k13, gc, bm, fp8, p, grid_m, sp13, pp, NULL));
   /* out [rows, H] = h [rows, I] · downᵀ (h quantised per row and 128 channels for e4m3) */
   if (fp8) LT_TRY(lt_gg_quant(c, h, 1, I, rowtok, rows, I, hq, hs));
   p.a = fp8 ? hq : (const uint8_t *)h; p.lda = I; p.as = hs; p.ask = ski; p.a_by_tok = 0;
   p.w = f->w2; p.w_estride = (int64_t)H * I; p.ws = f->s2; p.ws_estride = (int64_t)skh * ski; p.wsk = ski;
   p.N = H; p.K = I; p.inter = 0; p.up_srow = 0;
   p.epi = LT_EPI_BF16; p.out = out; p.ldo = H;
-  return wg2 ? lt_ggw_run(c, bm, p, grid_m, sp2, pp, defer) : lt_gg_run(c, gc, fp8, p, grid_m, sp2, pp, defer);
+  return lt_ggk_run(c, k2, gc, bm, fp8, p, grid_m, sp2, pp, defer);
 }
 
 /* ================= routed experts ================= */
@@ -827,7 +866,8 @@ latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int
   const int E = f->E, ns = f->ns, TK = rows * (top_k + ns);
   const int act = TK < E + ns ? TK : E + ns;
   int gc = lt_gg_pick_cfg((double)TK / act);
-  if (gc > 2) gc = 2;
+  if (gc > 2) gc = 2;  /* lt_k_gg's 128-row tiles were slower for experts */
+  if (!f->fp8 && lt_cuda_gg_wgp > 0 && TK > lt_cuda_ggp_bm128 * act) gc = 3;  /* the bf16 prefill kernel's 128 */
   pl->gc = gc; pl->bm = lt_gg_shapes[gc].bm; pl->TK = TK;
   pl->bound = TK + act * (pl->bm - 1); pl->grid_m = pl->bound / pl->bm;
   /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
@@ -940,6 +980,7 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   if (rows <= 0) return LATTE_OK;
   int gc = lt_gg_pick_cfg(rows);
   if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
+  if (!f->fp8 && lt_cuda_gg_wgp > 0 && rows > lt_cuda_ggp_bm128) gc = 3;  /* the bf16 prefill kernel's 128 */
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
 }

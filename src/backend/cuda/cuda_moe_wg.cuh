@@ -306,17 +306,8 @@ static latte_status lt_ggw_run(lt_cuda_ctx *c, int bm, lt_gg_params p, int grid_
   if (grid_m <= 0 || gn <= 0) return LATTE_OK;
   if (((uintptr_t)p.a | (uintptr_t)p.w) & 15 || p.lda % 16)
     return lt_err(LATTE_ERR_INVALID, "grouped gemm (wgmma): operands not 16-byte aligned");
-  if (splits < 1) splits = 1;
-  p.kt_split = (KT + splits - 1) / splits;
-  splits = (KT + p.kt_split - 1) / p.kt_split;
   const int epi = p.epi;
-  p.rows_bound = p.rowtok ? p.rows_bound : p.M;
-  if (splits > 1) {
-    p.epi = LT_EPI_PART;
-    p.part = part;
-    p.part_ld = (int64_t)gn * 64;
-    p.part_zstride = (int64_t)grid_m * bm * p.part_ld;
-  }
+  splits = lt_gg_split_k(p, KT, splits, grid_m, bm, (int64_t)gn * 64, part);
   const dim3 grid((unsigned)grid_m, (unsigned)gn, (unsigned)splits);
   const int ST = lt_ggw_stages();
   const size_t smem = lt_ggw_smem(bm, ST, p.kt_split);

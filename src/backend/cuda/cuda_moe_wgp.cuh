@@ -1,0 +1,240 @@
+/* cuda_moe_wgp.cuh — included once by cuda_moe.cu (after cuda_moe_wg.cuh): the bf16 grouped GEMM at prefill sizes
+ * (sort tiles of 64 or 128 rows, dense calls of > 32 rows) on Hopper warpgroup MMA. "Swap AB" as in
+ * cuda_moe_wg.cuh: a block is two warpgroups (256 threads) × MW m64 tiles each = R = 128·MW weight rows of one
+ * expert (the wgmma's A) × the NN token rows of one tile of the sort (the wgmma's N, gathered through rowtok;
+ * padding rows are zeros) × a K range. Both operands K-major, 128-byte swizzled, streamed per 64-wide k-group
+ * (128 bytes of bf16) through an ST-stage cp.async ring, one block barrier per group; per group each warpgroup
+ * issues 4·MW × wgmma m64nNNk16 into its fp32 accumulators and waits for them (keeping one group's products in
+ * flight through the next barrier, the ring then loaded ST − 2 groups ahead, measured slower at every size: with
+ * two blocks per SM, one block's barrier is the other's MMA time). gate_up (p.inter > 0): A rows
+ * interleaved per 8 (row 16q + i: gate of h column j0 + 8q + i; row 16q + 8 + i: its up) — lt_k_gg's order — so
+ * a thread holds g and u of one h column; the block's output tile (h [NN][R/2] = silu(g)·u, or y [NN][R]) is
+ * staged in shared memory as bf16 and stored in 16-byte pieces; split K: f32 partials in lt_k_gg's layout with
+ * bn = R (lt_gg_finish reduces them or leaves them to the combine). Grid (column blocks, tiles, splits): the
+ * column blocks of one tile run side by side and share its gathered tokens in L2. docs/cuda-moe.md ("The prefill
+ * grouped GEMM"). */
+
+enum { LT_GGP_NT = 256 };
+
+/* bytes of one ring stage: the W tile [R][128 B] then the token tile [NN][128 B] (a multiple of 1024) */
+__host__ __device__ constexpr int lt_ggp_stage(int MW, int NN) { return (128 * MW + NN) * 128; }
+static size_t lt_ggp_smem(int MW, int NN, int ST) { return LT_GGW_ALIGN + (size_t)ST * lt_ggp_stage(MW, NN); }
+
+/* d [64, NN] += A [64, 16] · B [NN, 16]ᵀ (both K-major in shared memory) */
+template <int NN>
+static __device__ __forceinline__ void lt_ggp_mma(float (&d)[NN / 8][4], uint64_t da, uint64_t db) {
+  if constexpr (NN == 128) lt_wg_m64n128k16(&d[0][0], da, db, 1);
+  else lt_wg_m64n64k16(&d[0][0], da, db, 1);
+}
+
+/* Block (ny, m, z): column block ny (R weight rows: R/2 h columns of gate_up, or R output columns), tile m of the
+ * tile list (or rows m·NN.. of a dense call), k-groups [z·kt_split, +kt_split) of 64 (K % 64 == 0). Thread tid
+ * copies 16-byte chunk c = tid % 8 of W rows tid/8 + 32j (j < R/32) and of token rows tid/8 + 32j (j < NN/32) of
+ * each group, to chunk c ^ (row % 8) of its 128-byte row (the 128B swizzle). */
+template <int MW, int NN, int ST>
+__global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p) {
+  LT_PDL_ENTER();  /* the tile list, rowtok and A come from the kernels just before (the sort precedes gate_up) */
+  constexpr int R = 128 * MW, N8 = NN / 8, STAGE = lt_ggp_stage(MW, NN), WJ = R / 32, XJ = NN / 32;
+  constexpr int AHEAD = ST - 1;  /* groups loaded ahead of the one being multiplied */
+  static_assert(NN == 64 || NN == 128, "token tile");
+  static_assert(ST >= 2, "ring stages");
+  extern __shared__ __align__(128) uint8_t lt_ggp_smem_[];
+  uint8_t *ring = lt_ggp_smem_ + ((LT_GGW_ALIGN - (lt_smem_u32(lt_ggp_smem_) & 1023u)) & 1023u);
+  const uint32_t ring_sa = lt_smem_u32(ring);
+  const int tid = threadIdx.x, KT = p.K / 64;
+  const int kb = blockIdx.z * p.kt_split, ng = min(KT, kb + p.kt_split) - kb, ny = blockIdx.x;
+  int e = 0, row0 = blockIdx.y * NN;
+  if (p.tile_e) {
+    const int m = blockIdx.y;
+    if (m >= p.num_tiles[0]) return;
+    e = p.tile_e[m];
+    row0 = p.tile_row0[m];
+  }
+  const uint8_t *wb = p.w + (size_t)e * (size_t)p.w_estride * 2;
+  const int c = tid & 7, r0 = tid >> 3;
+  const int dst0 = r0 * 128 + ((c ^ (r0 & 7)) << 4);
+  const uint8_t *wsrc[WJ], *xsrc[XJ];
+  bool wok[WJ], xok[XJ];
+#pragma unroll
+  for (int j = 0; j < WJ; j++) {
+    const int r = r0 + 32 * j;
+    int wrow = -1;
+    if (p.inter > 0) {
+      const int h = ny * (R / 2) + (r >> 4) * 8 + (r & 7);
+      if (h < p.inter) wrow = (r & 8) ? p.inter + h : h;
+    } else if (ny * R + r < p.N) {
+      wrow = ny * R + r;
+    }
+    wok[j] = wrow >= 0;
+    wsrc[j] = wb + ((size_t)(wok[j] ? wrow : 0) * (size_t)p.K + (size_t)kb * 64) * 2 + c * 16;
+  }
+#pragma unroll
+  for (int j = 0; j < XJ; j++) {
+    const int pos = row0 + r0 + 32 * j;
+    xok[j] = lt_row_ok(p, pos);
+    const int arow = xok[j] ? (p.a_by_tok ? p.rowtok[pos] : pos) : 0;
+    xsrc[j] = p.a + ((size_t)arow * (size_t)p.lda + (size_t)kb * 64) * 2 + c * 16;
+  }
+  /* group g's W and token rows into ring slot s (rows without data: zero-filled) */
+  auto load = [&](int s, int g) {
+    uint8_t *d = ring + s * STAGE + dst0;
+#pragma unroll
+    for (int j = 0; j < WJ; j++) lt_cp16(d + j * 32 * 128, wsrc[j] + g * 128, wok[j]);
+#pragma unroll
+    for (int j = 0; j < XJ; j++) lt_cp16(d + R * 128 + j * 32 * 128, xsrc[j] + g * 128, xok[j]);
+  };
+#pragma unroll
+  for (int s = 0; s < AHEAD; s++) {
+    if (s < ng) load(s, s);
+    lt_cp_commit();  /* always: group i is the i-th committed */
+  }
+
+  const int wg = tid >> 7;
+  float acc[MW][N8][4];
+#pragma unroll
+  for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+    for (int i = 0; i < N8; i++)
+#pragma unroll
+      for (int q = 0; q < 4; q++) acc[mw][i][q] = 0.0f;
+  for (int i = 0; i < ng; i++) {
+    lt_cp_wait<AHEAD - 1>();  /* this thread's copies of group i have landed */
+    lt_fence_proxy_async();   /* ... and are visible to the wgmma (async proxy) */
+    __syncthreads();          /* everyone's have; both warpgroups are done with group i − 1's slot, refilled next */
+    if (i + AHEAD < ng) load((i + AHEAD) % ST, i + AHEAD);
+    lt_cp_commit();
+    const uint32_t sb = ring_sa + (uint32_t)((i % ST) * STAGE);
+    const uint64_t db = lt_wg_desc(sb + R * 128, 16, 1024);
+    lt_wg_fence();
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++) {
+      const uint64_t da = lt_wg_desc(sb + (uint32_t)((wg * MW + mw) * 64 * 128), 16, 1024);
+#pragma unroll
+      for (int k = 0; k < 4; k++) lt_ggp_mma<NN>(acc[mw], da + (uint64_t)(2 * k), db + (uint64_t)(2 * k));
+    }
+    lt_wg_commit();
+    lt_wg_wait<0>();
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++) lt_wg_keep_all(acc[mw]);
+  }
+  lt_cp_wait<0>();
+
+  /* warp w4 of warpgroup wg holds, of its m64 tile mw, A rows 16·w4 + gid (lo) and + 8 (hi), tokens 8cc + 2t + u */
+  const int lane = tid & 31, t = lane & 3, gid = lane >> 2, w4 = (tid >> 5) & 3;
+  if (p.epi == LT_EPI_PART) {
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+      for (int cc = 0; cc < N8; cc++)
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+          const int pos = row0 + cc * 8 + 2 * t + u;
+          if (!lt_row_ok(p, pos)) continue;
+          float *o = p.part + (size_t)blockIdx.z * p.part_zstride + (size_t)pos * p.part_ld + ny * R +
+                     (wg * MW + mw) * 64 + 16 * w4 + gid;
+          o[0] = acc[mw][cc][u];
+          o[8] = acc[mw][cc][u + 2];
+        }
+    return;
+  }
+  /* bf16 output tile [NN][OC] (row pitch OP) staged in the ring, then 16-byte stores of whole rows */
+  const bool silu = p.epi == LT_EPI_SILU;
+  const int OC = silu ? R / 2 : R, OP = OC + 8;
+  __nv_bfloat16 *st = (__nv_bfloat16 *)ring;
+  __syncthreads();  /* both warpgroups are done with the ring */
+#pragma unroll
+  for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+    for (int cc = 0; cc < N8; cc++)
+#pragma unroll
+      for (int u = 0; u < 2; u++) {
+        const int n = cc * 8 + 2 * t + u;
+        const float vl = acc[mw][cc][u], vh = acc[mw][cc][u + 2];
+        if (silu) {
+          st[n * OP + (wg * MW + mw) * 32 + 8 * w4 + gid] = __float2bfloat16(vl / (1.0f + __expf(-vl)) * vh);
+        } else {
+          const int rl = (wg * MW + mw) * 64 + 16 * w4 + gid;
+          st[n * OP + rl] = __float2bfloat16(vl);
+          st[n * OP + rl + 8] = __float2bfloat16(vh);
+        }
+      }
+  __syncthreads();
+  const int col0 = ny * OC, ncols = silu ? p.inter : p.N, CH = OC / 8;
+  for (int i = tid; i < NN * CH; i += LT_GGP_NT) {
+    const int n = i / CH, col = col0 + (i % CH) * 8, pos = row0 + n;
+    if (col >= ncols || !lt_row_ok(p, pos)) continue;
+    *(uint4 *)((__nv_bfloat16 *)p.out + (size_t)pos * p.ldo + col) = *(const uint4 *)(st + n * OP + (i % CH) * 8);
+  }
+}
+
+/* 0 off (LATTE_GG_WGP=0: lt_k_gg), 1 automatic: the bf16 GEMMs of the experts and of the dense MLP at tiles of 64
+ * or 128 rows. Knobs (bench_moe): m64 tiles per warpgroup (1 or 2), ring stages (3 or 4), and the
+ * rows per touched expert (or dense rows) above which the sort's tiles are 128 rows (else 64). Defaults: 1
+ * m64 tile and 3 stages (96 KB: two blocks per SM), the sweep's best (H200, bench_moe v2-lite 4096: 342–346
+ * TFLOP/s in the experts, against 274–317 with 2 tiles and 4 stages at one block per SM); 128-row tiles above
+ * 96 rows (at 1024 tokens, ~124 rows per expert: 425 µs, against 509 with 64-row tiles). */
+extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128;
+int lt_cuda_gg_wgp = 1, lt_cuda_ggp_mw = 1, lt_cuda_ggp_st = 3, lt_cuda_ggp_bm128 = 96;
+static int lt_ggp_mw(void) { return lt_cuda_ggp_mw == 2 ? 2 : 1; }
+static int lt_ggp_st(void) { return lt_cuda_ggp_st == 4 ? 4 : 3; }
+
+/* whether the prefill kernel serves one bf16 GEMM of reduction length K at tiles of bm rows, writing out (row
+ * stride ldo elements) */
+static int lt_ggp_use(const lt_cuda_ctx *c, int fp8, int bm, int K, const void *out, int64_t ldo) {
+  if (fp8 || lt_cuda_gg_wgp <= 0 || (bm != 64 && bm != 128)) return 0;
+  if (K < 64 || K % 64 || ((uintptr_t)out & 15) || ldo % 8) return 0;
+  return lt_ggp_smem(lt_ggp_mw(), bm, lt_ggp_st()) <= (size_t)c->smem_optin;
+}
+/* its grid along the weight rows: R/2 h columns (gate_up) or R output columns per block */
+static int lt_ggp_grid_n(int N, int inter) {
+  const int R = 128 * lt_ggp_mw();
+  return inter > 0 ? (inter + R / 2 - 1) / (R / 2) : (N + R - 1) / R;
+}
+/* split K while the grid has fewer blocks than SMs (one block per SM fits), as lt_gg_splits does */
+static int lt_ggp_splits(const lt_cuda_ctx *c, int grid_m, int gn, int K) {
+  const int kt = K / 64, blocks = grid_m * gn;
+  if (blocks >= c->sm_count || kt < 8) return 1;
+  int s = (c->sm_count + blocks - 1) / blocks;
+  if (s > kt / 4) s = kt / 4;
+  if (s > 16) s = 16;
+  return s < 1 ? 1 : s;
+}
+static size_t lt_ggp_part_floats(int bm, int grid_m, int gn, int splits) {
+  return splits <= 1 ? 0 : (size_t)splits * grid_m * bm * (size_t)gn * 128 * lt_ggp_mw();
+}
+
+template <int MW, int NN, int ST>
+static latte_status lt_ggp_launch(lt_cuda_ctx *c, const lt_gg_params &p, dim3 grid) {
+  static int opted = 0;
+  const size_t smem = lt_ggp_smem(MW, NN, ST);
+  if (!opted) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_gg_wgp<MW, NN, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    opted = 1;
+  }
+  (void)lt_launch(lt_k_gg_wgp<MW, NN, ST>, grid, LT_GGP_NT, smem, c->stream, p);
+  LT_LAUNCH_CHECK("lt_k_gg_wgp");
+  return LATTE_OK;
+}
+template <int MW, int NN>
+static latte_status lt_ggp_launch_st(lt_cuda_ctx *c, const lt_gg_params &p, dim3 grid) {
+  return lt_ggp_st() == 4 ? lt_ggp_launch<MW, NN, 4>(c, p, grid) : lt_ggp_launch<MW, NN, 3>(c, p, grid);
+}
+
+/* lt_gg_run for the prefill kernel (lt_ggp_use said yes): the same outputs; split-K partials in lt_k_gg's layout
+ * with bn = R (part: lt_ggp_part_floats), reduced by lt_k_gg_reduce or left to the caller (defer). */
+static latte_status lt_ggp_run(lt_cuda_ctx *c, int bm, lt_gg_params p, int grid_m, int splits, float *part,
+                               lt_gg_defer *defer) {
+  const int MW = lt_ggp_mw(), R = 128 * MW, gn = lt_ggp_grid_n(p.N, p.inter), KT = p.K / 64;
+  if (grid_m <= 0 || gn <= 0) return LATTE_OK;
+  if (((uintptr_t)p.a | (uintptr_t)p.w) & 15 || p.lda % 8)
+    return lt_err(LATTE_ERR_INVALID, "grouped gemm (wgmma prefill): operands not 16-byte aligned");
+  if (grid_m > 65535) return lt_err(LATTE_ERR_UNSUPPORTED, "grouped gemm (wgmma prefill): %d row tiles", grid_m);
+  const int epi = p.epi;
+  splits = lt_gg_split_k(p, KT, splits, grid_m, bm, (int64_t)gn * R, part);
+  const dim3 grid((unsigned)gn, (unsigned)grid_m, (unsigned)splits);
+  latte_status s;
+  if (MW == 1) s = bm == 128 ? lt_ggp_launch_st<1, 128>(c, p, grid) : lt_ggp_launch_st<1, 64>(c, p, grid);
+  else s = bm == 128 ? lt_ggp_launch_st<2, 128>(c, p, grid) : lt_ggp_launch_st<2, 64>(c, p, grid);
+  if (s) return s;
+  return lt_gg_finish(c, p, epi, grid_m * bm, R, splits, part, defer);
+}
