@@ -822,6 +822,37 @@ __device__ __forceinline__ float2 lt_moe_combine_pair(const __nv_bfloat16 *y, in
   return s;
 }
 
+/* Columns c0 .. c0 + 7 of one token's combine: lt_moe_combine_pair's per-column arithmetic, in 16-byte loads
+ * (y rows and part_ld multiples of 8 / 4 elements, 16-byte aligned); the same bits per column. */
+__device__ __forceinline__ void lt_moe_combine_8(const __nv_bfloat16 *y, int H, const int32_t *inv_t, const float *w_t,
+                                                 int K, int ns, const float *part, int splits, int64_t part_ld,
+                                                 int64_t part_zstride, int c0, float *s) {
+#pragma unroll
+  for (int k = 0; k < 8; k++) s[k] = 0.f;
+  for (int j = 0; j < K + ns; j++) {
+    const int p = inv_t[j];
+    if (p < 0) continue;
+    const float wt = j < K ? w_t[j] : 1.0f;
+    float v[8];
+    if (splits > 1) {
+      const float *pr = part + (size_t)p * part_ld + c0;
+      float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      for (int z = 0; z < splits; z++) {
+        const float4 u0 = *(const float4 *)(pr + (size_t)z * part_zstride),
+                     u1 = *(const float4 *)(pr + (size_t)z * part_zstride + 4);
+        a[0] += u0.x; a[1] += u0.y; a[2] += u0.z; a[3] += u0.w;
+        a[4] += u1.x; a[5] += u1.y; a[6] += u1.z; a[7] += u1.w;
+      }
+#pragma unroll
+      for (int k = 0; k < 8; k++) v[k] = __bfloat162float(__float2bfloat16(a[k]));
+    } else {
+      lt_unpack8(*(const uint4 *)(y + (size_t)p * H + c0), v);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) s[k] += wt * v[k];
+  }
+}
+
 /* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] (lt_moe_combine_pair), one column pair per thread. */
 __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K, int ns,
                                  const float *part, int splits, int64_t part_ld, int64_t part_zstride,
@@ -842,6 +873,7 @@ __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *i
  * (8 columns per thread with add_rmsnorm's 128 threads, bitwise its y, took 8.2 µs per V2-Lite decode
  * layer in ncu on an H200 — no faster than the two launches, 4.2 + 3.6 — a thread's chain of dependent
  * loads 4× longer; pairs: 5.6 µs.) */
+template <int V>
 __global__ void lt_k_moe_combine_add_rmsnorm(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K,
                                              int ns, const float *part, int splits, int64_t part_ld,
                                              int64_t part_zstride, __nv_bfloat16 *out, __nv_bfloat16 *resid,
@@ -851,14 +883,22 @@ __global__ void lt_k_moe_combine_add_rmsnorm(const __nv_bfloat16 *y, int H, cons
   const int t = blockIdx.x, Ks = K + ns;
   const int32_t *inv_t = inv + (size_t)t * Ks;
   const float *w_t = w + (size_t)t * K;
-  __nv_bfloat162 *out_t = (__nv_bfloat162 *)(out + (size_t)t * H);
+  typedef typename lt_bfv<V>::T vec;
+  vec *out_t = (vec *)(out + (size_t)t * H);
   auto delta = [&](int i) {
-    const float2 s = lt_moe_combine_pair(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 2 * i);
-    const __nv_bfloat162 d = __floats2bfloat162_rn(s.x, s.y);
+    vec d;
+    if constexpr (V == 2) {
+      const float2 s = lt_moe_combine_pair(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 2 * i);
+      d = __floats2bfloat162_rn(s.x, s.y);
+    } else {
+      float s[8];
+      lt_moe_combine_8(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 8 * i, s);
+      d = lt_pack8(s);
+    }
     out_t[i] = d;
     return d;
   };
-  lt_add_rmsnorm_row<2>(resid + (size_t)t * H, delta, nw, yo + (size_t)t * H, H, eps, lt_cn_sx);
+  lt_add_rmsnorm_row<V>(resid + (size_t)t * H, delta, nw, yo + (size_t)t * H, H, eps, lt_cn_sx);
 }
 
 /* (cuda_moe_sort.cuh) */
@@ -930,9 +970,10 @@ extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const 
   return lt_moe_combine_launch(c, f, &pl, y, &d, weights, top_k, rows, out);
 }
 
-/* 1: moe_experts_add_rmsnorm fuses the combine with the add + RMSNorm (LATTE_MOE_NORM_FUSED, measuring) */
-extern "C" int lt_cuda_moe_norm_fused;
-int lt_cuda_moe_norm_fused = 1;
+/* 1: moe_experts_add_rmsnorm fuses the combine with the add + RMSNorm (LATTE_MOE_NORM_FUSED, measuring); from
+ * lt_cuda_moe_norm_v8_rows rows on, its kernel takes 8 columns per thread (tests) */
+extern "C" int lt_cuda_moe_norm_fused, lt_cuda_moe_norm_v8_rows;
+int lt_cuda_moe_norm_fused = 1, lt_cuda_moe_norm_v8_rows = 64;
 
 /* moe_experts with its combine fused into the next layer's add + RMSNorm (one block per token row);
  * the plain sequence where the rows don't suit paired loads. */
@@ -960,14 +1001,22 @@ extern "C" latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const voi
   }
   static int attr_set = 0;
   if (smem > 48 * 1024 && !attr_set) {
-    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_moe_combine_add_rmsnorm, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_moe_combine_add_rmsnorm<2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     c->smem_optin));
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_moe_combine_add_rmsnorm<8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      c->smem_optin));
     attr_set = 1;
   }
-  const int th = (H / 2 + 31) / 32 * 32;  /* a column pair per thread, at most 1024 threads */
-  (void)lt_launch(lt_k_moe_combine_add_rmsnorm, (unsigned)rows, th < 1024 ? th : 1024, smem, c->stream,
-                  (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, f->ns, d.part, d.splits, d.part_ld,
-                  d.part_zstride, (__nv_bfloat16 *)out, (__nv_bfloat16 *)resid, norm_w, (__nv_bfloat16 *)yo, eps);
+  /* from lt_cuda_moe_norm_v8_rows rows on: 8 columns per thread in 16-byte loads (prefill; a decode token measured
+   * faster over column pairs, which spread it over more threads) */
+  const int v8 = rows >= lt_cuda_moe_norm_v8_rows && H % 8 == 0 &&
+                 !(((uintptr_t)y | (uintptr_t)out | (uintptr_t)resid | (uintptr_t)yo | (uintptr_t)norm_w) & 15) &&
+                 (d.splits <= 1 || (d.part_ld % 4 == 0 && d.part_zstride % 4 == 0 && !((uintptr_t)d.part & 15)));
+  const int per = v8 ? 8 : 2, th = (H / per + 31) / 32 * 32;  /* a column group per thread, ≤ 1024 threads */
+  (void)lt_launch(v8 ? lt_k_moe_combine_add_rmsnorm<8> : lt_k_moe_combine_add_rmsnorm<2>, (unsigned)rows,
+                  th < 1024 ? th : 1024, smem, c->stream, (const __nv_bfloat16 *)y, H, pl.inv, weights, top_k, f->ns,
+                  d.part, d.splits, d.part_ld, d.part_zstride, (__nv_bfloat16 *)out, (__nv_bfloat16 *)resid, norm_w,
+                  (__nv_bfloat16 *)yo, eps);
   LT_LAUNCH_CHECK("lt_k_moe_combine_add_rmsnorm");
   return LATTE_OK;
 }
