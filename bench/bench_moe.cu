@@ -18,7 +18,7 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 
 static double bw_gbs, gemm_tfs;
 extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
-extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128;  /* cuda_moe_wgp.cuh */
+extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm;  /* cuda_moe_wgp.cuh */
 extern "C" int lt_cuda_gg_wg, lt_cuda_ggw_st, lt_cuda_ggw_want, lt_cuda_ggw_fine;   /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma
                                                                     (0 off / 1 auto / 2 forced), its knobs */
 
@@ -192,15 +192,20 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
     LK(lt_cuda_f32_to_act(b, xh.data(), x, xh.size()));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-    float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0, t_cmp[2][2] = {{0, 0}, {0, 0}};
+    float t_route = 0, t_exp = 0, t_sh = 0, t_all = 0, t_cmp[3][2] = {{0, 0}, {0, 0}, {0, 0}};
     const int iters = 20, keep_wg = lt_cuda_gg_wg, keep_wgp = lt_cuda_gg_wgp;
-    /* parts 4..7: the experts, then the layer, with the wgmma grouped GEMM (fp8: the decode-size one, forced; bf16:
-     * the prefill-size one) off (4, 5) and on (6, 7) */
-    for (int part = 0; part < 8; part++) {
+    /* parts 4..9: the experts, then the layer: bf16 with the prefill-size wgmma grouped GEMM off (4, 5) and on (6,
+     * 7); fp8 with both wgmma kernels off (4, 5), the decode-size one forced and the prefill-size one at its default
+     * (6, 7), and the decode-size one automatic with the prefill-size one off (8, 9: before it took e4m3) */
+    for (int part = 0; part < (fp8 ? 10 : 8); part++) {
       if (part >= 4) {
-        if (fp8) lt_cuda_gg_wg = part < 6 ? 0 : 2;
-        else lt_cuda_gg_wgp = part < 6 ? 0 : 1;
-        if (part == 4 || part == 6) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));  /* launch shapes settle */
+        if (fp8) {
+          lt_cuda_gg_wg = part < 6 ? 0 : part < 8 ? 2 : keep_wg;
+          lt_cuda_gg_wgp = part < 6 || part >= 8 ? 0 : keep_wgp;
+        } else {
+          lt_cuda_gg_wgp = part < 6 ? 0 : 1;
+        }
+        if (part % 2 == 0) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));  /* launch shapes settle */
         CK(cudaStreamSynchronize(c->stream));
       }
       for (int it = -2; it < iters; it++) {
@@ -209,10 +214,10 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
          * folded), 3 the layer as the model runs it (router sorts for the experts) */
         if (part == 0) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, NULL));
         if (part == 3) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
-        if (part == 5 || part == 7) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
+        if (part >= 5 && part % 2) LK(b->moe_route(b, x, &gate, bias, &rc, M, ids, wts, &moe));
         if (part == 1 || part >= 3) LK(b->moe_experts(b, x, &moe, ids, wts, K, M, out));
-        if ((part == 2 || part == 3 || part == 5 || part == 7) && !moe.shared_folded) LK(b->mlp(b, x, &sh, sout, M));
-        if ((part == 3 || part == 5 || part == 7) && !moe.shared_folded) LK(b->add(b, out, sout, (int64_t)M * H));
+        if ((part == 2 || part == 3 || (part >= 5 && part % 2)) && !moe.shared_folded) LK(b->mlp(b, x, &sh, sout, M));
+        if ((part == 3 || (part >= 5 && part % 2)) && !moe.shared_folded) LK(b->add(b, out, sout, (int64_t)M * H));
       }
       CK(cudaEventRecord(e1, c->stream)); CK(cudaEventSynchronize(e1));
       float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
@@ -248,6 +253,11 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
               t_cmp[0][0] / t_cmp[1][0], t_cmp[0][1], 100.0 * floor_us / t_cmp[0][1], t_cmp[1][1],
               100.0 * floor_us / t_cmp[1][1], keep_wg ? "wgmma where it serves" : "mma.sync", lt_cuda_ggw_st,
               lt_cuda_ggw_want, lt_cuda_ggw_fine);
+    if (fp8)
+      fprintf(tab, "%-8s fp8  M=%-4d gg-pre | experts: without the prefill-size kernel %7.1f us (%4.0f%%), with it (default) "
+              "%7.1f us (%4.0f%%) = %.2fx | layer %7.1f vs %7.1f us | knobs: fp8 from %d-row tiles, bm128 above %d rows\n",
+              m->name, M, t_cmp[2][0], 100.0 * efloor / t_cmp[2][0], t_exp, 100.0 * efloor / t_exp, t_cmp[2][0] / t_exp,
+              t_cmp[2][1], t_all, lt_cuda_ggp_fp8_bm, lt_cuda_ggp_bm128);
     else
       fprintf(tab, "%-8s bf16 M=%-4d gg-cmp | experts: mma.sync %7.1f us (%4.0f%% of floor) vs wgmma prefill %7.1f us "
               "(%4.0f%%) = %.2fx | layer: %7.1f us (%4.0f%%) vs %7.1f us (%4.0f%%) | %.0f vs %.0f TFLOP/s in the experts "
@@ -281,6 +291,7 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_GGP_MW")) lt_cuda_ggp_mw = atoi(getenv("LT_BENCH_GGP_MW"));  /* bf16 prefill kernel knobs */
   if (getenv("LT_BENCH_GGP_ST")) lt_cuda_ggp_st = atoi(getenv("LT_BENCH_GGP_ST"));
   if (getenv("LT_BENCH_GGP_BM128")) lt_cuda_ggp_bm128 = atoi(getenv("LT_BENCH_GGP_BM128"));
+  if (getenv("LT_BENCH_GGP_FP8BM")) lt_cuda_ggp_fp8_bm = atoi(getenv("LT_BENCH_GGP_FP8BM"));
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, c->device));

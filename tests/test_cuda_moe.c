@@ -16,27 +16,32 @@
 latte_status lt_cuda_f32_to_act(lt_backend *b, const float *host, void *dev, size_t n);
 latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, size_t n);
 #ifdef __cplusplus
-extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem, lt_cuda_gg_wg,
+extern "C" int lt_cuda_moe_norm_v8_rows;
+extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_fused_rows, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem, lt_cuda_gg_wg,
     lt_cuda_ggw_fine, lt_cuda_gg_wgp;
 #else
 extern int lt_cuda_fold_shared;        /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_route_fused;        /* cuda_route.cu: router variant, 1 one launch / 0 two kernels */
+extern int lt_cuda_route_fused_rows;   /* cuda_route.cu: the one launch up to this many rows */
+extern int lt_cuda_moe_norm_v8_rows;   /* cuda_moe.cu: the combine + add + RMSNorm on 8 columns per thread from here */
 extern int lt_cuda_route_norm_fused;   /* cuda_route.cu: add_rmsnorm_route in one launch (1) or two (0) */
 extern int lt_cuda_route_norm_smem;    /* cuda_route.cu: the one launch's shared memory limit (bytes) */
 extern int lt_cuda_gg_wg;              /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma: 0 off, 1 auto, 2 forced */
 extern int lt_cuda_ggw_fine;           /* cuda_moe_wg.cuh: its partials per k32 step (1) or per 128-group (0) */
 extern int lt_cuda_gg_wgp;             /* cuda_moe_wgp.cuh: bf16 grouped GEMM on wgmma at 64/128-row tiles (1) or not */
 #endif
-/* the wgmma grouped-GEMM settings an fp8 case runs under (bf16: the default only): automatic, off, forced, and
- * forced with the other partial granularity (lt_cuda_ggw_fine) */
-enum { GG_NV = 4 };
-static const int gg_wg_vals[GG_NV] = {1, 0, 2, 2};
-static const char *gg_wg_name[GG_NV] = {"", " [wgmma gg off]", " [wgmma gg forced]", " [wgmma gg forced, other partials]"};
+/* the wgmma grouped-GEMM settings an fp8 case runs under: the decode-size kernel automatic, off, forced, and
+ * forced with the other partial granularity (lt_cuda_ggw_fine); the prefill-size kernel off */
+enum { GG_NV = 5 };
+static const int gg_wg_vals[GG_NV] = {1, 0, 2, 2, 1};
+static const char *gg_wg_name[GG_NV] = {"", " [wgmma gg off]", " [wgmma gg forced]", " [wgmma gg forced, other partials]",
+                                        " [wgmma prefill gg off]"};
 static int gg_fine_default = -1;
 static void gg_set(int v) {
   if (gg_fine_default < 0) gg_fine_default = lt_cuda_ggw_fine;
   lt_cuda_gg_wg = gg_wg_vals[v];
   lt_cuda_ggw_fine = v == 3 ? !gg_fine_default : gg_fine_default;
+  lt_cuda_gg_wgp = v != 4;
 }
 /* a bf16 case runs under the default and with the prefill-size wgmma grouped GEMM off (every GEMM on lt_k_gg) */
 enum { GP_NV = 2 };
@@ -599,11 +604,16 @@ int main(int argc, char **argv) {
     check_route("v3 sigmoid noaux_tc 256/8 g8k4", 256, small ? 512 : 7168, 8, LT_TOPK_NOAUX_TC, 1, 8, 4, 1, 1, 2.5f, 1,
                 Ts[i]);
   }
-  /* the two-kernel router at T ≤ 32 too (default: one launch) */
+  /* the two-kernel router at T = 1 too, and the one launch at 5 rows (defaults: one launch up to 4 rows) */
   lt_cuda_route_fused = 0;
-  for (int i = 0; i < 2; i++)
-    check_route("v2-lite softmax greedy 64/6 [two kernels]", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[i]);
+  check_route("v2-lite softmax greedy 64/6 [two kernels]", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[0]);
   lt_cuda_route_fused = 1;
+  const int fused_rows = lt_cuda_route_fused_rows;
+  lt_cuda_route_fused_rows = 32;
+  check_route("v2-lite softmax greedy 64/6 [one launch]", 64, 2048, 6, LT_TOPK_GREEDY, 0, 1, 1, 0, 0, 1.0f, 0, Ts[1]);
+  check_route("v3 sigmoid noaux_tc 256/8 g8k4 [one launch]", 256, small ? 512 : 7168, 8, LT_TOPK_NOAUX_TC, 1, 8, 4, 1,
+              1, 2.5f, 1, Ts[1]);
+  lt_cuda_route_fused_rows = fused_rows;
   const int Ms[] = {1, 5, 8, 64, 300}, Ms_small[] = {1, 5, 8, 40};
   check_experts("tiny e8 I96 H256 top2 bf16", 8, 96, 256, 2, 0, Ms_small, 4);
   /* prefill sizes: 50 and 175 rows per expert (the bf16 wgmma kernel's 64- and 128-row tiles; I 96: its down GEMM
@@ -611,12 +621,15 @@ int main(int argc, char **argv) {
   const int Mp[] = {200, 700};
   check_experts("tiny e8 I128 H256 top2 bf16 prefill", 8, 128, 256, 2, 0, Mp, 2);
   check_experts("tiny e8 I96 H256 top2 bf16 prefill", 8, 96, 256, 2, 0, Mp, 2);
+  check_experts("tiny e8 I128 H256 top2 fp8 prefill", 8, 128, 256, 2, 1, Mp, 2);  /* 175 rows: e4m3 on it */
+  check_experts_b("tiny e8 I256 H384 top2 fp8 blocky prefill", 8, 256, 384, 2, 1, Mp + 1, 1, 1);
   check_experts("tiny e8 I96 H256 top2 fp8", 8, 96, 256, 2, 1, Ms_small, 4);
   check_experts_b("tiny e16 I256 H384 top4 fp8 blocky", 16, 256, 384, 4, 1, Ms_small, 4, 1);
   const int Mm[] = {1, 4, 8, 37, 300};
   check_mlp("tiny H256 I512 bf16", 256, 512, 0, Mm, 5);
   check_mlp("tiny H256 I96 fp8 (ragged)", 256, 96, 1, Mm, 5);
   check_mlp("tiny H256 I96 bf16", 256, 96, 0, Mm, 5);
+  check_mlp("tiny H256 I256 fp8", 256, 256, 1, Mm, 5);  /* 300 rows: the e4m3 prefill kernel, dense */
   /* whole layers: shared experts folded (I % 128 == 0 or bf16) and not (ragged fp8) */
   const int Ml[] = {1, 5, 32, 33, 200};
   check_layer("tiny e8 I96 H256 top2 +2 shared bf16", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
@@ -628,6 +641,15 @@ int main(int argc, char **argv) {
   lt_cuda_route_fused = 0;
   check_layer("tiny e8 I96 H256 top2 +2 shared bf16 [two-kernel router]", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
   lt_cuda_route_fused = 1;
+  lt_cuda_route_fused_rows = 32;
+  check_layer("tiny e8 I96 H256 top2 +2 shared bf16 [one-launch router to 32 rows]", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
+  check_layer("tiny e16 I128 H256 top4 +1 shared fp8 v3 [one-launch router to 32 rows]", 16, 128, 256, 4, 1, 1, 1, Ml, 5);
+  lt_cuda_route_fused_rows = fused_rows;
+  const int v8_rows = lt_cuda_moe_norm_v8_rows;  /* its 8-column combine from 32 rows (default: prefill only) */
+  lt_cuda_moe_norm_v8_rows = 32;
+  check_layer("tiny e8 I96 H256 top2 +2 shared bf16 [8-column combine]", 8, 96, 256, 2, 2, 0, 0, Ml, 5);
+  check_layer("tiny e16 I128 H256 top4 +1 shared fp8 v3 [8-column combine]", 16, 128, 256, 4, 1, 1, 1, Ml, 5);
+  lt_cuda_moe_norm_v8_rows = v8_rows;
   if (!small) {
     check_layer("v2-lite E64 I1408 H2048 top6 +2 shared bf16", 64, 1408, 2048, 6, 2, 0, 0, Ml, 5);
     check_layer("v2-lite E64 I1408 H2048 top6 +2 shared fp8", 64, 1408, 2048, 6, 2, 1, 0, Ml, 5);
@@ -636,6 +658,7 @@ int main(int argc, char **argv) {
     check_experts("v2-lite E64 I1408 H2048 top6 bf16", 64, 1408, 2048, 6, 0, Ms, 5);
     const int Mv[] = {600, 1600};  /* 56 and 150 rows per expert */
     check_experts("v2-lite E64 I1408 H2048 top6 bf16 prefill", 64, 1408, 2048, 6, 0, Mv, 2);
+    check_experts("v2-lite E64 I1408 H2048 top6 fp8 prefill", 64, 1408, 2048, 6, 1, Mv + 1, 1);
     check_experts("v2-lite E64 I1408 H2048 top6 fp8", 64, 1408, 2048, 6, 1, Ms, 5);
     check_experts("v3-tp8 E256 I256 H7168 top8 bf16", 256, 256, 7168, 8, 0, Ms, 5);
     check_experts("v3-tp8 E256 I256 H7168 top8 fp8", 256, 256, 7168, 8, 1, Ms, 5);

@@ -11,6 +11,12 @@ __device__ __forceinline__ void lt_cp16(void *dst, const void *src, bool ok) {
                "l"(src), "r"(ok ? 16 : 0)
                : "memory");
 }
+/* 4 bytes global → shared (through L1), asynchronous; zeros when !ok, as lt_cp16 */
+__device__ __forceinline__ void lt_cp4(void *dst, const void *src, bool ok) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"((uint32_t)__cvta_generic_to_shared(dst)),
+               "l"(src), "r"(ok ? 4 : 0)
+               : "memory");
+}
 __device__ __forceinline__ void lt_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 /* wait until at most N of this thread's committed groups are still in flight */
 template <int N>

@@ -511,12 +511,18 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
 /* the bf16 grouped GEMM on wgmma (prefill-size tiles): lt_k_gg_wgp, lt_ggp_run */
 #include "backend/cuda/cuda_moe_wgp.cuh"
 
+/* whether 128-row tiles suit an FFN's GEMMs: the prefill kernel on, and for e4m3 both reductions (H, I) whole
+ * 128-groups (else lt_k_gg would take its spilling 128-row e4m3 tile) */
+static int lt_ggp_takes_128(const lt_cuda_ffn *f) {
+  return lt_cuda_gg_wgp > 0 && (!f->fp8 || (f->H % 128 == 0 && f->I % 128 == 0 && lt_cuda_ggp_fp8_bm <= 128));
+}
+
 /* Which kernel runs one GEMM of lt_ffn_forward: lt_k_gg, the e4m3 decode-size wgmma kernel, or the bf16
  * prefill-size wgmma kernel — and its column grid, K split and partials for that choice. */
 enum { LT_GGK_SYNC = 0, LT_GGK_WG = 1, LT_GGK_WGP = 2 };
 static int lt_ggk_pick(const lt_cuda_ctx *c, int fp8, int bm, int K, int tiled, const void *out, int64_t ldo) {
-  if (lt_ggw_use(c, fp8, bm, K, tiled)) return LT_GGK_WG;
   if (lt_ggp_use(c, fp8, bm, K, out, ldo)) return LT_GGK_WGP;
+  if (lt_ggw_use(c, fp8, bm, K, tiled)) return LT_GGK_WG;
   return LT_GGK_SYNC;
 }
 static int lt_ggk_grid_n(int kind, int gc, int N, int inter) {
@@ -525,7 +531,7 @@ static int lt_ggk_grid_n(int kind, int gc, int N, int inter) {
 }
 static int lt_ggk_splits(const lt_cuda_ctx *c, int kind, int bm, int grid_m, int gn, int K, int fp8) {
   return kind == LT_GGK_WG ? lt_ggw_pick_splits(c, bm, grid_m, gn, K)
-         : kind == LT_GGK_WGP ? lt_ggp_splits(c, grid_m, gn, K)
+         : kind == LT_GGK_WGP ? lt_ggp_splits(c, grid_m, gn, K * (fp8 ? 1 : 2) / 128)
                               : lt_gg_splits(c, grid_m, gn, K, fp8);
 }
 static size_t lt_ggk_part_floats(int kind, int gc, int bm, int grid_m, int gn, int splits) {
@@ -536,7 +542,7 @@ static size_t lt_ggk_part_floats(int kind, int gc, int bm, int grid_m, int gn, i
 static latte_status lt_ggk_run(lt_cuda_ctx *c, int kind, int gc, int bm, int fp8, const lt_gg_params &p, int grid_m,
                                int splits, float *part, lt_gg_defer *defer) {
   if (kind == LT_GGK_WG) return lt_ggw_run(c, bm, p, grid_m, splits, part, defer);
-  if (kind == LT_GGK_WGP) return lt_ggp_run(c, bm, p, grid_m, splits, part, defer);
+  if (kind == LT_GGK_WGP) return lt_ggp_run(c, bm, fp8, p, grid_m, splits, part, defer);
   return lt_gg_run(c, gc, fp8, p, grid_m, splits, part, defer);
 }
 
@@ -907,7 +913,7 @@ latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int
   const int act = TK < E + ns ? TK : E + ns;
   int gc = lt_gg_pick_cfg((double)TK / act);
   if (gc > 2) gc = 2;  /* lt_k_gg's 128-row tiles were slower for experts */
-  if (!f->fp8 && lt_cuda_gg_wgp > 0 && TK > lt_cuda_ggp_bm128 * act) gc = 3;  /* the bf16 prefill kernel's 128 */
+  if (lt_ggp_takes_128(f) && TK > lt_cuda_ggp_bm128 * act) gc = 3;  /* the prefill kernel's 128 */
   pl->gc = gc; pl->bm = lt_gg_shapes[gc].bm; pl->TK = TK;
   pl->bound = TK + act * (pl->bm - 1); pl->grid_m = pl->bound / pl->bm;
   /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
@@ -973,7 +979,7 @@ extern "C" latte_status lt_cuda_moe_experts(lt_backend *b, const void *x, const 
 /* 1: moe_experts_add_rmsnorm fuses the combine with the add + RMSNorm (LATTE_MOE_NORM_FUSED, measuring); from
  * lt_cuda_moe_norm_v8_rows rows on, its kernel takes 8 columns per thread (tests) */
 extern "C" int lt_cuda_moe_norm_fused, lt_cuda_moe_norm_v8_rows;
-int lt_cuda_moe_norm_fused = 1, lt_cuda_moe_norm_v8_rows = 64;
+int lt_cuda_moe_norm_fused = 1, lt_cuda_moe_norm_v8_rows = 256;
 
 /* moe_experts with its combine fused into the next layer's add + RMSNorm (one block per token row);
  * the plain sequence where the rows don't suit paired loads. */
@@ -1007,8 +1013,9 @@ extern "C" latte_status lt_cuda_moe_experts_add_rmsnorm(lt_backend *b, const voi
                                      c->smem_optin));
     attr_set = 1;
   }
-  /* from lt_cuda_moe_norm_v8_rows rows on: 8 columns per thread in 16-byte loads (prefill; a decode token measured
-   * faster over column pairs, which spread it over more threads) */
+  /* from lt_cuda_moe_norm_v8_rows rows on: 8 columns per thread in 16-byte loads (prefill: 185 µs per V2-Lite layer
+   * at 4096 rows over column pairs → 134 at 16384 rows; a decode token measured faster over column pairs, which
+   * spread it over more threads; batches of 64 and 128 the same either way) */
   const int v8 = rows >= lt_cuda_moe_norm_v8_rows && H % 8 == 0 &&
                  !(((uintptr_t)y | (uintptr_t)out | (uintptr_t)resid | (uintptr_t)yo | (uintptr_t)norm_w) & 15) &&
                  (d.splits <= 1 || (d.part_ld % 4 == 0 && d.part_zstride % 4 == 0 && !((uintptr_t)d.part & 15)));
@@ -1028,8 +1035,8 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   if (!f) return lt_err(LATTE_ERR_INVALID, "mlp: mlp_new was not called");
   if (rows <= 0) return LATTE_OK;
   int gc = lt_gg_pick_cfg(rows);
-  if (f->fp8 && gc > 2) gc = 2;   /* the 128×128 e4m3 tile spills */
-  if (!f->fp8 && lt_cuda_gg_wgp > 0 && rows > lt_cuda_ggp_bm128) gc = 3;  /* the bf16 prefill kernel's 128 */
+  if (f->fp8 && gc > 2) gc = 2;   /* lt_k_gg's 128×128 e4m3 tile spills */
+  if (lt_ggp_takes_128(f) && rows > lt_cuda_ggp_bm128) gc = 3;  /* the prefill kernel's 128 */
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
 }

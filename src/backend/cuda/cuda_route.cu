@@ -10,11 +10,14 @@
 #include <string.h>
 
 extern "C" {
-/* The router at T ≤ 32: 1 = one launch (logits, top-k and the experts' sort; the last block takes
- * a ticket); 0 = two kernels (logits, then top-k). Env LATTE_ROUTE. (A thread-block-cluster variant,
- * logits gathered through distributed shared memory, measured slower on the H200: V2-Lite 13.9 vs
- * ~9 µs per call, batch-1 decode 2.90–2.95 vs 2.68–2.72 ms/step; not kept.) */
-int lt_cuda_route_fused = 1;
+/* The router at T ≤ lt_cuda_route_fused_rows: 1 = one launch (logits, top-k and the experts' sort; the last
+ * block takes a ticket); 0 = two kernels (logits, then top-k). Env LATTE_ROUTE. (A thread-block-cluster
+ * variant, logits gathered through distributed shared memory, measured slower on the H200: V2-Lite 13.9 vs
+ * ~9 µs per call, batch-1 decode 2.90–2.95 vs 2.68–2.72 ms/step; not kept.) The one launch stops at 4 rows
+ * (it took all rows ≤ 32 until the sixth session): its last block's top-k and sort of every row run in series
+ * — V2-Lite decode, H200, two runs, tok/s one launch vs two kernels: batch 32 3,034 / 2,956 vs 3,262 / 3,244,
+ * 16 1,912 / 1,890 vs 1,990 / 1,975, 4 935 / 931 vs 942 / 938, 1 400 / 392 vs 392 / 394. */
+int lt_cuda_route_fused = 1, lt_cuda_route_fused_rows = 4;
 /* add_rmsnorm_route where the one-launch router applies: 1 = one launch (every router block forms its rows'
  * y = rmsnorm(resid + delta) itself), 0 = add_rmsnorm then moe_route. Default 0: the one launch measured
  * slower (H200, graph replays, µs: V2-Lite rows 1 9.35 vs 8.66, rows 8 20.1 vs 16.5; V3-TP8 rows 1 28.8 vs
@@ -387,7 +390,7 @@ extern "C" latte_status lt_cuda_moe_route(lt_backend *b, const void *x, const lt
   float *logits;
   c->moe_prep_ids = NULL;
   const lt_cuda_ffn *f = experts ? (const lt_cuda_ffn *)experts->priv : NULL;
-  if (rows <= 32 && E <= 512 && lt_cuda_route_fused) {  /* one launch: logits, top-k, (sort) */
+  if (rows <= lt_cuda_route_fused_rows && rows <= 32 && E <= 512 && lt_cuda_route_fused) {  /* one launch */
     LT_TRY(lt_cuda_scratch(c, LT_SCR_ROUTE, sizeof(float) * (size_t)rows * E, (void **)&logits));
     lt_moe_plan pl;
     int ns;

@@ -142,7 +142,7 @@ static __device__ __forceinline__ void lt_wg_m64n128k16_rs_tb(float *d, const ui
 #define LT_WG_F4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 template <int NN>
 static __device__ __forceinline__ void lt_wg_m64k32_e4m3(float *d, uint64_t da, uint64_t db, int scale_d) {
-  static_assert(NN % 8 == 0 && NN >= 8 && NN <= 64, "wgmma e4m3: N is 8..64 in steps of 8 here");
+  static_assert(NN % 8 == 0 && NN >= 8 && (NN <= 64 || NN == 128), "wgmma e4m3: N is 8..64 in steps of 8, or 128");
   if constexpr (NN == 8)
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %6, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {"
@@ -202,6 +202,13 @@ static __device__ __forceinline__ void lt_wg_m64k32_e4m3(float *d, uint64_t da, 
                  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
                  "}, %32, %33, p, 1, 1;\n}\n"
                  : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F8(24)
+                 : "l"(da), "l"(db), "r"(scale_d));
+  else if constexpr (NN == 128)  /* the prefill grouped GEMM's token tile (cuda_moe_wgp.cuh) */
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
+                 LT_WG_R64
+                 "}, %64, %65, p, 1, 1;\n}\n"
+                 : LT_WG_F64
                  : "l"(da), "l"(db), "r"(scale_d));
 }
 
