@@ -1090,6 +1090,14 @@ static latte_status launch_variant(lt_cuda_ctx *c, const lt_mla_params &p, int T
  * kernel (variant 1), B = 64, ctx 4096: rule 0 = 2 splits (256 CTAs, 2 waves) 294 µs, one split 209 µs. */
 extern "C" int lt_cuda_mla_split_rule;
 int lt_cuda_mla_split_rule = -1;
+/* Rule 0 never cuts a context into chunks under this many tokens once the token × head-block CTAs alone number at
+ * least ¾ of the SMs: there the partials and the combine cost more than the extra CTAs give. H200, V2-Lite (16
+ * heads) `latte bench --input-len 512`, decode tok/s, two runs each, same machine: batch 128 10,304 / 10,232 vs
+ * 9,887 / 9,864 with this off (LATTE_MLA_FULL_CHUNK=0; +4%; ncu: decode 41 + combine 26.5 µs per layer before);
+ * 2048-token contexts at batch 128 (a min chunk of 1024 forced for all) 9,020 vs 9,112 (two splits vs four:
+ * even); batch 32 keeps splitting (unsplit was 1–6% slower). 0: off. */
+extern "C" int lt_cuda_mla_full_chunk;
+int lt_cuda_mla_full_chunk = 1024;
 
 /* Plans one decode (tile variant, split chunk, scratch for the partials) into *p; *fast / *v: the kernel. */
 static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql, const void *cache, void *out_lat,
@@ -1125,8 +1133,10 @@ static latte_status lt_mla_plan(lt_cuda_ctx *c, const lt_fwd *f, const void *ql,
   }
   work *= H / M;
   const int64_t slots = (int64_t)c->sm_count * per_sm;  /* CTAs resident at once */
-  const int min_chunk = fast ? lt_cuda_mla_min_chunk : 64;
   const int rule = lt_cuda_mla_split_rule >= 0 ? lt_cuda_mla_split_rule : M == 64;
+  int min_chunk = fast ? lt_cuda_mla_min_chunk : 64;
+  if (fast && rule == 0 && 4 * (int64_t)T * (H / M) >= 3 * (int64_t)c->sm_count && min_chunk < lt_cuda_mla_full_chunk)
+    min_chunk = lt_cuda_mla_full_chunk;
   const int64_t fill = rule == 1 && fast ? slots : 2 * slots;
   int64_t chunk = (work + fill - 1) / fill;
   if (chunk < min_chunk) chunk = min_chunk;
