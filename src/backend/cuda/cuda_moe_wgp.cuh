@@ -47,6 +47,7 @@ __global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p
   constexpr int ES = FP8 ? 1 : 2, AHEAD = ST - 1;  /* element bytes; groups loaded ahead of the one multiplied */
   static_assert(NN == 64 || NN == 128, "token tile");
   static_assert(ST >= 2, "ring stages");
+  static_assert((size_t)NN * (R + 16) * 2 <= (size_t)ST * STAGE, "the staged output tile fits the ring");
   extern __shared__ __align__(128) uint8_t lt_ggp_smem_[];
   uint8_t *ring = lt_ggp_smem_ + ((LT_GGW_ALIGN - (lt_smem_u32(lt_ggp_smem_) & 1023u)) & 1023u);
   const uint32_t ring_sa = lt_smem_u32(ring);
