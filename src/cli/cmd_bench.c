@@ -1,7 +1,10 @@
 /* cmd_bench.c — `latte bench`: offline throughput on random token ids — prefill tokens/s (prompts
  * in chunks of --step-tokens) and decode tokens/s at each batch size (one token per sequence per
  * forward, absorbed MLA over the paged cache, greedy ids picked on the backend) — plus the bytes of
- * weights a decode step must read (the batch-1 floor). `latte bench serve ...` is the HTTP load generator (cmd_bench_serve.c). */
+ * weights a decode step must read (the batch-1 floor). Each batch size first runs the same prefill and
+ * decode --warmup times untimed (default 1: first-use costs — kernel loading, scratch growth, CUDA
+ * graph capture — stay out of the numbers, as llama-bench and vLLM's benchmarks do).
+ * `latte bench serve ...` is the HTTP load generator (cmd_bench_serve.c). */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "latte.h"
@@ -47,9 +50,10 @@ static double active_bytes(const latte_model *m) {
 
 static void help(void) {
   printf("usage: latte bench --model DIR [--backend cpu|cuda] [--w8a8] [--batch 1,32,128] [--input-len 512]\n"
-         "                   [--output-len 32] [--step-tokens 8192] [--page-size 64] [--seed S]\n"
+         "                   [--output-len 32] [--step-tokens 8192] [--page-size 64] [--seed S] [--warmup 1]\n"
          "       latte bench serve --url URL ... (HTTP load generator; see latte bench serve --help)\n"
-         "Random token ids; prints prefill and decode tokens/s per batch size.\n");
+         "Random token ids; prints prefill and decode tokens/s per batch size, each timed after --warmup\n"
+         "untimed runs of the same work.\n");
 }
 
 int lt_cmd_bench(int argc, char **argv) {
@@ -58,7 +62,7 @@ int lt_cmd_bench(int argc, char **argv) {
     return lt_cmd_bench_serve(argc - 1, argv + 1);
   }
   const char *model = NULL, *backend = NULL, *batches = "1,32,128", *v;
-  long in_len = 512, out_len = 32, step = 8192, page = 64, seed = 1;
+  long in_len = 512, out_len = 32, step = 8192, page = 64, seed = 1, warmup = 1;
   int w8a8 = 0, r;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(); return 0; }
@@ -73,6 +77,7 @@ int lt_cmd_bench(int argc, char **argv) {
     INTOPT("--step-tokens", step, 1, 1 << 20)
     INTOPT("--page-size", page, 1, 256)
     INTOPT("--seed", seed, 0, 1L << 40)
+    INTOPT("--warmup", warmup, 0, 100)
     lt_cli_error("bench: unknown option '%s' (try --help)", argv[i]);
     return 2;
   }
@@ -80,6 +85,12 @@ int lt_cmd_bench(int argc, char **argv) {
   int32_t *bs;
   int nb = lt_parse_ids(batches, &bs);
   if (nb < 0) return 2;
+  for (int i = 0; i < nb; i++)
+    if (bs[i] < 1 || bs[i] > 65536) {
+      lt_cli_error("bench: --batch sizes must be 1..65536 (got %d)", bs[i]);
+      free(bs);
+      return 2;
+    }
   latte_load_opts lo = {.backend = backend, .w8a8 = w8a8, .verbose = 1};
   latte_model *m;
   double t0 = now_s();
@@ -106,53 +117,56 @@ int lt_cmd_bench(int argc, char **argv) {
     int32_t *next = malloc(sizeof(int32_t) * (size_t)B);  /* greedy ids on the device: no logits copied */
     for (size_t i = 0; i < nt; i++) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; ids[i] = 3 + (int32_t)(rng % (uint64_t)(V - 3)); }
     for (int i = 0; i < B * ppseq; i++) pages[i] = i;
-    /* prefill: whole prompts, several sequences per forward up to the chunk size */
-    double tp0 = now_s();
-    for (int s0 = 0; s0 < B && !rc;) {
-      int nseq = chunk / (int)in_len;
-      if (nseq < 1) nseq = 1;
-      if (nseq > B - s0) nseq = B - s0;
-      for (int off = 0; off < in_len && !rc;) {  /* a prompt longer than the chunk goes in pieces */
-        int q = nseq == 1 ? (in_len - off < chunk ? (int)in_len - off : chunk) : (int)in_len;
-        int T = 0;
-        qo[0] = 0;
-        for (int i = 0; i < nseq; i++) {
-          int s = s0 + i;
-          for (int j = 0; j < q; j++) { tok[T] = ids[(size_t)s * L + off + j]; pos[T] = off + j; T++; }
-          qo[i + 1] = T;
-          sl[i] = off + q;
-          kvp[i] = i * ppseq;
-          rows[i] = T - 1;
+    double tp = 0, td = 0;
+    for (int it = 0; it <= warmup && !rc; it++) {  /* the last iteration is the timed one */
+      /* prefill: whole prompts, several sequences per forward up to the chunk size */
+      double tp0 = now_s();
+      for (int s0 = 0; s0 < B && !rc;) {
+        int nseq = chunk / (int)in_len;
+        if (nseq < 1) nseq = 1;
+        if (nseq > B - s0) nseq = B - s0;
+        for (int off = 0; off < in_len && !rc;) {  /* a prompt longer than the chunk goes in pieces */
+          int q = nseq == 1 ? (in_len - off < chunk ? (int)in_len - off : chunk) : (int)in_len;
+          int T = 0;
+          qo[0] = 0;
+          for (int i = 0; i < nseq; i++) {
+            int s = s0 + i;
+            for (int j = 0; j < q; j++) { tok[T] = ids[(size_t)s * L + off + j]; pos[T] = off + j; T++; }
+            qo[i + 1] = T;
+            sl[i] = off + q;
+            kvp[i] = i * ppseq;
+            rows[i] = T - 1;
+          }
+          kvp[nseq] = nseq * ppseq;
+          latte_batch b = {.num_seqs = nseq, .num_tokens = T, .ids = tok, .positions = pos, .qo_indptr = qo,
+                           .seq_lens = sl, .kv_indptr = kvp, .kv_indices = pages + (size_t)s0 * ppseq,
+                           .n_logits = nseq, .logit_rows = rows, .greedy_ids = next};
+          if (latte_forward(e, &b, NULL)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
+          off += q;
         }
-        kvp[nseq] = nseq * ppseq;
-        latte_batch b = {.num_seqs = nseq, .num_tokens = T, .ids = tok, .positions = pos, .qo_indptr = qo,
-                         .seq_lens = sl, .kv_indptr = kvp, .kv_indices = pages + (size_t)s0 * ppseq,
-                         .n_logits = nseq, .logit_rows = rows, .greedy_ids = next};
+        s0 += nseq;
+      }
+      tp = now_s() - tp0;
+      /* decode: every sequence one token per step */
+      double td0 = now_s();
+      for (int k = 0; k < out_len && !rc; k++) {
+        qo[0] = 0;
+        for (int i = 0; i < B; i++) {
+          tok[i] = ids[(size_t)i * L + in_len + k];
+          pos[i] = (int)in_len + k;
+          qo[i + 1] = i + 1;
+          sl[i] = (int)in_len + k + 1;
+          kvp[i] = i * ppseq;
+          rows[i] = i;
+        }
+        kvp[B] = B * ppseq;
+        latte_batch b = {.num_seqs = B, .num_tokens = B, .ids = tok, .positions = pos, .qo_indptr = qo, .seq_lens = sl,
+                         .kv_indptr = kvp, .kv_indices = pages, .n_logits = B, .logit_rows = rows,
+                         .greedy_ids = next};
         if (latte_forward(e, &b, NULL)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
-        off += q;
       }
-      s0 += nseq;
+      td = now_s() - td0;
     }
-    double tp = now_s() - tp0;
-    /* decode: every sequence one token per step */
-    double td0 = now_s();
-    for (int k = 0; k < out_len && !rc; k++) {
-      qo[0] = 0;
-      for (int i = 0; i < B; i++) {
-        tok[i] = ids[(size_t)i * L + in_len + k];
-        pos[i] = (int)in_len + k;
-        qo[i + 1] = i + 1;
-        sl[i] = (int)in_len + k + 1;
-        kvp[i] = i * ppseq;
-        rows[i] = i;
-      }
-      kvp[B] = B * ppseq;
-      latte_batch b = {.num_seqs = B, .num_tokens = B, .ids = tok, .positions = pos, .qo_indptr = qo, .seq_lens = sl,
-                       .kv_indptr = kvp, .kv_indices = pages, .n_logits = B, .logit_rows = rows,
-                       .greedy_ids = next};
-      if (latte_forward(e, &b, NULL)) { lt_cli_error("%s", latte_last_error()); rc = 1; }
-    }
-    double td = now_s() - td0;
     if (!rc)
       printf("%6d %9ld %9ld %14.1f %14.1f %12.3f\n", B, in_len, out_len, B * (double)in_len / tp,
              B * (double)out_len / td, 1e3 * td / out_len);
