@@ -1,8 +1,8 @@
 /* cuda_moe.cu — MoE experts and dense MLP on the GPU: token sort/align by expert, and one grouped
  * tensor-core GEMM (bf16 mma.sync m16n8k16, or e4m3 m16n8k32 with 128×128 weight / 1×128 activation
  * scales) for gate_up+SiLU·mul, down, the router's logits at T > 32, the MLP; on Hopper wgmma instead: the experts'
- * e4m3 GEMMs at tiles of ≤ 64 rows (cuda_moe_wg.cuh, LATTE_GG_WG=0: off) and the bf16 GEMMs at tiles of 64 or 128
- * rows (cuda_moe_wgp.cuh, LATTE_GG_WGP=0: off). The router: cuda_route.cu. */
+ * e4m3 GEMMs at tiles of ≤ 32 rows (64 where the next one declines; cuda_moe_wg.cuh, LATTE_GG_WG=0: off) and the
+ * bf16 / e4m3 GEMMs at tiles of 64 or 128 rows (cuda_moe_wgp.cuh, LATTE_GG_WGP=0: off). The router: cuda_route.cu. */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_moe_sort.cuh"
 #include "backend/cuda/cuda_async.cuh"
@@ -508,7 +508,7 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
 
 /* the e4m3 grouped GEMM on wgmma (decode-size tiles): lt_k_gg_wg, lt_ggw_run */
 #include "backend/cuda/cuda_moe_wg.cuh"
-/* the bf16 grouped GEMM on wgmma (prefill-size tiles): lt_k_gg_wgp, lt_ggp_run */
+/* the bf16 / e4m3 grouped GEMM on wgmma (prefill-size tiles): lt_k_gg_wgp, lt_ggp_run */
 #include "backend/cuda/cuda_moe_wgp.cuh"
 
 /* whether 128-row tiles suit an FFN's GEMMs: the prefill kernel on, and for e4m3 both reductions (H, I) whole
@@ -517,8 +517,8 @@ static int lt_ggp_takes_128(const lt_cuda_ffn *f) {
   return lt_cuda_gg_wgp > 0 && (!f->fp8 || (f->H % 128 == 0 && f->I % 128 == 0 && lt_cuda_ggp_fp8_bm <= 128));
 }
 
-/* Which kernel runs one GEMM of lt_ffn_forward: lt_k_gg, the e4m3 decode-size wgmma kernel, or the bf16
- * prefill-size wgmma kernel — and its column grid, K split and partials for that choice. */
+/* Which kernel runs one GEMM of lt_ffn_forward: the prefill-size wgmma kernel (64/128-row tiles, bf16 or e4m3),
+ * the e4m3 decode-size wgmma kernel, or lt_k_gg — and its column grid, K split and partials for that choice. */
 enum { LT_GGK_SYNC = 0, LT_GGK_WG = 1, LT_GGK_WGP = 2 };
 static int lt_ggk_pick(const lt_cuda_ctx *c, int fp8, int bm, int K, int tiled, const void *out, int64_t ldo) {
   if (lt_ggp_use(c, fp8, bm, K, out, ldo)) return LT_GGK_WGP;
