@@ -76,6 +76,24 @@ __device__ __forceinline__ int lt_row_ok(const lt_gg_params &p, int pos) {
   return p.rowtok ? (pos < p.rows_bound && p.rowtok[pos] >= 0) : pos < p.M;
 }
 
+/* The gate_up epilogue's activation: silu(g) · u */
+__device__ __forceinline__ float lt_silu_mul(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
+
+/* The weight row (of one expert's W) that row r of column block ny holds in the wgmma kernels, whose blocks
+ * are R weight rows: gate_up (p.inter > 0) interleaves gate and up per 8 (row 16q + i: gate of h column
+ * ny·R/2 + 8q + i; row 16q + 8 + i: its up, row inter + h) — lt_k_gg's order; otherwise row ny·R + r. −1 past
+ * the weight. */
+__device__ __forceinline__ int lt_gg_wrow(const lt_gg_params &p, int R, int ny, int r) {
+  int wrow = -1;
+  if (p.inter > 0) {
+    const int h = ny * (R / 2) + (r >> 4) * 8 + (r & 7);
+    if (h < p.inter) wrow = (r & 8) ? p.inter + h : h;
+  } else if (ny * R + r < p.N) {
+    wrow = ny * R + r;
+  }
+  return wrow;
+}
+
 /* cp.async one k-tile (128 bytes of k) of the A and B rows into a stage; NULL rows and bytes past
  * the end of K are zero-filled */
 /* k-tile kt of ROWS rows (8 chunks of 16 bytes each) into a swizzled tile; rows src[i] NULL or bytes
@@ -296,7 +314,7 @@ lt_k_gg(const lt_gg_params p) {
           for (int i = 0; i < 2; i++) {
             int j = n0h + ((wn0 >> 4) + q) * 8 + tig * 2 + i;
             float g = acc[mf][2 * q][h * 2 + i], u = acc[mf][2 * q + 1][h * 2 + i];
-            float v = g / (1.0f + __expf(-g)) * u;
+            float v = lt_silu_mul(g, u);
             if (j >= p.inter) continue;
             if (p.epi == LT_EPI_SILU32) ((float *)p.out)[(size_t)pos * p.ldo + j] = v;
             else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(v);
@@ -333,7 +351,7 @@ __global__ void lt_k_gg_reduce(const lt_gg_params p, int rows, int ncols, int sp
     int gc = jt * bn + (jj >> 3) * 16 + (jj & 7);
     float g = 0.f, u = 0.f;
     for (int z = 0; z < splits; z++) { g += pr[(size_t)z * p.part_zstride + gc]; u += pr[(size_t)z * p.part_zstride + gc + 8]; }
-    float v = g / (1.0f + __expf(-g)) * u;
+    float v = lt_silu_mul(g, u);
     if (epi == LT_EPI_SILU32) ((float *)p.out)[(size_t)pos * p.ldo + j] = v;
     else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(v);
   } else {
@@ -398,14 +416,18 @@ static int lt_gg_pick_cfg(double rows_per_tile) {
 extern "C" int lt_cuda_gg_want_pct;
 int lt_cuda_gg_want_pct = 150;
 
-static int lt_gg_splits(const lt_cuda_ctx *c, int grid_m, int grid_n, int K, int fp8) {
-  int kt = (K * (fp8 ? 1 : 2) + 127) / 128;
-  int blocks = grid_m * grid_n, want = lt_cuda_gg_want_pct * c->sm_count / 100;
+/* The K split of a grid of `blocks` blocks over kt k-tiles: none when the grid has want blocks or kt < 8, else
+ * ⌈want / blocks⌉ clamped to kt / 4 and 16 (the three grouped GEMMs, each with its own want) */
+static int lt_gg_split_count(int blocks, int want, int kt) {
   if (blocks >= want || kt < 8) return 1;
   int s = (want + blocks - 1) / blocks;
   if (s > kt / 4) s = kt / 4;
   if (s > 16) s = 16;
   return s < 1 ? 1 : s;
+}
+
+static int lt_gg_splits(const lt_cuda_ctx *c, int grid_m, int grid_n, int K, int fp8) {
+  return lt_gg_split_count(grid_m * grid_n, lt_cuda_gg_want_pct * c->sm_count / 100, (K * (fp8 ? 1 : 2) + 127) / 128);
 }
 
 template <int BM, int BN, int WM, int WN, int ST, int FP8>

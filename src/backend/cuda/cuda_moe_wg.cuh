@@ -56,14 +56,7 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
   bool wok[4];
 #pragma unroll
   for (int j = 0; j < 4; j++) {
-    const int r = r0 + 16 * j;
-    int wrow = -1;
-    if (p.inter > 0) {
-      const int h = ny * 32 + (r >> 4) * 8 + (r & 7);
-      if (h < p.inter) wrow = (r & 8) ? p.inter + h : h;
-    } else if (ny * 64 + r < p.N) {
-      wrow = ny * 64 + r;
-    }
+    const int wrow = lt_gg_wrow(p, 64, ny, r0 + 16 * j);
     wok[j] = wrow >= 0;
     wsrc[j] = wb + (size_t)(wok[j] ? wrow : 0) * (size_t)p.K + (size_t)kb * 128 + c * 16;
   }
@@ -181,7 +174,7 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
       } else if (p.epi == LT_EPI_SILU || p.epi == LT_EPI_SILU32) {
         const int j = ny * 32 + 8 * q + gid;
         if (j >= p.inter) continue;
-        const float v = vl / (1.0f + __expf(-vl)) * vh;
+        const float v = lt_silu_mul(vl, vh);
         if (p.epi == LT_EPI_SILU32) ((float *)p.out)[(size_t)pos * p.ldo + j] = v;
         else ((__nv_bfloat16 *)p.out)[(size_t)pos * p.ldo + j] = __float2bfloat16(v);
       } else {
@@ -218,12 +211,7 @@ static int lt_ggw_use(const lt_cuda_ctx *c, int fp8, int bm, int K, int tiled) {
 /* split-K count: lt_gg_splits' rule with the wgmma target */
 static int lt_ggw_splits(const lt_cuda_ctx *c, int grid_m, int gn, int K) {
   const int want_pct = lt_cuda_ggw_want > 0 ? lt_cuda_ggw_want : lt_cuda_gg_want_pct;
-  const int kt = K / 128, blocks = grid_m * gn, want = want_pct * c->sm_count / 100;
-  if (blocks >= want || kt < 8) return 1;
-  int s = (want + blocks - 1) / blocks;
-  if (s > kt / 4) s = kt / 4;
-  if (s > 16) s = 16;
-  return s < 1 ? 1 : s;
+  return lt_gg_split_count(grid_m * gn, want_pct * c->sm_count / 100, K / 128);
 }
 /* its grid along the weight rows: 32 h columns (gate_up) or 64 output columns per block */
 static int lt_ggw_grid_n(int N, int inter) { return inter > 0 ? (inter + 31) / 32 : (N + 63) / 64; }

@@ -67,14 +67,7 @@ __global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p
   bool wok[WJ], xok[XJ];
 #pragma unroll
   for (int j = 0; j < WJ; j++) {
-    const int r = r0 + 32 * j;
-    int wrow = -1;
-    if (p.inter > 0) {
-      const int h = ny * (R / 2) + (r >> 4) * 8 + (r & 7);
-      if (h < p.inter) wrow = (r & 8) ? p.inter + h : h;
-    } else if (ny * R + r < p.N) {
-      wrow = ny * R + r;
-    }
+    const int wrow = lt_gg_wrow(p, R, ny, r0 + 32 * j);
     wok[j] = wrow >= 0;
     wsrc[j] = wb + (size_t)(wok[j] ? wrow : 0) * (size_t)p.K * ES + (size_t)kb * 128 + c * 16;
   }
@@ -200,7 +193,7 @@ __global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p
         const int n = cc * 8 + 2 * t + u;
         const float vl = acc[mw][cc][u], vh = acc[mw][cc][u + 2];
         if (silu) {
-          const float v = vl / (1.0f + __expf(-vl)) * vh;
+          const float v = lt_silu_mul(vl, vh);
           const int jl = (wg * MW + mw) * 32 + 8 * w4 + gid;
           if (f32) stf[n * OP + jl] = v;
           else st[n * OP + jl] = __float2bfloat16(v);
@@ -246,14 +239,9 @@ static int lt_ggp_grid_n(int N, int inter) {
   const int R = 128 * lt_ggp_mw();
   return inter > 0 ? (inter + R / 2 - 1) / (R / 2) : (N + R - 1) / R;
 }
-/* split K (KT 128-byte groups) while the grid has fewer blocks than SMs, as lt_gg_splits does */
+/* split K (KT 128-byte groups) while the grid has fewer blocks than SMs */
 static int lt_ggp_splits(const lt_cuda_ctx *c, int grid_m, int gn, int KT) {
-  const int blocks = grid_m * gn;
-  if (blocks >= c->sm_count || KT < 8) return 1;
-  int s = (c->sm_count + blocks - 1) / blocks;
-  if (s > KT / 4) s = KT / 4;
-  if (s > 16) s = 16;
-  return s < 1 ? 1 : s;
+  return lt_gg_split_count(grid_m * gn, c->sm_count, KT);
 }
 static size_t lt_ggp_part_floats(int bm, int grid_m, int gn, int splits) {
   return splits <= 1 ? 0 : (size_t)splits * grid_m * bm * (size_t)gn * 128 * lt_ggp_mw();
