@@ -126,16 +126,5 @@ __device__ __forceinline__ void lt_fp8_issue(uint4 *slot, const uint8_t *const (
   }
 }
 
-/* The read-back of lt_fp8_issue's slot: wa[nt][r][h] = this lane's piece h of row g (+8 when r = 1) of tile
- * nt; slot = the ring slot + lane. */
-template <int NT>
-__device__ __forceinline__ void lt_fp8_slot_read(const uint4 *slot, uint4 (&wa)[NT][2][2]) {
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int r = 0; r < 2; r++)
-#pragma unroll
-      for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
-}
 
 #endif

@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(WARPS * 32) lt_k_fp8_mid(const lt_f8m_args a) 
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) ws[nt] = wss[(warp * NT + nt) * gs + i];
     uint4 wa[NT][2][2];
-    lt_fp8_slot_read<NT>(slot, wa);
+    lt_gemv_slot_read<NT>(slot, wa);
     lt_f8m_group<NT, MT>(acc, wa, ws, xg + i * 128, xrow, xsc_s + i * C);
   }
   lt_cp_wait<0>();

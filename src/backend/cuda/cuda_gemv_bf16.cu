@@ -155,12 +155,7 @@ __global__ void __launch_bounds__(LT_GB_THREADS) lt_k_gemv_bf16(const lt_gb_para
     lt_cp_commit();
     const uint4 *slot = ring + (i % ST) * Q * 32 + lane;
     uint4 wa[NT][2][2];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-      for (int r = 0; r < 2; r++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
+    lt_gemv_slot_read<NT>(slot, wa);
 #pragma unroll
     for (int h = 0; h < 2; h++)
 #pragma unroll

@@ -1,13 +1,25 @@
 /* cuda_gemv_common.cuh — what the decode GEMVs (cuda_gemv_bf16.cu, cuda_gemv_fp8.cu) and the mid-size
- * FP8 kernel (cuda_gemm_fp8_mid.cu) share: a lane's weight-row pointers, the accumulators' reset, and
- * the epilogues (the warps' yᵀ tiles summed in shared memory in warp order, then over the thread-block
- * cluster's ranks in rank order, and stored — deterministic, no atomics, no scratch). */
+ * FP8 kernel (cuda_gemm_fp8_mid.cu) share: a lane's weight-row pointers, the weight ring's read-back, the
+ * accumulators' reset, and the epilogues (the warps' yᵀ tiles summed in shared memory in warp order, then over
+ * the thread-block cluster's ranks in rank order, and stored — deterministic, no atomics, no scratch). */
 #ifndef LT_CUDA_GEMV_COMMON_CUH
 #define LT_CUDA_GEMV_COMMON_CUH
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include "backend/cuda/cuda_common.h"
+
+/* The read-back of a ring slot filled by lt_fp8_issue / lt_gb_issue: wa[nt][r][h] = this lane's piece h of row g
+ * (+8 when r = 1) of tile nt; slot = the ring slot + lane. */
+template <int NT>
+__device__ __forceinline__ void lt_gemv_slot_read(const uint4 *slot, uint4 (&wa)[NT][2][2]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) wa[nt][r][h] = slot[((nt * 2 + r) * 2 + h) * 32];
+}
 
 /* Lane (g, ·)'s rows of NT 16-row weight tiles from row n0: wr[nt][r] = W row n0 + 16nt + 8r + g at
  * element kb + lo (row 0 when past N, rv false); W [N, K] row-major. */

@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(LT_G8_THREADS) lt_k_gemv_fp8(const uint8_t *__
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) ws[nt] = wss[nt * gs + lg];
     uint4 wa[NT][2][2];
-    lt_fp8_slot_read<NT>(slot, wa);
+    lt_gemv_slot_read<NT>(slot, wa);
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
       const int tok = mt * 8 + g, c0 = mt * 8 + 2 * t;
