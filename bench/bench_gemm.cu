@@ -15,7 +15,7 @@
 extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip, lt_fp8_wg_xin;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
-extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
+extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -413,6 +413,73 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
     }
 }
 
+/* The wgmma FP8 kernel's TMA feed (cuda_gemm_fp8_tma.cuh) against its cp.async feed at M = 1 .. 64: the cp.async
+ * kernel as dispatched before (x quantised in its blocks where its rule says), the TMA kernel after the
+ * quantisation launch, the automatic dispatch now, both kernels alone (x left quantised: lt_fp8_quant_skip), then
+ * the TMA kernel's knobs swept (warpgroups 1 / 2 × ring stages auto / 4 / 8 × K split 1..8, x quantised first;
+ * log) and the table last. */
+static void bench_tma(lt_backend *b, const cudaDeviceProp &p, double bw) {
+  const int Ms[7] = {1, 2, 4, 8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8}, STs[3] = {0, 4, 8};
+  double res[5][7][6];  /* [shape][M][cp.async before, TMA + quant, auto now, TMA alone, cp.async alone, TMA best] */
+  int best[5][7][3];
+  printf("\nfp8 wgmma kernel, TMA feed: knob sweep, us per call (wg: warpgroups; st: ring stages, 0 = auto; columns S = 1 2 3 "
+         "4 6 8; - = declined)\n");
+  lt_cuda_gemm_force = 6;
+  for (int si = 0; si < 5; si++) {
+    const int N = shapes[si][0], K = shapes[si][1];
+    fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
+    for (int mi = 0; mi < 7; mi++) {
+      lin_arg a = fs.lin(b, Ms[mi]);
+      const int tma[5] = {2, 1, 0, 1, 2}, xin[5] = {0, 2, 0, 2, 2}, skip[5] = {0, 0, 0, 1, 1};
+      for (int k = 0; k < 5; k++) {
+        lt_fp8_wg_tma = tma[k]; lt_fp8_wg_xin = xin[k]; lt_fp8_quant_skip = skip[k];
+        res[si][mi][k] = time_lin(&a, 30);
+      }
+      lt_fp8_quant_skip = 0;
+      lt_fp8_wg_tma = 1; lt_fp8_wg_xin = 2;
+      res[si][mi][5] = 1e30;
+      if (Ms[mi] == 2 || Ms[mi] == 4) continue;
+      for (int wg = 1; wg <= 2; wg++)
+        for (int sti = 0; sti < 3; sti++) {
+          printf("%6dx%-6d M=%-2d wg %d st %d:", N, K, Ms[mi], wg, STs[sti]);
+          for (int s = 0; s < 6; s++) {
+            lt_fp8_wg_cfg = wg; lt_fp8_tma_st = STs[sti]; lt_fp8_wg_s = Ss[s];
+            const double us = time_lin(&a, 20);
+            if (us < 0) { printf("     -"); continue; }
+            printf(" %5.1f", us);
+            if (us < res[si][mi][5]) {
+              res[si][mi][5] = us;
+              best[si][mi][0] = wg; best[si][mi][1] = STs[sti]; best[si][mi][2] = Ss[s];
+            }
+          }
+          printf("\n");
+        }
+      lt_fp8_wg_cfg = lt_fp8_tma_st = lt_fp8_wg_s = 0;
+    }
+    lt_fp8_wg_tma = lt_fp8_wg_xin = 0;
+    fp8_set_free(b, fs);
+  }
+  lt_cuda_gemm_force = 0;
+  printf("\nfp8 wgmma kernel, TMA vs cp.async feed, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s "
+         "copy rate); alone = x left quantised (no quantisation launch); best = TMA knobs swept (warpgroups/stages/S)\n",
+         bw / 1e9);
+  printf("%-13s %3s %14s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "cp.async", "TMA + quant", "auto now",
+         "TMA alone", "cp.async alone", "TMA best", "knobs");
+  for (int si = 0; si < 5; si++)
+    for (int mi = 0; mi < 7; mi++) {
+      const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
+      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      printf("%6dx%-6d %3d", N, K, M);
+      for (int k = 0; k < 6; k++) {
+        const double us = res[si][mi][k];
+        if (us < 0 || us > 1e29) printf(" %14s", "-");
+        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+      }
+      if (res[si][mi][5] < 1e29) printf(" %d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2]);
+      printf("\n");
+    }
+}
+
 /* ---- linear_pair (`bench_gemm pair`): V3's q_a_proj (1536 × 7168) beside kv_a_proj_with_mqa (576 × 7168) over
  * one x, as the model runs them, at 1..64 rows: both weights in one wgmma launch (the default), x quantised once
  * then one launch per weight (LATTE_FP8_PAIR=0), two plain linears (and LATTE_FP8_PREQUANT=0), and each weight
@@ -459,7 +526,8 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
   fp8_set_free(b, s2);
 }
 
-/* bench_gemm [--stream] [mid | wg | read | pair | prof N K M [force]]: everything; (read) the floors and the read ceilings;
+/* bench_gemm [--stream] [mid | wg | tma | read | pair | prof N K M [force]]: everything; (read) the floors and the read
+ * ceilings; (tma) the floors and the wgmma kernel's TMA feed against its cp.async feed;
  * (pair) the floors and linear_pair; (mid) the floors and the mid-size FP8 kernel's section
  * only; (wg) the floors and the wgmma FP8 kernel's sweep only; (prof) 20 calls of the mid-size kernel (force 5,
  * or the given force, e.g. 6) at one shape, nothing else (for ncu) */
@@ -473,6 +541,7 @@ int main(int argc, char **argv) {
     }
   const int mid_only = argc > 1 && !strcmp(argv[1], "mid"), wg_only = argc > 1 && !strcmp(argv[1], "wg");
   const int read_only = argc > 1 && !strcmp(argv[1], "read"), pair_only = argc > 1 && !strcmp(argv[1], "pair");
+  const int tma_only = argc > 1 && !strcmp(argv[1], "tma");
   lt_backend *b;
   if (lt_cuda_backend_create(1, &b)) { printf("backend: %s\n", latte_last_error()); return 1; }
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
@@ -502,8 +571,9 @@ int main(int argc, char **argv) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
-  if (mid_only || wg_only || read_only || pair_only) {
+  if (mid_only || wg_only || read_only || pair_only || tma_only) {
     if (mid_only) bench_mid(b, p, bw);
+    else if (tma_only) bench_tma(b, p, bw);
     else if (wg_only) bench_wg(b, p, bw);
     else if (pair_only) bench_pair(b, p, bw);
     else bench_read(b, p, bw);

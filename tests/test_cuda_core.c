@@ -18,6 +18,7 @@
 extern int lt_cuda_gemm_force;
 extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
+extern int lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_launches;       /* ... and its TMA kernel's */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 extern int lt_cuda_fp8_pair_one;     /* cuda_gemm.cu: LATTE_FP8_PAIR */
@@ -481,16 +482,48 @@ static void check_wg_xin(tw *t, int M, int pad, int f32) {
   int ok = dx && !gpu->alloc(gpu, yb, &dy);
   for (int v = 0; v < 2 && ok; v++) {
     lt_fp8_wg_xin = v ? 2 : 1;
+    lt_fp8_wg_tma = 2;  /* the in-block quantisation is the cp.async kernel's: compare it with its own kernel */
     poison(dy, yb);
     ok = !(f32 ? gpu->linear_f32out(gpu, dx, &t->wg, (float *)dy, M) : gpu->linear(gpu, dx, xs, &t->wg, dy, M)) &&
          !gpu->download(gpu, h[v], dy, yb);
   }
   lt_fp8_wg_xin = 0;
+  lt_fp8_wg_tma = 0;
   const int same = ok && !memcmp(h[0], h[1], yb);
   CHECK(same, "fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks vs "
         "first: bits differ (or failed: %s)", t->n, t->k, M, pad, f32 ? " f32" : "", latte_last_error());
   if (same) printf("  fp8 wg n=%d k=%d M=%d x stride k+%d%s: x quantised in the blocks == first, bit for bit\n", t->n,
                  t->k, M, pad, f32 ? " f32 out" : "");
+  free(h[0]); free(h[1]); free(x);
+  if (dx) gpu->dfree(gpu, dx);
+  if (dy) gpu->dfree(gpu, dy);
+}
+
+/* The wgmma FP8 kernel's two feeds (forced, x quantised first): the TMA kernel (lt_fp8_wg_tma = 1, ring of st
+ * stages; 0 = automatic) and the cp.async kernel (2) at the same warpgroups (wg) and K split (S; 0 = automatic):
+ * the same bits, and the TMA kernel must have run (its launch counter). Its values against the CPU: the
+ * run_linear_tol cases, which take it by default. */
+static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32) {
+  float *x = rnd((size_t)M * t->k, 1.0f);
+  void *dx = dev_act(x, (size_t)M * t->k), *dy = NULL;
+  const size_t yb = (size_t)M * t->n * (f32 ? 4 : 2);
+  uint8_t *h[2] = {malloc(yb), malloc(yb)};
+  int ok = dx && !gpu->alloc(gpu, yb, &dy), ran = 0;
+  lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st; lt_fp8_wg_xin = 2;
+  for (int v = 0; v < 2 && ok; v++) {
+    lt_fp8_wg_tma = v ? 2 : 1;
+    const int n0 = lt_fp8_tma_launches;
+    poison(dy, yb);
+    ok = !(f32 ? gpu->linear_f32out(gpu, dx, &t->wg, (float *)dy, M) : gpu->linear(gpu, dx, t->k, &t->wg, dy, M)) &&
+         !gpu->download(gpu, h[v], dy, yb);
+    if (v == 0) ran = lt_fp8_tma_launches > n0;
+  }
+  lt_fp8_wg_cfg = lt_fp8_wg_s = lt_fp8_tma_st = lt_fp8_wg_xin = lt_fp8_wg_tma = 0;
+  const int same = ok && ran && !memcmp(h[0], h[1], yb);
+  CHECK(same, "fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s: TMA vs cp.async kernel: bits differ, or the TMA kernel "
+        "did not run (ran %d; %s)", t->n, t->k, M, wg, S, st, f32 ? " f32" : "", ran, latte_last_error());
+  if (same) printf("  fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s: TMA kernel == cp.async kernel, bit for bit\n", t->n,
+                   t->k, M, wg, S, st, f32 ? " f32 out" : "");
   free(h[0]); free(h[1]); free(x);
   if (dx) gpu->dfree(gpu, dx);
   if (dy) gpu->dfree(gpu, dy);
@@ -666,6 +699,11 @@ int main(void) {
         check_wg_xin(&t, 3, 8, 0);
         check_wg_xin(&t, 8, 0, 1);
         check_wg_xin(&t, 5, 3, 0);
+        /* TMA kernel vs cp.async kernel: rows, warpgroups, K split, ring depth (2 and 3: the stages wrap
+         * many times; 0: automatic), f32 out */
+        const int tk[6][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
+                              {64, 1, 0, 0, 0}};
+        for (int q = 0; q < 6; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4]);
         run_linear_tol(&t, 33, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         run_linear_tol(&t, 64, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         for (int q = 0; q < 5; q++) {

@@ -8,13 +8,15 @@
  * a thread-block cluster (1, 1, S) whose ranks share the sum through DSMEM in rank order (lt_cluster_sum_store):
  * deterministic, no atomics, no scratch beyond the quantised x. docs/cuda-gemm.md ("The wgmma FP8 kernel").
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
- * declines (*done = 0) outside what it serves. */
+ * declines (*done = 0) outside what it serves. Above 32 rows the same plan runs with its tiles fed by the TMA
+ * (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an mbarrier ring; the same bits). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_async.cuh"
 #include "backend/cuda/cuda_wgmma.cuh"
 #include "backend/cuda/cuda_fp8.cuh"
+#include "backend/cuda/cuda_tma.cuh"
 #include <stdint.h>
 
 enum {
@@ -33,6 +35,11 @@ int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
  * ≤ 128 (token, group) pairs per block), 2 = always lt_k_quant_rows first */
 extern "C" int lt_fp8_wg_xin;
 int lt_fp8_wg_xin = 0;
+/* Which kernel (bench_gemm, tests): 0 = automatic, 1 = the TMA kernel (cuda_gemm_fp8_tma.cuh) wherever it fits,
+ * 2 = the cp.async kernel; and the TMA kernel's ring stages (0 = as many as fit, ≤ LT_F8T_MAX_ST) */
+extern "C" int lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_launches;
+int lt_fp8_wg_tma = 0, lt_fp8_tma_st = 0;
+int lt_fp8_tma_launches = 0;  /* TMA kernel launches so far (tests: that a case ran it) */
 
 
 /* One weight's part of a launch: W [N, K] e4m3, wsc [⌈N/128⌉][K/128]; y [M, N] (row stride N), bf16 or f32;
@@ -71,6 +78,17 @@ static size_t lt_f8w_smem_bytes(int WG, int NN, int ST, int gs) {
 /* a QX block's x tiles of all its groups (after the ring): [gs][NN rows][128 B], swizzled like a stage's x tile */
 static size_t lt_f8w_xall_bytes(int NN, int gs) { return (size_t)gs * NN * 128; }
 enum { LT_F8W_QP = 8 };  /* a QX block quantises ≤ LT_F8W_QP · 4 · (warps) (token, group) pairs, all loads first */
+
+/* consumer thread tid's accumulators (m16n8 fragment order: warp q of warpgroup wg holds rows wg·64 + 16q +
+ * lane/4 (+8), chunk c columns 8c + 2(lane%4) (+1)) → the yᵀ tile [NN][RP] floats */
+template <int N8, int RP>
+__device__ __forceinline__ void lt_f8w_tile_put(float *tile, const float (&acc)[N8][4], int tid) {
+  const int lane = tid & 31, t = lane & 3, row = (tid >> 7) * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);
+#pragma unroll
+  for (int cc = 0; cc < N8; cc++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) tile[(cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8] = acc[cc][e];
+}
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (W [N, K] e4m3, M ≤ NN = 8·N8)
  * Block (bx, ·, z): W, y = a.o[0]'s for bx < tiles1, else a.o[1]'s with bx − tiles1 (a cluster shares bx, so
@@ -243,11 +261,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   __syncthreads();  /* both warpgroups are done with the ring: it becomes the partial tile [NN][RP] */
 
   float *tile = (float *)ring;
-  const int row = wg * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);
-#pragma unroll
-  for (int cc = 0; cc < N8; cc++)
-#pragma unroll
-    for (int e = 0; e < 4; e++) tile[(cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8] = acc[cc][e];
+  lt_f8w_tile_put<N8, RP>(tile, acc, tid);
   lt_cluster_sum_store<R, NN>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
 }
 
@@ -297,9 +311,12 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
   }
 }
 
-/* The launch shape of one weight (or two over the same x) at `rows` tokens (lt_f8w_choose). */
+#include "backend/cuda/cuda_gemm_fp8_tma.cuh"
+
+/* The launch shape of one weight (or two over the same x) at `rows` tokens (lt_f8w_choose, or lt_f8t_choose for
+ * the TMA kernel: tma = 1). */
 typedef struct {
-  int WG, S, ST, gs, N8;
+  int WG, S, ST, gs, N8, tma;
   int64_t tiles, tiles1;  /* row tiles in all; of the first weight */
   size_t smem;
 } lt_f8w_plan;
@@ -344,6 +361,7 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
       p->WG = WG;
       p->S = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
       p->ST = ST;
+      p->tma = 0;
       p->gs = gs;
       p->N8 = N8;
       p->tiles = tiles;
@@ -352,6 +370,47 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
       return 1;
     }
   }
+}
+
+/* The TMA kernel's launch shape: lt_f8w_choose's (the same declines, warpgroups, tiles and K split — so every
+ * path over the same weight and rows sums in the same order and gives the same bits), with the ring as deep as
+ * the shared memory of ⌈blocks / SMs⌉ blocks per SM allows, ≤ LT_F8T_MAX_ST and ≤ the groups per rank
+ * (lt_fp8_tma_st overrides), at least 2. 0 where that does not fit. */
+enum { LT_F8T_MAX_ST = 16 };
+static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
+  lt_f8w_plan q;
+  if (!lt_f8w_choose(c, w, w2, rows, &q)) return 0;
+  const int NN = 8 * q.N8, R = 64 * q.WG;
+  const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count);
+  const size_t stage = (size_t)lt_f8w_stage_bytes(q.WG, NN), cap = (size_t)c->smem_optin;
+  /* one block's share of an SM's shared memory (Hopper: the opt-in limit + the 1 KB reserved per block) */
+  const size_t per = (cap + 1024) / (size_t)bps - 1024, room = per < cap ? per : cap;
+  const size_t fixed = LT_F8W_ALIGN + lt_f8t_tail_bytes(q.WG, NN, LT_F8T_MAX_ST, q.gs);
+  int ST = lt_fp8_tma_st;
+  if (ST < 1) {
+    ST = room > fixed ? (int)((room - fixed) / stage) : 0;
+    if (ST > q.gs) ST = q.gs;
+  }
+  if (ST < 2) ST = 2;
+  if (ST > LT_F8T_MAX_ST) ST = LT_F8T_MAX_ST;
+  const size_t smem = LT_F8W_ALIGN + (size_t)ST * stage + lt_f8t_tail_bytes(q.WG, NN, ST, q.gs);
+  if (smem > cap || (size_t)NN * (R + LT_F8W_TPAD) * sizeof(float) > (size_t)ST * stage) return 0;
+  *p = q;
+  p->ST = ST;
+  p->tma = 1;
+  p->smem = smem;
+  return 1;
+}
+
+/* whether plan t (lt_f8t_choose) goes to the TMA kernel: lt_fp8_wg_tma 1 always, 2 never (LATTE_FP8_TMA=0);
+ * automatic: above 32 rows where the grid is at most 2 blocks per SM — where it measured faster than the cp.async
+ * kernel (H200, `bench_gemm tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 →
+ * 44.9, 576×7168 11.6 → 8.5); at ≤ 16 rows the quantisation launch before it cost more than its deeper ring
+ * gained (its ring takes an SM's shared memory, so the next kernel's blocks cannot start their prologue early),
+ * and at 3 blocks per SM (24576×1536) its ring is shallow. */
+static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
+  if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
+  return rows > 32 && t.tiles * t.S <= 2 * (int64_t)c->sm_count;
 }
 
 static lt_f8w_out lt_f8w_out_of(const lt_weight *w, void *y) {
@@ -383,6 +442,18 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
                                const float *xqs) {
   a.xq = xq;
   a.xqs = xqs;
+  if (p.tma) {
+    lt_f8t_maps m;
+    const int NN = 8 * p.N8, R = 64 * p.WG;
+    for (int j = 0; j < 2; j++)
+      LT_TRY(lt_cuda_tmap_2d(&m.w[j], a.o[j].w, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.o[j].N, (uint64_t)a.K,
+                             (uint64_t)a.K, (uint32_t)R, 128, CU_TENSOR_MAP_SWIZZLE_128B));
+    LT_TRY(lt_cuda_tmap_2d(&m.x, xq, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.M, (uint64_t)a.K, (uint64_t)a.K,
+                           (uint32_t)NN, 128, CU_TENSOR_MAP_SWIZZLE_128B));
+    lt_fp8_tma_launches++;
+    if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+    return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+  }
   if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
@@ -395,7 +466,7 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
  * first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the shape
  * rule (tests), 2 never */
 static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const void *x, int64_t x_stride,
-                              int rows) {
+                              int rows, const lt_weight *w, const lt_weight *w2) {
   const size_t smem_qx = p.smem + lt_f8w_xall_bytes(8 * p.N8, p.gs);
   const int qx_shape = lt_fp8_wg_xin == 1 ? (int64_t)rows * p.gs <= LT_F8W_QP * 4 * 4
                                           : p.gs <= 10 && (int64_t)rows * p.gs <= 32;
@@ -408,6 +479,8 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   uint8_t *xq;
   float *xqs;
   LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
+  lt_f8w_plan t;
+  if (lt_f8t_choose(c, w, w2, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }
 
@@ -420,7 +493,7 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w->k || !lt_f8w_choose(c, w, NULL, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows, w, NULL));
   *done = 1;
   return LATTE_OK;
 }
@@ -435,7 +508,7 @@ extern "C" latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w1->k || !lt_f8w_choose(c, w1, w2, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows, w1, w2));
   *done = 1;
   return LATTE_OK;
 }
@@ -455,5 +528,7 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
   if (!lt_f8w_choose(c, w, NULL, rows, &p))
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
                   (long long)w->n, (long long)w->k);
+  lt_f8w_plan t;
+  if (lt_f8t_choose(c, w, NULL, rows, &t) && lt_f8t_wanted(c, t, rows)) p = t;
   return lt_f8w_run(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs);
 }

@@ -1,0 +1,152 @@
+/* cuda_gemm_fp8_tma.cuh — the wgmma FP8 linear (cuda_gemm_fp8_wg.cu, included there: its argument structs, plan
+ * and epilogue) with its tiles fed by the TMA instead of every thread's cp.async: a producer warp's one thread
+ * copies each K-group's W tile [R rows × 128 B] and x tile [NN rows × 128 B] (128-byte swizzled by the hardware,
+ * rows past N or M zero) into a deep ring of ST stages, each stage's FULL barrier (cuda_tma.cuh) counting the
+ * bytes in, and the WG consumer warpgroups release a stage through its EMPTY barrier as soon as their wgmma has
+ * read it — no block-wide barrier per group, so the ring's bytes stay in flight while the consumers multiply.
+ * One block per SM is the aim (the ring takes the shared memory); the arithmetic per group and the epilogue are
+ * the cp.async kernel's, so at the same K split the two give the same bits. docs/cuda-gemm.md ("TMA"). */
+
+/* the tensor maps of one launch: W of a.o[0] and a.o[1] (box R × 128), xq [M, K] (box NN × 128) */
+typedef struct {
+  CUtensorMap w[2];
+  CUtensorMap x;
+} lt_f8t_maps;
+
+/* bytes of the scales and barriers after the ring: token scales [gs][NN], weight scales [WG][gs], then (8-byte
+ * aligned) FULL[ST] and EMPTY[ST] */
+static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs) {
+  const size_t sc = sizeof(float) * ((size_t)gs * NN + (size_t)WG * gs);
+  return (sc + 7) / 8 * 8 + 16 * (size_t)ST;
+}
+
+/* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k] — lt_k_fp8_wg's block (bx, ·, z) and
+ * arithmetic; threads 0 .. 128·WG−1 are the consumer warpgroups, the last warp the producer (its lane 0 issues
+ * every copy: before the PDL wait the W tiles of the first ST groups (weights never change), after it their x
+ * tiles, then group i ≥ ST into stage i % ST once EMPTY has seen that stage's previous use released). A
+ * consumer warpgroup waits FULL[i % ST] (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps
+ * arrives on EMPTY once its wgmma are done; then acc += partial · sw · sx. ST is a launch argument. */
+template <int N8, int WG>
+__global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
+                                                                  const int ST) {
+  LT_PDL_LAUNCH_NEXT();
+  constexpr int TC = WG * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = WB + NN * 128, RP = R + LT_F8W_TPAD;
+  extern __shared__ __align__(128) uint8_t lt_f8t_smem[];
+  uint8_t *ring = lt_f8t_smem + ((LT_F8W_ALIGN - ((uint32_t)__cvta_generic_to_shared(lt_f8t_smem) & 1023u)) & 1023u);
+  const uint32_t ring_sa = (uint32_t)__cvta_generic_to_shared(ring);
+  const int gs = a.kslice / 128, Gw = a.K / 128;
+  float *sxs = (float *)(ring + (size_t)ST * STAGE);  /* [gs][NN] */
+  float *sws = sxs + gs * NN;                          /* [WG][gs] */
+  uint64_t *full = (uint64_t *)(((uintptr_t)(sws + WG * gs) + 7) & ~(uintptr_t)7), *empty = full + ST;
+  const int sec = (int)blockIdx.x >= a.tiles1;
+  const lt_f8w_out o = a.o[sec];
+  const int tid = threadIdx.x, n0 = ((int)blockIdx.x - (sec ? a.tiles1 : 0)) * R, kb = blockIdx.z * a.kslice;
+  const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
+
+  if (tid == TC) {
+    for (int s = 0; s < ST; s++) {
+      lt_mbar_init(full + s, 1);
+      lt_mbar_init(empty + s, 4 * WG);
+    }
+    lt_mbar_init_fence();
+    lt_tma_prefetch_desc(&tm.w[sec]);
+    lt_tma_prefetch_desc(&tm.x);
+  }
+  for (int i = tid; i < WG * ng; i += TC + 32) {
+    const int q = i / ng, lg = i % ng, row = n0 + 64 * q;
+    sws[q * gs + lg] = row < o.N ? o.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
+  }
+  __syncthreads();  /* barriers initialised; weight scales in place */
+
+  float acc[N8][4];
+#pragma unroll
+  for (int i = 0; i < N8; i++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) acc[i][e] = 0.0f;
+  if (tid >= TC) {  /* the producer warp */
+    if (tid == TC) {
+      const CUtensorMap *wm = &tm.w[sec];
+      const int pre = min(ng, ST);
+      for (int s = 0; s < pre; s++) {
+        lt_mbar_expect_tx(full + s, STAGE);
+        lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + s * 128);
+      }
+      LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows: only now */
+      for (int s = 0; s < pre; s++) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + s * 128);
+      for (int i = ST; i < ng; i++) {
+        const int s = i % ST;
+        lt_mbar_wait(empty + s, (uint32_t)((i / ST - 1) & 1));
+        lt_mbar_expect_tx(full + s, STAGE);
+        lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128);
+        lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
+      }
+    } else {
+      LT_PDL_WAIT();  /* (the whole warp stores y in the epilogue) */
+    }
+    __syncwarp();  /* lanes 1..31 wait for lane 0's loop: the barrier below is warp-aligned */
+  } else {  /* the consumer warpgroups */
+    LT_PDL_WAIT();
+    for (int i = tid; i < ng * NN; i += TC) {
+      const int lg = i / NN, m = i % NN;
+      sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
+    }
+    asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token scales, among the consumers */
+    const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
+    float p[N8][4];
+#pragma unroll
+    for (int i = 0; i < N8; i++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) p[i][e] = 0.0f;
+    for (int i = 0; i < ng; i++) {
+      const int s = i % ST;
+      lt_mbar_wait(full + s, (uint32_t)((i / ST) & 1));
+      const uint32_t sb = ring_sa + (uint32_t)(s * STAGE);
+      const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);
+      const uint64_t db = lt_wg_desc(sb + (uint32_t)WB, 16, 1024);
+      lt_wg_fp8_group<NN>(p, da, db);  /* p = this group's partial (its wgmma done: the stage is free) */
+      __syncwarp();
+      if (lane == 0) lt_mbar_arrive(empty + s);
+      const float sw = sws[wg * gs + i];
+      lt_wg_fp8_scale_add<N8>(acc, p, sw, sw, sxs + i * NN + 2 * t);
+    }
+  }
+  __syncthreads();  /* every copy consumed, every wgmma done: the ring becomes the partial tile [NN][RP] */
+
+  float *tile = (float *)ring;
+  if (tid < TC) lt_f8w_tile_put<N8, RP>(tile, acc, tid);
+  lt_cluster_sum_store<R, NN>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
+}
+
+template <int N8, int WG>
+static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size_t smem, const lt_f8w_args &a,
+                                  const lt_f8t_maps &m) {
+  static size_t opted = 0;
+  if (smem > opted) {
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_tma<N8, WG>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    opted = smem;
+  }
+  cudaLaunchAttribute at[2];
+  const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128 + 32, smem, c->stream);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG>, a, m, ST);
+  if (e != cudaSuccess)
+    return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_tma (rows %d, n %d%s, k %d, grid %d×%d, ST %d, smem %zu): %s",
+                  __FILE__, __LINE__, a.M, a.o[0].N, a.tiles1 < tiles ? " + a second weight" : "", a.K, tiles, S, ST,
+                  smem, cudaGetErrorString(e));
+  LT_LAUNCH_CHECK("lt_k_fp8_tma");
+  return LATTE_OK;
+}
+
+template <int WG>
+static latte_status lt_f8t_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, int ST, size_t smem,
+                                    const lt_f8w_args &a, const lt_f8t_maps &m) {
+  switch (N8) {
+  case 1: return lt_f8t_launch<1, WG>(c, tiles, S, ST, smem, a, m);
+  case 2: return lt_f8t_launch<2, WG>(c, tiles, S, ST, smem, a, m);
+  case 3: return lt_f8t_launch<3, WG>(c, tiles, S, ST, smem, a, m);
+  case 4: return lt_f8t_launch<4, WG>(c, tiles, S, ST, smem, a, m);
+  case 5: return lt_f8t_launch<5, WG>(c, tiles, S, ST, smem, a, m);
+  case 6: return lt_f8t_launch<6, WG>(c, tiles, S, ST, smem, a, m);
+  case 7: return lt_f8t_launch<7, WG>(c, tiles, S, ST, smem, a, m);
+  default: return lt_f8t_launch<8, WG>(c, tiles, S, ST, smem, a, m);
+  }
+}
