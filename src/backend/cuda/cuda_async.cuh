@@ -1,7 +1,11 @@
-/* cuda_async.cuh — cp.async (global → shared, bypassing L1) helpers shared by the streaming kernels. */
+/* cuda_async.cuh — cp.async (global → shared, bypassing L1) helpers shared by the streaming kernels, and the
+ * shared-window address they and the wgmma / TMA code take. */
 #ifndef LT_CUDA_ASYNC_CUH
 #define LT_CUDA_ASYNC_CUH
 #include <stdint.h>
+
+/* the shared-window address of a generic pointer into shared memory */
+__device__ __forceinline__ uint32_t lt_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 /* 16 bytes global → shared, asynchronous; zeros when !ok (src-size 0: nothing read, src must still be
  * a valid address) */

@@ -24,7 +24,7 @@ latte_status lt_cuda_tmap_2d(CUtensorMap *m, const void *base, CUtensorMapDataTy
 #endif
 
 #ifdef __CUDACC__
-static __device__ __forceinline__ uint32_t lt_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+#include "backend/cuda/cuda_async.cuh"
 
 /* barrier at bar (8-byte aligned shared memory) expecting `count` arrivals per phase; one thread, then
  * lt_mbar_init_fence() before any other thread or the TMA uses it */
