@@ -415,12 +415,13 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
 
 /* The wgmma FP8 kernel's TMA feed (cuda_gemm_fp8_tma.cuh) against its cp.async feed at M = 1 .. 64: the cp.async
  * kernel as dispatched before (x quantised in its blocks where its rule says), the TMA kernel after the
- * quantisation launch, the automatic dispatch now, both kernels alone (x left quantised: lt_fp8_quant_skip), then
- * the TMA kernel's knobs swept (warpgroups 1 / 2 × ring stages auto / 4 / 8 × K split 1..8, x quantised first;
+ * quantisation launch, the automatic dispatch now, both kernels alone (x left quantised: lt_fp8_quant_skip), the TMA
+ * kernel quantising x in its own blocks (where it can: ≤ 8 rows), then the TMA kernel's knobs swept (warpgroups 1 / 2 × ring stages auto / 4 / 8 × K split 1..8, x quantised first;
  * log) and the table last. */
 static void bench_tma(lt_backend *b, const cudaDeviceProp &p, double bw) {
   const int Ms[7] = {1, 2, 4, 8, 16, 32, 64}, Ss[6] = {1, 2, 3, 4, 6, 8}, STs[3] = {0, 4, 8};
-  double res[5][7][6];  /* [shape][M][cp.async before, TMA + quant, auto now, TMA alone, cp.async alone, TMA best] */
+  double res[5][7][7];  /* [shape][M][cp.async before, TMA + quant, auto now, TMA alone, cp.async alone, TMA best,
+                        * TMA with x quantised in its blocks] */
   int best[5][7][3];
   printf("\nfp8 wgmma kernel, TMA feed: knob sweep, us per call (wg: warpgroups; st: ring stages, 0 = auto; columns S = 1 2 3 "
          "4 6 8; - = declined)\n");
@@ -430,10 +431,10 @@ static void bench_tma(lt_backend *b, const cudaDeviceProp &p, double bw) {
     fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, 64, -1);
     for (int mi = 0; mi < 7; mi++) {
       lin_arg a = fs.lin(b, Ms[mi]);
-      const int tma[5] = {2, 1, 0, 1, 2}, xin[5] = {0, 2, 0, 2, 2}, skip[5] = {0, 0, 0, 1, 1};
-      for (int k = 0; k < 5; k++) {
+      const int tma[6] = {2, 1, 0, 1, 2, 1}, xin[6] = {0, 2, 0, 2, 2, 1}, skip[6] = {0, 0, 0, 1, 1, 0};
+      for (int k = 0; k < 6; k++) {
         lt_fp8_wg_tma = tma[k]; lt_fp8_wg_xin = xin[k]; lt_fp8_quant_skip = skip[k];
-        res[si][mi][k] = time_lin(&a, 30);
+        res[si][mi][k < 5 ? k : 6] = time_lin(&a, 30);
       }
       lt_fp8_quant_skip = 0;
       lt_fp8_wg_tma = 1; lt_fp8_wg_xin = 2;
@@ -463,14 +464,14 @@ static void bench_tma(lt_backend *b, const cudaDeviceProp &p, double bw) {
   printf("\nfp8 wgmma kernel, TMA vs cp.async feed, us per call (%% of the bytes bound: weights + x + y over the %.0f GB/s "
          "copy rate); alone = x left quantised (no quantisation launch); best = TMA knobs swept (warpgroups/stages/S)\n",
          bw / 1e9);
-  printf("%-13s %3s %14s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "cp.async", "TMA + quant", "auto now",
-         "TMA alone", "cp.async alone", "TMA best", "knobs");
+  printf("%-13s %3s %14s %14s %14s %14s %14s %14s %14s %s\n", "N x K", "M", "cp.async", "TMA + quant", "auto now",
+         "TMA alone", "cp.async alone", "TMA best", "TMA x in-block", "knobs");
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 7; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
       const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
       printf("%6dx%-6d %3d", N, K, M);
-      for (int k = 0; k < 6; k++) {
+      for (int k = 0; k < 7; k++) {
         const double us = res[si][mi][k];
         if (us < 0 || us > 1e29) printf(" %14s", "-");
         else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
@@ -555,9 +556,15 @@ int main(int argc, char **argv) {
     fill(x[0], (size_t)M * K, 1.0f, 5u);
     CK(cudaMalloc(&y, (size_t)M * N * 2));
     lt_cuda_gemm_force = argc > 5 ? atoi(argv[5]) : 5;
-    for (int i = 0; i < 20; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));
+    /* the wgmma FP8 kernel's knobs, for profiling one configuration */
+    if (getenv("LT_BENCH_WG_CFG")) lt_fp8_wg_cfg = atoi(getenv("LT_BENCH_WG_CFG"));
+    if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
+    if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
+    if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+    const int reps = getenv("LT_BENCH_REPS") ? atoi(getenv("LT_BENCH_REPS")) : 20;
+    for (int i = 0; i < reps; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));
     CK(cudaStreamSynchronize(g_st));
-    printf("prof %dx%d M=%d force %d: 20 calls done\n", N, K, M, lt_cuda_gemm_force);
+    printf("prof %dx%d M=%d force %d: %d calls done\n", N, K, M, lt_cuda_gemm_force, reps);
     b->destroy(b);
     return 0;
   }

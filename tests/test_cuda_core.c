@@ -503,15 +503,16 @@ static void check_wg_xin(tw *t, int M, int pad, int f32) {
  * stages; 0 = automatic) and the cp.async kernel (2) at the same warpgroups (wg) and K split (S; 0 = automatic):
  * the same bits, and the TMA kernel must have run (its launch counter). Its values against the CPU: the
  * run_linear_tol cases, which take it by default. */
-static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32) {
+static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32, int qx) {
   float *x = rnd((size_t)M * t->k, 1.0f);
   void *dx = dev_act(x, (size_t)M * t->k), *dy = NULL;
   const size_t yb = (size_t)M * t->n * (f32 ? 4 : 2);
   uint8_t *h[2] = {malloc(yb), malloc(yb)};
   int ok = dx && !gpu->alloc(gpu, yb, &dy), ran = 0;
-  lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st; lt_fp8_wg_xin = 2;
+  lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st;
   for (int v = 0; v < 2 && ok; v++) {
     lt_fp8_wg_tma = v ? 2 : 1;
+    lt_fp8_wg_xin = !v && qx ? 1 : 2;  /* qx: the TMA kernel quantises x in its blocks (≤ 8 rows) */
     const int n0 = lt_fp8_tma_launches;
     poison(dy, yb);
     ok = !(f32 ? gpu->linear_f32out(gpu, dx, &t->wg, (float *)dy, M) : gpu->linear(gpu, dx, t->k, &t->wg, dy, M)) &&
@@ -520,10 +521,11 @@ static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32) {
   }
   lt_fp8_wg_cfg = lt_fp8_wg_s = lt_fp8_tma_st = lt_fp8_wg_xin = lt_fp8_wg_tma = 0;
   const int same = ok && ran && !memcmp(h[0], h[1], yb);
-  CHECK(same, "fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s: TMA vs cp.async kernel: bits differ, or the TMA kernel "
-        "did not run (ran %d; %s)", t->n, t->k, M, wg, S, st, f32 ? " f32" : "", ran, latte_last_error());
-  if (same) printf("  fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s: TMA kernel == cp.async kernel, bit for bit\n", t->n,
-                   t->k, M, wg, S, st, f32 ? " f32 out" : "");
+  CHECK(same, "fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s%s: TMA vs cp.async kernel: bits differ, or the TMA kernel "
+        "did not run (ran %d; %s)", t->n, t->k, M, wg, S, st, f32 ? " f32" : "", qx ? " x in-block" : "", ran,
+        latte_last_error());
+  if (same) printf("  fp8 wg n=%d k=%d M=%d wg %d S %d ST %d%s%s: TMA kernel == cp.async kernel, bit for bit\n", t->n,
+                   t->k, M, wg, S, st, f32 ? " f32 out" : "", qx ? " (TMA: x quantised in its blocks)" : "");
   free(h[0]); free(h[1]); free(x);
   if (dx) gpu->dfree(gpu, dx);
   if (dy) gpu->dfree(gpu, dy);
@@ -703,7 +705,10 @@ int main(void) {
          * many times; 0: automatic), f32 out */
         const int tk[6][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
                               {64, 1, 0, 0, 0}};
-        for (int q = 0; q < 6; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4]);
+        for (int q = 0; q < 6; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4], 0);
+        /* ... and with x quantised inside the TMA kernel's blocks: rows 1, 5, 8, automatic and forced splits */
+        const int tq[4][4] = {{1, 0, 0, 0}, {5, 2, 3, 0}, {8, 0, 0, 1}, {3, 1, 2, 1}};
+        for (int q = 0; q < 4; q++) check_wg_tma(&t, tq[q][0], 1, tq[q][1], tq[q][2], tq[q][3], 1);
         run_linear_tol(&t, 33, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         run_linear_tol(&t, 64, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         for (int q = 0; q < 5; q++) {

@@ -5,7 +5,9 @@
  * bytes in, and the WG consumer warpgroups release a stage through its EMPTY barrier as soon as their wgmma has
  * read it — no block-wide barrier per group, so the ring's bytes stay in flight while the consumers multiply.
  * One block per SM is the aim (the ring takes the shared memory); the arithmetic per group and the epilogue are
- * the cp.async kernel's, so at the same K split the two give the same bits. docs/cuda-gemm.md ("TMA"). */
+ * the cp.async kernel's, so at the same K split the two give the same bits. QX (≤ 8 rows): no x tiles in the ring
+ * and no quantisation launch before it: the consumers quantise the block's K range of bf16 x into shared memory
+ * (lt_f8w_tokens) while the W copies fly. docs/cuda-gemm.md ("TMA"). */
 
 /* the tensor maps of one launch: W of a.o[0] and a.o[1] (box R × 128), xq [M, K] (box NN × 128) */
 typedef struct {
@@ -13,10 +15,12 @@ typedef struct {
   CUtensorMap x;
 } lt_f8t_maps;
 
-/* bytes of the scales and barriers after the ring: token scales [gs][NN], weight scales [WG][gs], then (8-byte
- * aligned) FULL[ST] and EMPTY[ST] */
-static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs) {
-  const size_t sc = sizeof(float) * ((size_t)gs * NN + (size_t)WG * gs);
+/* bytes of one ring stage: the W tile [R][128 B], then (not QX) the x tile [NN][128 B] */
+__host__ __device__ constexpr int lt_f8t_stage_bytes(int WG, int NN, bool QX) { return (64 * WG + (QX ? 0 : NN)) * 128; }
+/* bytes after the ring: (QX) the x tiles of every group [gs][NN][128 B], token scales [gs][NN], weight scales
+ * [WG][gs], then (8-byte aligned) FULL[ST] and EMPTY[ST] */
+static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs, bool QX) {
+  const size_t sc = (QX ? (size_t)gs * NN * 128 : 0) + sizeof(float) * ((size_t)gs * NN + (size_t)WG * gs);
   return (sc + 7) / 8 * 8 + 16 * (size_t)ST;
 }
 
@@ -26,16 +30,18 @@ static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs) {
  * tiles, then group i ≥ ST into stage i % ST once EMPTY has seen that stage's previous use released). A
  * consumer warpgroup waits FULL[i % ST] (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps
  * arrives on EMPTY once its wgmma are done; then acc += partial · sw · sx. ST is a launch argument. */
-template <int N8, int WG>
+template <int N8, int WG, bool QX>
 __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
                                                                   const int ST) {
   LT_PDL_LAUNCH_NEXT();
-  constexpr int TC = WG * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = WB + NN * 128, RP = R + LT_F8W_TPAD;
+  constexpr int TC = WG * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = lt_f8t_stage_bytes(WG, NN, QX);
+  constexpr int RP = R + LT_F8W_TPAD;
   extern __shared__ __align__(128) uint8_t lt_f8t_smem[];
   uint8_t *ring = lt_f8t_smem + ((LT_F8W_ALIGN - ((uint32_t)__cvta_generic_to_shared(lt_f8t_smem) & 1023u)) & 1023u);
   const uint32_t ring_sa = (uint32_t)__cvta_generic_to_shared(ring);
   const int gs = a.kslice / 128, Gw = a.K / 128;
-  float *sxs = (float *)(ring + (size_t)ST * STAGE);  /* [gs][NN] */
+  uint8_t *xall = ring + (size_t)ST * STAGE;          /* QX: [gs][NN][128 B] (1024-aligned) */
+  float *sxs = (float *)(xall + (QX ? (size_t)gs * NN * 128 : 0));  /* [gs][NN] */
   float *sws = sxs + gs * NN;                          /* [WG][gs] */
   uint64_t *full = (uint64_t *)(((uintptr_t)(sws + WG * gs) + 7) & ~(uintptr_t)7), *empty = full + ST;
   const int sec = (int)blockIdx.x >= a.tiles1;
@@ -72,13 +78,14 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
         lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + s * 128);
       }
       LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows: only now */
-      for (int s = 0; s < pre; s++) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + s * 128);
+      if (!QX)
+        for (int s = 0; s < pre; s++) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + s * 128);
       for (int i = ST; i < ng; i++) {
         const int s = i % ST;
         lt_mbar_wait(empty + s, (uint32_t)((i / ST - 1) & 1));
         lt_mbar_expect_tx(full + s, STAGE);
         lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128);
-        lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
+        if (!QX) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
       }
     } else {
       LT_PDL_WAIT();  /* (the whole warp stores y in the epilogue) */
@@ -86,11 +93,9 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     __syncwarp();  /* lanes 1..31 wait for lane 0's loop: the barrier below is warp-aligned */
   } else {  /* the consumer warpgroups */
     LT_PDL_WAIT();
-    for (int i = tid; i < ng * NN; i += TC) {
-      const int lg = i / NN, m = i % NN;
-      sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
-    }
-    asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token scales, among the consumers */
+    lt_f8w_tokens<NN, TC, QX>(a, kb, ng, xall, sxs, tid);  /* QX: x quantised here while the W copies fly */
+    if (QX) lt_fence_proxy_async();                      /* its x tiles → the wgmma (async proxy) */
+    asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token side, among the consumers */
     const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
     float p[N8][4];
 #pragma unroll
@@ -102,7 +107,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
       lt_mbar_wait(full + s, (uint32_t)((i / ST) & 1));
       const uint32_t sb = ring_sa + (uint32_t)(s * STAGE);
       const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);
-      const uint64_t db = lt_wg_desc(sb + (uint32_t)WB, 16, 1024);
+      const uint64_t db = lt_wg_desc(QX ? lt_smem_u32(xall) + (uint32_t)(i * NN * 128) : sb + (uint32_t)WB, 16, 1024);
       lt_wg_fp8_group<NN>(p, da, db);  /* p = this group's partial (its wgmma done: the stage is free) */
       __syncwarp();
       if (lane == 0) lt_mbar_arrive(empty + s);
@@ -114,20 +119,20 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
 
   float *tile = (float *)ring;
   if (tid < TC) lt_f8w_tile_put<N8, RP>(tile, acc, tid);
-  lt_cluster_sum_store<R, NN>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
+  lt_cluster_sum_store<R, NN, TC>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
 }
 
-template <int N8, int WG>
+template <int N8, int WG, bool QX = false>
 static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size_t smem, const lt_f8w_args &a,
                                   const lt_f8t_maps &m) {
   static size_t opted = 0;
   if (smem > opted) {
-    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_tma<N8, WG>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_tma<N8, WG, QX>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     opted = smem;
   }
   cudaLaunchAttribute at[2];
   const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128 + 32, smem, c->stream);
-  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG>, a, m, ST);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m, ST);
   if (e != cudaSuccess)
     return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_tma (rows %d, n %d%s, k %d, grid %d×%d, ST %d, smem %zu): %s",
                   __FILE__, __LINE__, a.M, a.o[0].N, a.tiles1 < tiles ? " + a second weight" : "", a.K, tiles, S, ST,

@@ -18,6 +18,7 @@
 #include "backend/cuda/cuda_fp8.cuh"
 #include "backend/cuda/cuda_tma.cuh"
 #include <stdint.h>
+#include <string.h>
 
 enum {
   LT_F8W_MAX_ROWS = 64,  /* wgmma N ≤ 64 here: 8 column chunks of 8 tokens */
@@ -78,6 +79,51 @@ static size_t lt_f8w_smem_bytes(int WG, int NN, int ST, int gs) {
 /* a QX block's x tiles of all its groups (after the ring): [gs][NN rows][128 B], swizzled like a stage's x tile */
 static size_t lt_f8w_xall_bytes(int NN, int gs) { return (size_t)gs * NN * 128; }
 enum { LT_F8W_QP = 8 };  /* a QX block quantises ≤ LT_F8W_QP · 4 · (warps) (token, group) pairs, all loads first */
+
+/* The token side of a block's K range [kb, kb + 128·ng), by its T threads: QX: bf16 x quantised here (8 lanes per
+ * (token, 128-group), lt_quant16_bf16: the bytes and scales lt_k_quant_rows would write; every pass's loads first)
+ * into xall [ng][NN rows][128 B] (128B-swizzled) and the scales into sxs [ng][NN], tokens M .. NN−1 zero; else only
+ * the scales lt_k_quant_rows wrote, into sxs. */
+template <int NN, int T, bool QX>
+__device__ __forceinline__ void lt_f8w_tokens(const lt_f8w_args &a, int kb, int ng, uint8_t *xall, float *sxs,
+                                              int tid) {
+  if (QX) {
+    /* (token m, group lg) pairs q = lg·M + m, 4 per warp per pass (8 lanes each); every pass's loads first */
+    const int items = a.M * ng, wid = tid >> 5, sub8 = (tid >> 3) & 3, j8 = tid & 7;
+    uint4 v[LT_F8W_QP][2];
+#pragma unroll
+    for (int pp = 0; pp < LT_F8W_QP; pp++) {
+      const int q = (pp * (T / 32) + wid) * 4 + sub8;
+      v[pp][0] = v[pp][1] = make_uint4(0, 0, 0, 0);
+      if (q < items) {
+        const uint4 *src = (const uint4 *)(a.x + (int64_t)(q % a.M) * a.xs + kb + (q / a.M) * 128 + j8 * 16);
+        v[pp][0] = src[0];
+        v[pp][1] = src[1];
+      }
+    }
+#pragma unroll
+    for (int pp = 0; pp < LT_F8W_QP; pp++) {
+      if ((pp * (T / 32) + wid) * 4 >= items) break;  /* warp-uniform: the shuffles need every lane */
+      const int q = (pp * (T / 32) + wid) * 4 + sub8, m = q % a.M, lg = q / a.M;
+      float sc;
+      const uint4 b = lt_quant16_bf16(v[pp], &sc);
+      if (q < items) {
+        *(uint4 *)(xall + (lg * NN + m) * 128 + ((j8 ^ (m & 7)) << 4)) = b;
+        if (j8 == 0) sxs[lg * NN + m] = sc;
+      }
+    }
+    for (int i = tid; i < ng * (NN - a.M) * 8; i += T) {  /* tokens M .. NN−1: zero bytes, zero scales */
+      const int lg = i / ((NN - a.M) * 8), m = a.M + (i / 8) % (NN - a.M);
+      *(uint4 *)(xall + (lg * NN + m) * 128 + ((i & 7) << 4)) = make_uint4(0, 0, 0, 0);
+      if ((i & 7) == 0) sxs[lg * NN + m] = 0.0f;
+    }
+  } else {
+    for (int i = tid; i < ng * NN; i += T) {
+      const int lg = i / NN, m = i % NN;
+      sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
+    }
+  }
+}
 
 /* consumer thread tid's accumulators (m16n8 fragment order: warp q of warpgroup wg holds rows wg·64 + 16q +
  * lane/4 (+8), chunk c columns 8c + 2(lane%4) (+1)) → the yᵀ tile [NN][RP] floats */
@@ -169,42 +215,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
     sws[q * gs + lg] = row < o.N ? o.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
   }
   LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows (and y may be read by earlier kernels): only now */
-  if (QX) {
-    /* (token m, group lg) pairs q = lg·M + m, 4 per warp per pass (8 lanes each); every pass's loads first */
-    const int items = a.M * ng, wid = tid >> 5, sub8 = (tid >> 3) & 3, j8 = tid & 7;
-    uint4 v[LT_F8W_QP][2];
-#pragma unroll
-    for (int pp = 0; pp < LT_F8W_QP; pp++) {
-      const int q = (pp * (T / 32) + wid) * 4 + sub8;
-      v[pp][0] = v[pp][1] = make_uint4(0, 0, 0, 0);
-      if (q < items) {
-        const uint4 *src = (const uint4 *)(a.x + (int64_t)(q % a.M) * a.xs + kb + (q / a.M) * 128 + j8 * 16);
-        v[pp][0] = src[0];
-        v[pp][1] = src[1];
-      }
-    }
-#pragma unroll
-    for (int pp = 0; pp < LT_F8W_QP; pp++) {
-      if ((pp * (T / 32) + wid) * 4 >= items) break;  /* warp-uniform: the shuffles need every lane */
-      const int q = (pp * (T / 32) + wid) * 4 + sub8, m = q % a.M, lg = q / a.M;
-      float sc;
-      const uint4 b = lt_quant16_bf16(v[pp], &sc);
-      if (q < items) {
-        *(uint4 *)(xall + (lg * NN + m) * 128 + ((j8 ^ (m & 7)) << 4)) = b;
-        if (j8 == 0) sxs[lg * NN + m] = sc;
-      }
-    }
-    for (int i = tid; i < ng * (NN - a.M) * 8; i += T) {  /* tokens M .. NN−1: zero bytes, zero scales */
-      const int lg = i / ((NN - a.M) * 8), m = a.M + (i / 8) % (NN - a.M);
-      *(uint4 *)(xall + (lg * NN + m) * 128 + ((i & 7) << 4)) = make_uint4(0, 0, 0, 0);
-      if ((i & 7) == 0) sxs[lg * NN + m] = 0.0f;
-    }
-  } else {
-    for (int i = tid; i < ng * NN; i += T) {
-      const int lg = i / NN, m = i % NN;
-      sxs[i] = m < a.M ? a.xqs[(int64_t)(kb / 128 + lg) * a.M + m] : 0.0f;
-    }
-  }
+  lt_f8w_tokens<NN, T, QX>(a, kb, ng, xall, sxs, tid);
   /* prologue, x tiles of groups 0 .. ST−2 (L2-resident, just written by lt_k_quant_rows): XB stages' loads
    * issued before their stores */
 #pragma unroll
@@ -377,15 +388,17 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
  * the shared memory of ⌈blocks / SMs⌉ blocks per SM allows, ≤ LT_F8T_MAX_ST and ≤ the groups per rank
  * (lt_fp8_tma_st overrides), at least 2. 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
-static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
+static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p,
+                         int qx = 0) {
   lt_f8w_plan q;
   if (!lt_f8w_choose(c, w, w2, rows, &q)) return 0;
+  if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
   const int NN = 8 * q.N8, R = 64 * q.WG;
   const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count);
-  const size_t stage = (size_t)lt_f8w_stage_bytes(q.WG, NN), cap = (size_t)c->smem_optin;
+  const size_t stage = (size_t)lt_f8t_stage_bytes(q.WG, NN, qx), cap = (size_t)c->smem_optin;
   /* one block's share of an SM's shared memory (Hopper: the opt-in limit + the 1 KB reserved per block) */
   const size_t per = (cap + 1024) / (size_t)bps - 1024, room = per < cap ? per : cap;
-  const size_t fixed = LT_F8W_ALIGN + lt_f8t_tail_bytes(q.WG, NN, LT_F8T_MAX_ST, q.gs);
+  const size_t fixed = LT_F8W_ALIGN + lt_f8t_tail_bytes(q.WG, NN, LT_F8T_MAX_ST, q.gs, qx);
   int ST = lt_fp8_tma_st;
   if (ST < 1) {
     ST = room > fixed ? (int)((room - fixed) / stage) : 0;
@@ -393,11 +406,11 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
   }
   if (ST < 2) ST = 2;
   if (ST > LT_F8T_MAX_ST) ST = LT_F8T_MAX_ST;
-  const size_t smem = LT_F8W_ALIGN + (size_t)ST * stage + lt_f8t_tail_bytes(q.WG, NN, ST, q.gs);
+  const size_t smem = LT_F8W_ALIGN + (size_t)ST * stage + lt_f8t_tail_bytes(q.WG, NN, ST, q.gs, qx);
   if (smem > cap || (size_t)NN * (R + LT_F8W_TPAD) * sizeof(float) > (size_t)ST * stage) return 0;
   *p = q;
   p->ST = ST;
-  p->tma = 1;
+  p->tma = qx ? 2 : 1;
   p->smem = smem;
   return 1;
 }
@@ -411,6 +424,20 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
 static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
   if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
   return rows > 32 && t.tiles * t.S <= 2 * (int64_t)c->sm_count;
+}
+
+/* whether x at `rows` tokens is quantised inside the TMA kernel's blocks, gs groups per block (its plan allows ≤ 8
+ * rows and ≤ 128 (token, group) pairs): lt_fp8_wg_tma 2 never; lt_fp8_wg_xin 1 wherever it can (with lt_fp8_wg_tma
+ * 1), 2 never (checked by the caller); automatic: rows · gs ≤ 32, or ≤ 64 with gs ≤ 8 — where it measured faster
+ * than the cp.async kernel's dispatch (H200, `bench_gemm tma`, µs: 7168×2048 M = 1 / 2 / 4 / 8 8.1 / 7.7 / 8.2 / 8.4
+ * → 7.2 / 6.9 / 7.3 / 8.1; 24576×1536 M = 1 / 2 13.7 → 12.7 / 12.6; 576×7168 M = 8 8.0 → 6.2; slower at 2048×7168
+ * M = 4 / 8 (40 / 80 pairs of 10 groups: 9.1 / 9.4 → 9.3 / 10.3) and 7168×16384 M = 2 (128 pairs: 36.6 → 38.2):
+ * the whole K range is quantised before the first MMA) */
+static int lt_f8t_qx_wanted(int rows, int gs) {
+  if (lt_fp8_wg_tma == 2) return 0;
+  if (lt_fp8_wg_tma == 1) return lt_fp8_wg_xin == 1;
+  const int64_t pairs = (int64_t)rows * gs;
+  return pairs <= 32 || (pairs <= 64 && gs <= 8);
 }
 
 static lt_f8w_out lt_f8w_out_of(const lt_weight *w, void *y) {
@@ -448,9 +475,13 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
     for (int j = 0; j < 2; j++)
       LT_TRY(lt_cuda_tmap_2d(&m.w[j], a.o[j].w, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.o[j].N, (uint64_t)a.K,
                              (uint64_t)a.K, (uint32_t)R, 128, CU_TENSOR_MAP_SWIZZLE_128B));
+    lt_fp8_tma_launches++;
+    if (p.tma == 2) {  /* x quantised in the blocks: no x map */
+      memset(&m.x, 0, sizeof m.x);
+      return lt_f8t_launch<1, 1, true>(c, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+    }
     LT_TRY(lt_cuda_tmap_2d(&m.x, xq, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.M, (uint64_t)a.K, (uint64_t)a.K,
                            (uint32_t)NN, 128, CU_TENSOR_MAP_SWIZZLE_128B));
-    lt_fp8_tma_launches++;
     if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
     return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
   }
@@ -467,6 +498,13 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
  * rule (tests), 2 never */
 static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const void *x, int64_t x_stride,
                               int rows, const lt_weight *w, const lt_weight *w2) {
+  const int x_ok = x_stride % 8 == 0 && ((uintptr_t)x & 15) == 0;  /* the in-block quantisation's loads */
+  lt_f8w_plan t;
+  if (lt_fp8_wg_xin != 2 && x_ok && lt_f8t_choose(c, w, w2, rows, &t, 1) && lt_f8t_qx_wanted(rows, t.gs)) {
+    a.x = (const __nv_bfloat16 *)x;
+    a.xs = x_stride;
+    return lt_f8w_run(c, t, a, NULL, NULL);
+  }
   const size_t smem_qx = p.smem + lt_f8w_xall_bytes(8 * p.N8, p.gs);
   const int qx_shape = lt_fp8_wg_xin == 1 ? (int64_t)rows * p.gs <= LT_F8W_QP * 4 * 4
                                           : p.gs <= 10 && (int64_t)rows * p.gs <= 32;
@@ -479,7 +517,6 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   uint8_t *xq;
   float *xqs;
   LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
-  lt_f8w_plan t;
   if (lt_f8t_choose(c, w, w2, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }

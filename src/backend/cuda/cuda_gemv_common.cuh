@@ -101,8 +101,9 @@ __device__ __forceinline__ void lt_gemv_reduce_store(const float (&acc)[NT][MT][
  * its S-th of the tile's R·C/4 4-row pieces, adds the S ranks' pieces in rank order 0 .. S − 1 (DSMEM;
  * the same order whichever rank adds, so deterministic) and stores y [M, N] (row stride N, bf16 or f32;
  * vec: N % 4 == 0 and y 16-byte aligned, 4-element stores). Synchronises the block / cluster first and
- * (S > 1) last, so no rank leaves while another still reads its tile. */
-template <int R, int C>
+ * (S > 1) last, so no rank leaves while another still reads its tile. NTH > 0: only the block's first NTH
+ * threads read and store (the TMA kernel's producer warp never touches the tile). */
+template <int R, int C, int NTH = 0>
 __device__ __forceinline__ void lt_cluster_sum_store(const float *tile, int RP, int n0, int N, int M, void *y,
                                                      int out_f32, int vec) {
   const int S = (int)gridDim.z;
@@ -111,7 +112,9 @@ __device__ __forceinline__ void lt_cluster_sum_store(const float *tile, int RP, 
   else cl.sync();  /* every rank's tile is complete */
   constexpr int P = R / 4, E = C * P;  /* 4-row pieces per token, pieces in the tile */
   const int per = (E + S - 1) / S, e1 = min(E, ((int)blockIdx.z + 1) * per);
-  for (int e = (int)blockIdx.z * per + (int)threadIdx.x; e < e1; e += (int)blockDim.x) {
+  /* NTH > 0: only threads 0 .. NTH − 1 read and store (the others only take part in the barriers) */
+  const int e0 = NTH > 0 && (int)threadIdx.x >= NTH ? e1 : (int)blockIdx.z * per + (int)threadIdx.x;
+  for (int e = e0; e < e1; e += NTH > 0 ? NTH : (int)blockDim.x) {
     const int ml = e / P, nl = (e % P) * 4, n = n0 + nl;
     if (ml >= M || n >= N) continue;
     const int off = ml * RP + nl;
