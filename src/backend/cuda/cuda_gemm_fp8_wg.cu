@@ -8,8 +8,9 @@
  * a thread-block cluster (1, 1, S) whose ranks share the sum through DSMEM in rank order (lt_cluster_sum_store):
  * deterministic, no atomics, no scratch beyond the quantised x. docs/cuda-gemm.md ("The wgmma FP8 kernel").
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
- * declines (*done = 0) outside what it serves. Above 32 rows the same plan runs with its tiles fed by the TMA
- * (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an mbarrier ring; the same bits). */
+ * declines (*done = 0) outside what it serves. Above 32 rows, and at ≤ 8 rows with x quantised in its blocks, the
+ * same plan runs with its tiles fed by the TMA (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an
+ * mbarrier ring; the same bits). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
