@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     }
     lt_mbar_init_fence();
     lt_tma_prefetch_desc(&tm.w[sec]);
-    lt_tma_prefetch_desc(&tm.x);
+    if (!QX) lt_tma_prefetch_desc(&tm.x);  /* (QX: no x map) */
   }
   for (int i = tid; i < WG * ng; i += TC + 32) {
     const int q = i / ng, lg = i % ng, row = n0 + 64 * q;

@@ -384,15 +384,13 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
   }
 }
 
-/* The TMA kernel's launch shape: lt_f8w_choose's (the same declines, warpgroups, tiles and K split — so every
- * path over the same weight and rows sums in the same order and gives the same bits), with the ring as deep as
- * the shared memory of ⌈blocks / SMs⌉ blocks per SM allows, ≤ LT_F8T_MAX_ST and ≤ the groups per rank
- * (lt_fp8_tma_st overrides), at least 2. 0 where that does not fit. */
+/* The TMA kernel's launch shape from q, lt_f8w_choose's plan for the same weight(s) and rows (the same warpgroups,
+ * tiles and K split — so every path over the same weight and rows sums in the same order and gives the same bits),
+ * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ blocks per SM allows, ≤ LT_F8T_MAX_ST and ≤ the
+ * groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1 warpgroup,
+ * ≤ 128 (token, group) pairs). 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
-static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p,
-                         int qx = 0) {
-  lt_f8w_plan q;
-  if (!lt_f8w_choose(c, w, w2, rows, &q)) return 0;
+static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, lt_f8w_plan *p, int qx = 0) {
   if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
   const int NN = 8 * q.N8, R = 64 * q.WG;
   const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count);
@@ -473,9 +471,10 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
   if (p.tma) {
     lt_f8t_maps m;
     const int NN = 8 * p.N8, R = 64 * p.WG;
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < (p.tiles1 == p.tiles ? 1 : 2); j++)
       LT_TRY(lt_cuda_tmap_2d(&m.w[j], a.o[j].w, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.o[j].N, (uint64_t)a.K,
                              (uint64_t)a.K, (uint32_t)R, 128, CU_TENSOR_MAP_SWIZZLE_128B));
+    if (p.tiles1 == p.tiles) m.w[1] = m.w[0];  /* one weight: a.o[1] is a.o[0] */
     lt_fp8_tma_launches++;
     if (p.tma == 2) {  /* x quantised in the blocks: no x map */
       memset(&m.x, 0, sizeof m.x);
@@ -498,10 +497,10 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
  * first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the shape
  * rule (tests), 2 never */
 static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const void *x, int64_t x_stride,
-                              int rows, const lt_weight *w, const lt_weight *w2) {
+                              int rows) {
   const int x_ok = x_stride % 8 == 0 && ((uintptr_t)x & 15) == 0;  /* the in-block quantisation's loads */
   lt_f8w_plan t;
-  if (lt_fp8_wg_xin != 2 && x_ok && lt_f8t_choose(c, w, w2, rows, &t, 1) && lt_f8t_qx_wanted(rows, t.gs)) {
+  if (lt_fp8_wg_xin != 2 && x_ok && lt_f8t_choose(c, p, rows, &t, 1) && lt_f8t_qx_wanted(rows, t.gs)) {
     a.x = (const __nv_bfloat16 *)x;
     a.xs = x_stride;
     return lt_f8w_run(c, t, a, NULL, NULL);
@@ -518,7 +517,7 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   uint8_t *xq;
   float *xqs;
   LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
-  if (lt_f8t_choose(c, w, w2, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
+  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }
 
@@ -531,7 +530,7 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w->k || !lt_f8w_choose(c, w, NULL, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows, w, NULL));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows));
   *done = 1;
   return LATTE_OK;
 }
@@ -546,7 +545,7 @@ extern "C" latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w1->k || !lt_f8w_choose(c, w1, w2, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows, w1, w2));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows));
   *done = 1;
   return LATTE_OK;
 }
@@ -567,6 +566,6 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
                   (long long)w->n, (long long)w->k);
   lt_f8w_plan t;
-  if (lt_f8t_choose(c, w, NULL, rows, &t) && lt_f8t_wanted(c, t, rows)) p = t;
+  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) p = t;
   return lt_f8w_run(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs);
 }
