@@ -18,7 +18,7 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 
 static double bw_gbs, gemm_tfs;
 extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
-extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm;  /* cuda_moe_wgp.cuh */
+extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm, lt_cuda_ggp_fp8_128;  /* cuda_moe_wgp.cuh */
 extern "C" int lt_cuda_gg_wg, lt_cuda_ggw_st, lt_cuda_ggw_want, lt_cuda_ggw_fine;   /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma
                                                                     (0 off / 1 auto / 2 forced), its knobs */
 
@@ -292,6 +292,7 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_GGP_ST")) lt_cuda_ggp_st = atoi(getenv("LT_BENCH_GGP_ST"));
   if (getenv("LT_BENCH_GGP_BM128")) lt_cuda_ggp_bm128 = atoi(getenv("LT_BENCH_GGP_BM128"));
   if (getenv("LT_BENCH_GGP_FP8BM")) lt_cuda_ggp_fp8_bm = atoi(getenv("LT_BENCH_GGP_FP8BM"));
+  if (getenv("LT_BENCH_GGP_FP8_128")) lt_cuda_ggp_fp8_128 = atoi(getenv("LT_BENCH_GGP_FP8_128"));
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, c->device));

@@ -18,7 +18,7 @@ latte_status lt_cuda_act_to_f32(lt_backend *b, const void *dev, float *host, siz
 #ifdef __cplusplus
 extern "C" int lt_cuda_moe_norm_v8_rows;
 extern "C" int lt_cuda_fold_shared, lt_cuda_route_fused, lt_cuda_route_fused_rows, lt_cuda_route_norm_fused, lt_cuda_route_norm_smem, lt_cuda_gg_wg,
-    lt_cuda_ggw_fine, lt_cuda_gg_wgp;
+    lt_cuda_ggw_fine, lt_cuda_gg_wgp, lt_cuda_ggp_fp8_128;
 #else
 extern int lt_cuda_fold_shared;        /* cuda_moe.cu: fold shared experts into the routed stack */
 extern int lt_cuda_route_fused;        /* cuda_route.cu: router variant, 1 one launch / 0 two kernels */
@@ -29,19 +29,22 @@ extern int lt_cuda_route_norm_smem;    /* cuda_route.cu: the one launch's shared
 extern int lt_cuda_gg_wg;              /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma: 0 off, 1 auto, 2 forced */
 extern int lt_cuda_ggw_fine;           /* cuda_moe_wg.cuh: its partials per k32 step (1) or per 128-group (0) */
 extern int lt_cuda_gg_wgp;             /* cuda_moe_wgp.cuh: bf16 grouped GEMM on wgmma at 64/128-row tiles (1) or not */
+extern int lt_cuda_ggp_fp8_128;        /* cuda_moe_wgp.cuh: its e4m3 GEMMs at 128-row tiles too (1) or 64 only (0) */
 #endif
 /* the wgmma grouped-GEMM settings an fp8 case runs under: the decode-size kernel automatic, off, forced, and
- * forced with the other partial granularity (lt_cuda_ggw_fine); the prefill-size kernel off */
-enum { GG_NV = 5 };
-static const int gg_wg_vals[GG_NV] = {1, 0, 2, 2, 1};
+ * forced with the other partial granularity (lt_cuda_ggw_fine); the prefill-size kernel off; the prefill-size
+ * kernel's e4m3 128-row tiles allowed (lt_cuda_ggp_fp8_128) */
+enum { GG_NV = 6 };
+static const int gg_wg_vals[GG_NV] = {1, 0, 2, 2, 1, 1};
 static const char *gg_wg_name[GG_NV] = {"", " [wgmma gg off]", " [wgmma gg forced]", " [wgmma gg forced, other partials]",
-                                        " [wgmma prefill gg off]"};
+                                        " [wgmma prefill gg off]", " [e4m3 prefill gg at 128-row tiles]"};
 static int gg_fine_default = -1;
 static void gg_set(int v) {
   if (gg_fine_default < 0) gg_fine_default = lt_cuda_ggw_fine;
   lt_cuda_gg_wg = gg_wg_vals[v];
   lt_cuda_ggw_fine = v == 3 ? !gg_fine_default : gg_fine_default;
   lt_cuda_gg_wgp = v != 4;
+  lt_cuda_ggp_fp8_128 = v == 5;
 }
 /* a bf16 case runs under the default and with the prefill-size wgmma grouped GEMM off (every GEMM on lt_k_gg) */
 enum { GP_NV = 2 };

@@ -533,9 +533,11 @@ static latte_status lt_gg_run(lt_cuda_ctx *c, int cfg, int fp8, lt_gg_params p, 
 #include "backend/cuda/cuda_moe_wgp.cuh"
 
 /* whether 128-row tiles suit an FFN's GEMMs: the prefill kernel on, and for e4m3 both reductions (H, I) whole
- * 128-groups (else lt_k_gg would take its spilling 128-row e4m3 tile) */
-static int lt_ggp_takes_128(const lt_cuda_ffn *f) {
-  return lt_cuda_gg_wgp > 0 && (!f->fp8 || (f->H % 128 == 0 && f->I % 128 == 0 && lt_cuda_ggp_fp8_bm <= 128));
+ * 128-groups (else lt_k_gg would take its spilling 128-row e4m3 tile) and, for routed experts (experts = 1), only
+ * when asked (lt_cuda_ggp_fp8_128: the dense MLP's e4m3 GEMMs measured faster at 128 rows, the experts' at 64) */
+static int lt_ggp_takes_128(const lt_cuda_ffn *f, int experts) {
+  return lt_cuda_gg_wgp > 0 && (!f->fp8 || ((!experts || lt_cuda_ggp_fp8_128) && f->H % 128 == 0 &&
+                                            f->I % 128 == 0 && lt_cuda_ggp_fp8_bm <= 128));
 }
 
 /* Which kernel runs one GEMM of lt_ffn_forward: the prefill-size wgmma kernel (64/128-row tiles, bf16 or e4m3),
@@ -934,7 +936,7 @@ latte_status lt_moe_plan_get(lt_cuda_ctx *c, const lt_cuda_ffn *f, int rows, int
   const int act = TK < E + ns ? TK : E + ns;
   int gc = lt_gg_pick_cfg((double)TK / act);
   if (gc > 2) gc = 2;  /* lt_k_gg's 128-row tiles were slower for experts */
-  if (lt_ggp_takes_128(f) && TK > lt_cuda_ggp_bm128 * act) gc = 3;  /* the prefill kernel's 128 */
+  if (lt_ggp_takes_128(f, 1) && TK > lt_cuda_ggp_bm128 * act) gc = 3;  /* the prefill kernel's 128 */
   pl->gc = gc; pl->bm = lt_gg_shapes[gc].bm; pl->TK = TK;
   pl->bound = TK + act * (pl->bm - 1); pl->grid_m = pl->bound / pl->bm;
   /* meta: rowtok [bound] | inv [TK] | tile_e [grid_m] | tile_row0 [grid_m] | num_tiles */
@@ -1057,7 +1059,7 @@ extern "C" latte_status lt_cuda_mlp(lt_backend *b, const void *x, const lt_mlp_w
   if (rows <= 0) return LATTE_OK;
   int gc = lt_gg_pick_cfg(rows);
   if (f->fp8 && gc > 2) gc = 2;   /* lt_k_gg's 128×128 e4m3 tile spills */
-  if (lt_ggp_takes_128(f) && rows > lt_cuda_ggp_bm128) gc = 3;  /* the prefill kernel's 128 */
+  if (lt_ggp_takes_128(f, 0) && rows > lt_cuda_ggp_bm128) gc = 3;  /* the prefill kernel's 128 */
   int bm = lt_gg_shapes[gc].bm;
   return lt_ffn_forward(c, f, x, rows, gc, (rows + bm - 1) / bm, rows, NULL, NULL, NULL, NULL, LT_SCR_MLP, out);
 }

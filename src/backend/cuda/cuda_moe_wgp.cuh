@@ -222,8 +222,17 @@ __global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p
  * against 274–317 with 2 tiles and 4 stages at one block per SM); 128-row tiles above 96 rows (at 1024 tokens,
  * ~124 rows per expert: 425 µs, against 509 with 64-row tiles); e4m3 from 64-row tiles (V2-Lite fp8 at 512 tokens:
  * 259 µs, against 385 on the decode-size kernel; at 4096: 1673 µs against 2566). */
-extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm;
+extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm, lt_cuda_ggp_fp8_128;
 int lt_cuda_gg_wgp = 1, lt_cuda_ggp_mw = 1, lt_cuda_ggp_st = 3, lt_cuda_ggp_bm128 = 96, lt_cuda_ggp_fp8_bm = 64;
+/* the routed experts' e4m3 GEMMs at 128-row tiles (above lt_cuda_ggp_bm128 rows per touched expert, as bf16) when 1
+ * (env LATTE_GGP_FP8_128); 0 (default): they keep 64-row tiles. NN = 128 holds 174 registers in e4m3 (acc + partial:
+ * one block per SM, whose two warpgroups scale their partials in step while the tensor cores idle); NN = 64, 105 (two
+ * blocks per SM, each one's scaling the other's MMA time). H200, bench_moe, experts µs, 128- → 64-row tiles: V2-Lite
+ * fp8 4096 tokens 1668 → 1423, 1024 492 → 441; V3-TP8 fp8 4096 2276 → 1786, 1024 734 → 736 (bf16 the other way:
+ * V2-Lite 4096 1242 → 1547). The dense MLP's e4m3 GEMMs keep 128-row tiles above lt_cuda_ggp_bm128 rows: with them at
+ * 64 too, the 4-layer V3 (three dense layers of I 18432) prefilled 8 × 512 tokens at 115–117k tok/s against 122–123k
+ * (docs/cuda-moe.md). */
+int lt_cuda_ggp_fp8_128 = 0;
 static int lt_ggp_mw(void) { return lt_cuda_ggp_mw == 2 ? 2 : 1; }
 static int lt_ggp_st(void) { return lt_cuda_ggp_st == 4 ? 4 : 3; }
 
