@@ -15,7 +15,7 @@
 extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip, lt_fp8_wg_xin;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
-extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st;
+extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -527,11 +527,55 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
   fp8_set_free(b, s2);
 }
 
+/* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 × ring stages (0 = auto) × K split,
+ * with x quantised in the blocks where LT_BENCH_XIN=1 (≤ 8 rows, 1 warpgroup), else by the quantisation launch
+ * (LT_BENCH_QSKIP=1: left quantised, the GEMM alone); the automatic dispatch and the cp.async kernel first. */
+static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
+  const int Ss[6] = {1, 2, 3, 4, 6, 8}, STs[8] = {0, 2, 3, 4, 6, 8, 12, 16};
+  const int xin = getenv("LT_BENCH_XIN") ? atoi(getenv("LT_BENCH_XIN")) : 2;
+  const int skip = getenv("LT_BENCH_QSKIP") ? atoi(getenv("LT_BENCH_QSKIP")) : 0;
+  const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+  fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, M, -1);
+  lin_arg a = fs.lin(b, M);
+  const double t_auto = time_lin(&a, 30);
+  lt_fp8_tma_wide = 0;
+  const double t_narrow = time_lin(&a, 30);
+  lt_fp8_tma_wide = 1;
+  lt_cuda_gemm_force = 6;
+  lt_fp8_wg_tma = 2;
+  const double t_cp = time_lin(&a, 30);
+  printf("\nsweep %dx%d M=%d (xin %d, quant skip %d): auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us "
+         "(%.0f%%), cp.async kernel %.2f us; TMA kernel, us, columns S = 1 2 3 4 6 8\n", N, K, M, xin, skip, t_auto,
+         100.0 * bytes / (t_auto * 1e-6) / bw, t_narrow, 100.0 * bytes / (t_narrow * 1e-6) / bw, t_cp);
+  lt_fp8_wg_tma = 1;
+  lt_fp8_wg_xin = xin;
+  lt_fp8_quant_skip = skip;
+  double best = 1e30;
+  for (int wg = 1; wg <= (getenv("LT_BENCH_AUTO_ONLY") ? 0 : 2); wg++)  /* LT_BENCH_AUTO_ONLY: the first line only */
+    for (int sti = 0; sti < 8; sti++) {
+      printf("wg %d st %2d:", wg, STs[sti]);
+      for (int s = 0; s < 6; s++) {
+        lt_fp8_wg_cfg = wg; lt_fp8_tma_st = STs[sti]; lt_fp8_wg_s = Ss[s];
+        const double us = time_lin(&a, 20);
+        if (us < 0) { printf("     -"); continue; }
+        printf(" %5.2f", us);
+        if (us < best) best = us;
+      }
+      printf("\n");
+    }
+  printf("best %.2f us (%.0f%%)\n", best, 100.0 * bytes / (best * 1e-6) / bw);
+  lt_fp8_wg_cfg = lt_fp8_tma_st = lt_fp8_wg_s = 0;
+  lt_fp8_wg_tma = lt_fp8_wg_xin = lt_fp8_quant_skip = 0;
+  lt_cuda_gemm_force = 0;
+  fp8_set_free(b, fs);
+}
+
 /* bench_gemm [--stream] [mid | wg | tma | read | pair | prof N K M [force]]: everything; (read) the floors and the read
  * ceilings; (tma) the floors and the wgmma kernel's TMA feed against its cp.async feed;
  * (pair) the floors and linear_pair; (mid) the floors and the mid-size FP8 kernel's section
  * only; (wg) the floors and the wgmma FP8 kernel's sweep only; (prof) 20 calls of the mid-size kernel (force 5,
- * or the given force, e.g. 6) at one shape, nothing else (for ncu) */
+ * or the given force, e.g. 6) at one shape, nothing else (for ncu); (sweep N K M [N K M ...]) the TMA kernel's knobs
+ * at those shapes */
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--stream")) {
@@ -561,6 +605,7 @@ int main(int argc, char **argv) {
     if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
     if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
     if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+    if (getenv("LT_BENCH_XIN")) lt_fp8_wg_xin = atoi(getenv("LT_BENCH_XIN"));
     const int reps = getenv("LT_BENCH_REPS") ? atoi(getenv("LT_BENCH_REPS")) : 20;
     for (int i = 0; i < reps; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));
     CK(cudaStreamSynchronize(g_st));
@@ -578,6 +623,11 @@ int main(int argc, char **argv) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
+  if (argc > 4 && !strcmp(argv[1], "sweep")) {
+    for (int i = 2; i + 2 < argc; i += 3) bench_sweep(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));
+    b->destroy(b);
+    return 0;
+  }
   if (mid_only || wg_only || read_only || pair_only || tma_only) {
     if (mid_only) bench_mid(b, p, bw);
     else if (tma_only) bench_tma(b, p, bw);

@@ -10,7 +10,8 @@
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
  * declines (*done = 0) outside what it serves. Above 32 rows, and at ≤ 8 rows with x quantised in its blocks, the
  * same plan runs with its tiles fed by the TMA (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an
- * mbarrier ring; the same bits). */
+ * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows the TMA kernel takes a plan of its own
+ * (lt_f8t_choose_wide: 2 warpgroups, one block per SM). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
@@ -349,22 +350,21 @@ static int lt_f8w_weight_ok(const lt_weight *w) {
   if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return 0;
   return ((uintptr_t)w->data & 15) == 0;
 }
-static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
+/* the plan at WG warpgroups, the least K split from S (0: the automatic rule) whose block fits, ST stages */
+static int lt_f8w_choose_at(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, int WG, int S,
+                            int ST, lt_f8w_plan *p) {
   if (!lt_f8w_weight_ok(w) || (w2 && (!lt_f8w_weight_ok(w2) || w2->k != w->k))) return 0;
   if (rows < 1 || rows > LT_F8W_MAX_ROWS) return 0;
-  const int G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8;
-  const int WG = lt_fp8_wg_cfg == 2 ? 2 : 1, R = 64 * WG;
+  const int G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8, R = 64 * WG;
   const int64_t tiles1 = lt_f8w_cdiv(w->n, R), tiles = tiles1 + (w2 ? lt_f8w_cdiv(w2->n, R) : 0);
   if (tiles > INT32_MAX) return 0;
   const size_t cap = (size_t)c->smem_optin;
-  int S = lt_fp8_wg_s;
   if (S < 1) {
     const int64_t want = lt_f8w_cdiv(4 * (int64_t)c->sm_count, 3 * tiles);
     S = want > LT_F8W_MAX_S ? LT_F8W_MAX_S : (int)want;
   }
   if (S > LT_F8W_MAX_S) S = LT_F8W_MAX_S;
   if (S > G) S = G;
-  const int ST = lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4;
   for (;; S++) {  /* the least S (from the choice above) whose block fits */
     if (S > LT_F8W_MAX_S || S > G) return 0;
     const int gs = (int)lt_f8w_cdiv(G, S);
@@ -383,17 +383,22 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
     }
   }
 }
+static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
+  return lt_f8w_choose_at(c, w, w2, rows, lt_fp8_wg_cfg == 2 ? 2 : 1, lt_fp8_wg_s,
+                          lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4, p);
+}
 
 /* The TMA kernel's launch shape from q, lt_f8w_choose's plan for the same weight(s) and rows (the same warpgroups,
  * tiles and K split — so every path over the same weight and rows sums in the same order and gives the same bits),
- * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ blocks per SM allows, ≤ LT_F8T_MAX_ST and ≤ the
- * groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1 warpgroup,
- * ≤ 128 (token, group) pairs). 0 where that does not fit. */
+ * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ (+ spare) blocks per SM allows, ≤ LT_F8T_MAX_ST and
+ * ≤ the groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1
+ * warpgroup, ≤ 128 (token, group) pairs). 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
-static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, lt_f8w_plan *p, int qx = 0) {
+static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, lt_f8w_plan *p, int qx = 0,
+                         int spare = 0) {
   if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
   const int NN = 8 * q.N8, R = 64 * q.WG;
-  const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count);
+  const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count) + spare;
   const size_t stage = (size_t)lt_f8t_stage_bytes(q.WG, NN, qx), cap = (size_t)c->smem_optin;
   /* one block's share of an SM's shared memory (Hopper: the opt-in limit + the 1 KB reserved per block) */
   const size_t per = (cap + 1024) / (size_t)bps - 1024, room = per < cap ? per : cap;
@@ -423,6 +428,30 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
 static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
   if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
   return rows > 32 && t.tiles * t.S <= 2 * (int64_t)c->sm_count;
+}
+
+/* The automatic TMA plan at 57..64 rows (x quantised first; N = 64 wgmma) over ≥ 16 tiles of 128 weight rows: 2
+ * warpgroups (128 weight rows: each x tile serves twice the weight bytes), the largest K split S ≤ 6 with one block
+ * per SM (tiles · S ≤ SMs: a second block on some SMs doubles their share; clusters of 8 did not all fit at once), and
+ * a ring that leaves an SM room for one more block (the next kernel's weight prologue under PDL) — the knob sweep's
+ * best (H200, `bench_gemm sweep`, µs at M = 64: 7168×2048 13.1 → 10.6 (S 2, 4 stages), 2048×7168 13.2 → 12.0 (S 6);
+ * S 3 at 7168×2048 (168 blocks) 16.6, 8 stages 12.1). Automatic dispatch without → with it, same run: M = 64
+ * 7168×2048 13.0 → 11.7, 2048×7168 14.8 → 13.6, 7168×16384 45.7 → 43.5; but 576×7168 (5 tiles) 8.6 → 10.7, and at M
+ * = 40 slower on every shape (7168×16384 42.9 → 53.1), hence the bounds; one weight only (linear_pair's two not
+ * measured). 0 when a knob is set or nothing fits. */
+extern "C" int lt_fp8_tma_wide;  /* 0: no wide plan (bench_gemm sweep's "before") */
+int lt_fp8_tma_wide = 1;
+static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
+                              lt_f8w_plan *t) {
+  if (rows <= 56 || !lt_fp8_tma_wide || lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
+  const int64_t tiles = lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0);
+  if (tiles < 16 || w2) return 0;  /* (a pair of weights: not measured) */
+  int64_t S = c->sm_count / (tiles > 0 ? tiles : 1);
+  if (S < 1) S = 1;
+  if (S > 6) S = 6;
+  lt_f8w_plan q;
+  if (!lt_f8w_choose_at(c, w, w2, rows, 2, (int)S, 4, &q) || q.tiles * q.S > c->sm_count) return 0;
+  return lt_f8t_choose(c, q, rows, t, 0, 1);
 }
 
 /* whether x at `rows` tokens is quantised inside the TMA kernel's blocks, gs groups per block (its plan allows ≤ 8
@@ -489,6 +518,20 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
+/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the wide plan above 32 rows
+ * (lt_f8t_choose_wide; its own tiles and K split), else p's where lt_f8t_wanted says */
+static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const uint8_t *xq,
+                                 const float *xqs, int rows, const lt_weight *w, const lt_weight *w2) {
+  lt_f8w_plan t;
+  if (lt_f8t_choose_wide(c, w, w2, rows, &t)) {
+    a.tiles1 = (int)t.tiles1;
+    a.kslice = t.gs * 128;
+    return lt_f8w_run(c, t, a, xq, xqs);
+  }
+  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
+  return lt_f8w_run(c, p, a, xq, xqs);
+}
+
 /* plan p's launch over bf16 x [rows, k] (row stride x_stride ≥ k, any alignment): x quantised inside the blocks
  * (QX) where that measured faster, else by lt_k_quant_rows first. QX: the automatic block shape, short K ranges
  * (gs ≤ 10 groups) and rows · gs ≤ 32 (token, group) pairs per block — where it measured faster than the
@@ -497,7 +540,7 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
  * first MMA) — 16-byte aligned x rows, and the x tiles fit beside the ring; lt_fp8_wg_xin = 1 drops the shape
  * rule (tests), 2 never */
 static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const void *x, int64_t x_stride,
-                              int rows) {
+                              int rows, const lt_weight *w, const lt_weight *w2) {
   const int x_ok = x_stride % 8 == 0 && ((uintptr_t)x & 15) == 0;  /* the in-block quantisation's loads */
   lt_f8w_plan t;
   if (lt_fp8_wg_xin != 2 && x_ok && lt_f8t_choose(c, p, rows, &t, 1) && lt_f8t_qx_wanted(rows, t.gs)) {
@@ -517,8 +560,7 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   uint8_t *xq;
   float *xqs;
   LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
-  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
-  return lt_f8w_run(c, p, a, xq, xqs);
+  return lt_f8w_run_q(c, p, a, xq, xqs, rows, w, w2);
 }
 
 /* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
@@ -530,7 +572,7 @@ extern "C" latte_status lt_cuda_fp8_wg(lt_backend *b, const void *x, int64_t x_s
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w->k || !lt_f8w_choose(c, w, NULL, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), x, x_stride, rows, w, NULL));
   *done = 1;
   return LATTE_OK;
 }
@@ -545,7 +587,7 @@ extern "C" latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_
   lt_cuda_ctx *c = (lt_cuda_ctx *)b->ctx;
   lt_f8w_plan p;
   if (x_stride < w1->k || !lt_f8w_choose(c, w1, w2, rows, &p)) return LATTE_OK;
-  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows));
+  LT_TRY(lt_f8w_go(c, p, lt_f8w_args_of(p, w1, y1, w2, y2, rows, 0), x, x_stride, rows, w1, w2));
   *done = 1;
   return LATTE_OK;
 }
@@ -565,7 +607,5 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
   if (!lt_f8w_choose(c, w, NULL, rows, &p))
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
                   (long long)w->n, (long long)w->k);
-  lt_f8w_plan t;
-  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) p = t;
-  return lt_f8w_run(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs);
+  return lt_f8w_run_q(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs, rows, w, NULL);
 }
