@@ -443,9 +443,10 @@ extern "C" int lt_fp8_tma_wide;  /* 0: no wide plan (bench_gemm sweep's "before"
 int lt_fp8_tma_wide = 1;
 static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
                               lt_f8w_plan *t) {
-  if (rows <= 56 || !lt_fp8_tma_wide || lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
-  const int64_t tiles = lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0);
-  if (tiles < 16 || w2) return 0;  /* (a pair of weights: not measured) */
+  if (rows <= 56 || w2 || !lt_fp8_tma_wide) return 0;  /* (a pair of weights: not measured) */
+  if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
+  const int64_t tiles = lt_f8w_cdiv(w->n, 128);
+  if (tiles < 16) return 0;
   int64_t S = c->sm_count / (tiles > 0 ? tiles : 1);
   if (S < 1) S = 1;
   if (S > 6) S = 6;
@@ -518,7 +519,7 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
-/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the wide plan above 32 rows
+/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the wide plan at 57..64 rows
  * (lt_f8t_choose_wide; its own tiles and K split), else p's where lt_f8t_wanted says */
 static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const uint8_t *xq,
                                  const float *xqs, int rows, const lt_weight *w, const lt_weight *w2) {
