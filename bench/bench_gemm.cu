@@ -623,6 +623,7 @@ int main(int argc, char **argv) {
   double fp8_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 1);
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
+  if (getenv("LT_BENCH_TMA_WIDE")) lt_fp8_tma_wide = atoi(getenv("LT_BENCH_TMA_WIDE"));  /* the wide TMA plan: 0 off, 2 pairs too */
   if (argc > 4 && !strcmp(argv[1], "sweep")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_sweep(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));
     b->destroy(b);

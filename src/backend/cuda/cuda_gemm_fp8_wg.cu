@@ -10,8 +10,8 @@
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
  * declines (*done = 0) outside what it serves. Above 32 rows, and at ≤ 8 rows with x quantised in its blocks, the
  * same plan runs with its tiles fed by the TMA (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an
- * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows the TMA kernel takes a plan of its own
- * (lt_f8t_choose_wide: 2 warpgroups, one block per SM). */
+ * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows of one weight the TMA kernel takes a
+ * plan of its own (lt_f8t_choose_wide: 2 warpgroups, one block per SM). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
@@ -437,15 +437,17 @@ static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
  * best (H200, `bench_gemm sweep`, µs at M = 64: 7168×2048 13.1 → 10.6 (S 2, 4 stages), 2048×7168 13.2 → 12.0 (S 6);
  * S 3 at 7168×2048 (168 blocks) 16.6, 8 stages 12.1). Automatic dispatch without → with it, same run: M = 64
  * 7168×2048 13.0 → 11.7, 2048×7168 14.8 → 13.6, 7168×16384 45.7 → 43.5; but 576×7168 (5 tiles) 8.6 → 10.7, and at M
- * = 40 slower on every shape (7168×16384 42.9 → 53.1), hence the bounds; one weight only (linear_pair's two not
- * measured). 0 when a knob is set or nothing fits. */
-extern "C" int lt_fp8_tma_wide;  /* 0: no wide plan (bench_gemm sweep's "before") */
+ * = 40 slower on every shape (7168×16384 42.9 → 53.1), hence the bounds. linear_pair's two weights (one grid) only
+ * with lt_fp8_tma_wide = 2: measured faster (V3's q_a + kv_a, 12 + 5 tiles, M = 64, `bench_gemm pair`, two runs: 13.6 /
+ * 13.4 → 12.4 / 12.3 µs) but not yet run by the tests on a GPU. 0 when a knob is set or nothing fits. */
+/* 0: no wide plan (bench_gemm sweep's "before", LT_BENCH_TMA_WIDE=0); 1 one weight; 2 also a pair of weights (bench) */
+extern "C" int lt_fp8_tma_wide;
 int lt_fp8_tma_wide = 1;
 static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
                               lt_f8w_plan *t) {
-  if (rows <= 56 || w2 || !lt_fp8_tma_wide) return 0;  /* (a pair of weights: not measured) */
+  if (rows <= 56 || !lt_fp8_tma_wide || (w2 && lt_fp8_tma_wide < 2)) return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
-  const int64_t tiles = lt_f8w_cdiv(w->n, 128);
+  const int64_t tiles = lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0);
   if (tiles < 16) return 0;
   int64_t S = c->sm_count / (tiles > 0 ? tiles : 1);
   if (S < 1) S = 1;
