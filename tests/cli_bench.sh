@@ -6,10 +6,7 @@ set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${LATTE_BIN:?LATTE_BIN must name the latte binary}"
 fix="${LATTE_FIXTURES:-$here/fixtures}"
-tmp="${LATTE_TMP:-/tmp}/cli_bench.d"
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*" >&2; fi; }
-rm -rf "$tmp" && mkdir -p "$tmp"
+. "$here/sh_lib.sh" cli_bench  # tmp, ok, err_case
 
 # rows "B in out prefill decode ms": the batch sizes in order, the lengths, every rate and time > 0
 rows_ok() {  # file in_len out_len batches...
@@ -41,18 +38,11 @@ ok "$bin" bench --model "$fix/tiny-v3" --backend cpu --batch 2,1 --input-len 3 -
 ok rows_ok "$tmp/c.out" 3 1 2 1
 
 # errors: nonzero exit, one line on stderr starting with "latte: "
-err_case() {  # expected-substring args...
-  local want="$1"; shift
-  "$bin" bench "$@" >/dev/null 2>"$tmp/err"; local rc=$?
-  ok test "$rc" -ne 0
-  ok test "$(wc -l <"$tmp/err")" -eq 1
-  ok grep -q "^latte: .*$want" "$tmp/err"
-}
-err_case "--model is required" --batch 1
-err_case "--batch sizes must be 1..65536 (got 0)" --model "$fix/tiny-v3" --batch 1,0
-err_case "--warmup: .-1. is not an integer in \[0, 100\]" --model "$fix/tiny-v3" --warmup -1
-err_case "unknown option '--bogus'" --model "$fix/tiny-v3" --bogus
-err_case "no-such-model/config.json: cannot open" --model "$tmp/no-such-model"
+err_case bench "--model is required" --batch 1
+err_case bench "--batch sizes must be 1..65536 (got 0)" --model "$fix/tiny-v3" --batch 1,0
+err_case bench "--warmup: .-1. is not an integer in \[0, 100\]" --model "$fix/tiny-v3" --warmup -1
+err_case bench "unknown option '--bogus'" --model "$fix/tiny-v3" --bogus
+err_case bench "no-such-model/config.json: cannot open" --model "$tmp/no-such-model"
 
 echo "cli_bench: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -5,11 +5,8 @@
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${LATTE_BIN:?LATTE_BIN must name the latte binary}"
-tmp="${LATTE_TMP:-/tmp}/cli_init_model.d"
+. "$here/sh_lib.sh" cli_init_model  # tmp, ok, err_case
 check="python3 $here/check_checkpoint.py"
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*" >&2; fi; }
-rm -rf "$tmp" && mkdir -p "$tmp"
 
 # the checker agrees with the Hugging Face-written fixtures (so its expectations are the real layout)
 for f in tiny-v3 tiny-v3-fp8 tiny-v2-lite; do ok $check "${LATTE_FIXTURES:-$here/fixtures}/$f"; done
@@ -45,21 +42,14 @@ ok "$bin" init-model --preset tiny --fp8 --seed 8 --out "$tmp/tiny-fp8-s8"
 ok test "$(cmp "$tmp/tiny-fp8/model.safetensors" "$tmp/tiny-fp8-s8/model.safetensors" >/dev/null 2>&1; echo $?)" = 1
 
 # errors: nonzero exit, one line on stderr starting with "latte: "
-err_case() {  # expected-substring args...
-  local want="$1"; shift
-  "$bin" init-model "$@" >/dev/null 2>"$tmp/err"; local rc=$?
-  ok test "$rc" -ne 0
-  ok test "$(wc -l <"$tmp/err")" -eq 1
-  ok grep -q "^latte: .*$want" "$tmp/err"
-}
-err_case "unknown preset 'huge'" --preset huge --out "$tmp/x"
-err_case "--out DIR is required" --preset tiny
-err_case "--preset is required" --out "$tmp/x"
-err_case "--layers must be" --preset tiny --layers 0 --out "$tmp/x"
-err_case "--seed must be" --preset tiny --seed abc --out "$tmp/x"
-err_case "unknown option '--bogus'" --preset tiny --bogus --out "$tmp/x"
-err_case "--out needs a value" --preset tiny --out
-err_case "cannot create directory" --preset tiny --out /proc/latte-no/x
+err_case init-model "unknown preset 'huge'" --preset huge --out "$tmp/x"
+err_case init-model "--out DIR is required" --preset tiny
+err_case init-model "--preset is required" --out "$tmp/x"
+err_case init-model "--layers must be" --preset tiny --layers 0 --out "$tmp/x"
+err_case init-model "--seed must be" --preset tiny --seed abc --out "$tmp/x"
+err_case init-model "unknown option '--bogus'" --preset tiny --bogus --out "$tmp/x"
+err_case init-model "--out needs a value" --preset tiny --out
+err_case init-model "cannot create directory" --preset tiny --out /proc/latte-no/x
 ok "$bin" init-model --help >"$tmp/help"
 ok grep -q "usage: latte init-model" "$tmp/help"
 
