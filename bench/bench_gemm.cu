@@ -107,6 +107,14 @@ static lt_weight *fp8_weights(int N, int K, size_t l2, int *nw_out) {
 /* The DeepSeek-V3 FP8 linear shapes every FP8 table times: N × K */
 static const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}};
 
+/* the bytes an FP8 linear of N × K at M rows must move: e4m3 weights, bf16 x, bf16 y */
+static double lin_bytes(int N, int K, int M) { return (double)N * K + (double)M * K * 2 + (double)M * N * 2; }
+/* one table cell: µs and its % of the bytes bound at copy rate bw, or `none` where us < 0 or > 1e29 (not run) */
+static void print_us(double us, double bytes, double bw, const char *none) {
+  if (us < 0 || us > 1e29) printf(" %14s", none);
+  else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+}
+
 /* One shape's rotated FP8 weights, 4 activation buffers of `rows` rows (bf16 fill, or the bytes `byte`) and an
  * output of `rows` rows (f32-sized) */
 struct fp8_set {
@@ -220,13 +228,11 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 4; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
-      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
       const int col[6] = {0, 5, 1, 2, 3, 4};
       for (int kc = 0; kc < 6; kc++) {
-        const double us = res[si][mi][col[kc]];
-        if (us < 0 || us > 1e29) printf(" %14s", "declined");
-        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+        print_us(res[si][mi][col[kc]], bytes, bw, "declined");
       }
       if (res[si][mi][4] < 1e29)
         printf(" %d/%d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2], best[si][mi][3]);
@@ -239,7 +245,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 3; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = 1 << mi;
-      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
       for (int kc = 0; kc < 4; kc++) printf(" %7.1f (%3.0f%%)", dec[si][mi][kc], 100.0 * bytes / (dec[si][mi][kc] * 1e-6) / bw);
       printf("\n");
@@ -249,13 +255,11 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 4; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
-      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
       const int col[3] = {5, 6, 7};
       for (int kc = 0; kc < 3; kc++) {
-        const double us = res[si][mi][col[kc]];
-        if (us < 0 || us > 1e29) printf(" %14s", "declined");
-        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+        print_us(res[si][mi][col[kc]], bytes, bw, "declined");
       }
       printf("\n");
     }
@@ -401,13 +405,9 @@ static void bench_wg(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 4; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
-      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
-      for (int k = 0; k < 4; k++) {
-        const double us = res[si][mi][k];
-        if (us < 0 || us > 1e29) printf(" %14s", "declined");
-        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
-      }
+      for (int k = 0; k < 4; k++) print_us(res[si][mi][k], bytes, bw, "declined");
       if (res[si][mi][1] < 1e29) printf(" %d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2]);
       printf("\n");
     }
@@ -469,13 +469,9 @@ static void bench_tma(lt_backend *b, const cudaDeviceProp &p, double bw) {
   for (int si = 0; si < 5; si++)
     for (int mi = 0; mi < 7; mi++) {
       const int N = shapes[si][0], K = shapes[si][1], M = Ms[mi];
-      const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+      const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
-      for (int k = 0; k < 7; k++) {
-        const double us = res[si][mi][k];
-        if (us < 0 || us > 1e29) printf(" %14s", "-");
-        else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
-      }
+      for (int k = 0; k < 7; k++) print_us(res[si][mi][k], bytes, bw, "-");
       if (res[si][mi][5] < 1e29) printf(" %d/%d/%d", best[si][mi][0], best[si][mi][1], best[si][mi][2]);
       printf("\n");
     }
@@ -534,7 +530,7 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   const int Ss[6] = {1, 2, 3, 4, 6, 8}, STs[8] = {0, 2, 3, 4, 6, 8, 12, 16};
   const int xin = getenv("LT_BENCH_XIN") ? atoi(getenv("LT_BENCH_XIN")) : 2;
   const int skip = getenv("LT_BENCH_QSKIP") ? atoi(getenv("LT_BENCH_QSKIP")) : 0;
-  const double bytes = (double)N * K + (double)M * K * 2 + (double)M * N * 2;
+  const double bytes = lin_bytes(N, K, M);
   fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, M, -1);
   lin_arg a = fs.lin(b, M);
   const double t_auto = time_lin(&a, 30);
