@@ -15,7 +15,7 @@
 extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8_quant_skip, lt_fp8_wg_xin;
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
-extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide;
+extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide, lt_fp8_tma_wide_wg;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -523,7 +523,7 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
   fp8_set_free(b, s2);
 }
 
-/* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 × ring stages (0 = auto) × K split,
+/* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 / 4 × ring stages (0 = auto) × K split,
  * with x quantised in the blocks where LT_BENCH_XIN=1 (≤ 8 rows, 1 warpgroup), else by the quantisation launch
  * (LT_BENCH_QSKIP=1: left quantised, the GEMM alone); the automatic dispatch and the cp.async kernel first. */
 static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
@@ -534,20 +534,26 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   fp8_set fs = fp8_set_new(N, K, (size_t)p.l2CacheSize, M, -1);
   lin_arg a = fs.lin(b, M);
   const double t_auto = time_lin(&a, 30);
+  const int wide = lt_fp8_tma_wide, wide_wg = lt_fp8_tma_wide_wg;
   lt_fp8_tma_wide = 0;
   const double t_narrow = time_lin(&a, 30);
-  lt_fp8_tma_wide = 1;
+  lt_fp8_tma_wide = wide > 0 ? wide : 1;
+  lt_fp8_tma_wide_wg = 4;
+  const double t_wide4 = time_lin(&a, 30);
+  lt_fp8_tma_wide = wide;
+  lt_fp8_tma_wide_wg = wide_wg;
   lt_cuda_gemm_force = 6;
   lt_fp8_wg_tma = 2;
   const double t_cp = time_lin(&a, 30);
   printf("\nsweep %dx%d M=%d (xin %d, quant skip %d): auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us "
-         "(%.0f%%), cp.async kernel %.2f us; TMA kernel, us, columns S = 1 2 3 4 6 8\n", N, K, M, xin, skip, t_auto,
-         100.0 * bytes / (t_auto * 1e-6) / bw, t_narrow, 100.0 * bytes / (t_narrow * 1e-6) / bw, t_cp);
+         "(%.0f%%), with its 4-warpgroup form %.2f us (%.0f%%), cp.async kernel %.2f us; TMA kernel, us, columns S = 1 "
+         "2 3 4 6 8\n", N, K, M, xin, skip, t_auto, 100.0 * bytes / (t_auto * 1e-6) / bw, t_narrow,
+         100.0 * bytes / (t_narrow * 1e-6) / bw, t_wide4, 100.0 * bytes / (t_wide4 * 1e-6) / bw, t_cp);
   lt_fp8_wg_tma = 1;
   lt_fp8_wg_xin = xin;
   lt_fp8_quant_skip = skip;
   double best = 1e30;
-  for (int wg = 1; wg <= (getenv("LT_BENCH_AUTO_ONLY") ? 0 : 2); wg++)  /* LT_BENCH_AUTO_ONLY: the first line only */
+  for (int wg = 1; wg <= (getenv("LT_BENCH_AUTO_ONLY") ? 0 : 4); wg += wg)  /* LT_BENCH_AUTO_ONLY: the first line only */
     for (int sti = 0; sti < 8; sti++) {
       printf("wg %d st %2d:", wg, STs[sti]);
       for (int s = 0; s < 6; s++) {
@@ -620,6 +626,7 @@ int main(int argc, char **argv) {
   printf("floors: D2D copy %.0f GB/s (read+write), cuBLASLt bf16 8192^3 %.0f TFLOP/s, fp8 (per-tensor) %.0f TFLOP/s\n",
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
   if (getenv("LT_BENCH_TMA_WIDE")) lt_fp8_tma_wide = atoi(getenv("LT_BENCH_TMA_WIDE"));  /* the wide TMA plan: 0 off, 2 pairs too */
+  if (getenv("LT_BENCH_WIDE_WG")) lt_fp8_tma_wide_wg = atoi(getenv("LT_BENCH_WIDE_WG"));  /* ... its warpgroups, 2 or 4 */
   if (argc > 4 && !strcmp(argv[1], "sweep")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_sweep(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));
     b->destroy(b);

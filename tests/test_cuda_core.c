@@ -19,6 +19,7 @@ extern int lt_cuda_gemm_force;
 extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_gemm_fp8_mid.cu's knobs */
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_launches;       /* ... and its TMA kernel's */
+extern int lt_fp8_tma_wide_wg, lt_fp8_tma_wide_runs;  /* the wide TMA plan's warpgroups (2, 4; 0 auto), its runs */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 extern int lt_cuda_fp8_pair_one;     /* cuda_gemm.cu: LATTE_FP8_PAIR */
@@ -680,7 +681,7 @@ int main(void) {
     int f6[][2] = {{160, 256}, {384, 192}, {256, 96}, {7168, 2048}, {576, 7168}};
     const int M6[6] = {5, 8, 16, 17, 33, 64}, pad6[6] = {64, 0, 0, 3, 8, 0};
     /* knob points: warpgroups, K split, ring stages, rows */
-    const int kn6[5][4] = {{1, 1, 4, 24}, {1, 3, 8, 41}, {2, 2, 6, 57}, {2, 5, 4, 9}, {1, 8, 6, 64}};
+    const int kn6[6][4] = {{1, 1, 4, 24}, {1, 3, 8, 41}, {2, 2, 6, 57}, {2, 5, 4, 9}, {1, 8, 6, 64}, {4, 2, 4, 33}};
     for (int i = 0; i < (quick ? 3 : 5); i++) {
       tw t;
       if (make_weight(&t, f6[i][0], f6[i][1], 1)) continue;
@@ -701,17 +702,17 @@ int main(void) {
         check_wg_xin(&t, 3, 8, 0);
         check_wg_xin(&t, 8, 0, 1);
         check_wg_xin(&t, 5, 3, 0);
-        /* TMA kernel vs cp.async kernel: rows, warpgroups, K split, ring depth (2 and 3: the stages wrap
-         * many times; 0: automatic), f32 out */
-        const int tk[6][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
-                              {64, 1, 0, 0, 0}};
-        for (int q = 0; q < 6; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4], 0);
+        /* TMA kernel vs cp.async kernel: rows, warpgroups (4: 256 weight rows per block), K split, ring depth (2
+         * and 3: the stages wrap many times; 0: automatic), f32 out */
+        const int tk[9][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
+                              {64, 1, 0, 0, 0}, {64, 4, 0, 0, 0}, {40, 4, 2, 3, 1}, {9, 4, 3, 2, 0}};
+        for (int q = 0; q < 9; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4], 0);
         /* ... and with x quantised inside the TMA kernel's blocks: rows 1, 5, 8, automatic and forced splits */
         const int tq[4][4] = {{1, 0, 0, 0}, {5, 2, 3, 0}, {8, 0, 0, 1}, {3, 1, 2, 1}};
         for (int q = 0; q < 4; q++) check_wg_tma(&t, tq[q][0], 1, tq[q][1], tq[q][2], tq[q][3], 1);
         run_linear_tol(&t, 33, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
         run_linear_tol(&t, 64, 0, 1, " [fp8 wg]", LT_WG_F32_TOL);
-        for (int q = 0; q < 5; q++) {
+        for (int q = 0; q < 6; q++) {
           char tag[96];
           lt_fp8_wg_cfg = kn6[q][0]; lt_fp8_wg_s = kn6[q][1]; lt_fp8_wg_st = kn6[q][2];
           snprintf(tag, sizeof tag, " [fp8 wg %d warpgroups S %d ST %d]", kn6[q][0], kn6[q][1], kn6[q][2]);
@@ -721,6 +722,18 @@ int main(void) {
         if (i == 0 || i == 3) {
           check_deterministic(&t, 64, "fp8 wg");
           check_deterministic(&t, 17, "fp8 wg");
+          /* the wide TMA plan (57..64 rows, ≥ 16 tiles of 128 rows: 7168 × 2048) in its 4-warpgroup form too */
+          for (int wwg = 2; wwg <= 4; wwg += 2) {
+            char tag[64];
+            lt_fp8_tma_wide_wg = wwg;
+            const int n0 = lt_fp8_tma_wide_runs;
+            snprintf(tag, sizeof tag, " [wide plan, %d warpgroups]", wwg);
+            run_linear_tol(&t, 64, 0, 0, tag, 4e-3);
+            run_linear_tol(&t, 59, 0, 1, tag, LT_WG_F32_TOL);
+            CHECK(t.n < 2048 || lt_fp8_tma_wide_runs == n0 + 2, "fp8 wg n=%d: the wide plan (%d warpgroups) ran %d "
+                  "times, not 2", t.n, wwg, lt_fp8_tma_wide_runs - n0);
+          }
+          lt_fp8_tma_wide_wg = 0;
           float *x = rnd((size_t)65 * t.k, 1.0f);
           void *dx = dev_act(x, (size_t)65 * t.k), *dy = NULL;
           gpu->alloc(gpu, (size_t)65 * t.n * 2, &dy);
@@ -752,7 +765,10 @@ int main(void) {
     }
     for (int i = 0; i < (quick ? 2 : 4); i++) {
       test_rmsnorm_linear(24576, 1536, pr[i]);  /* V3's q_a_layernorm → q_b_proj */
+      const int w0 = lt_fp8_tma_wide_runs;
       test_fp8_pair(1536, 576, 7168, pr[i]);    /* V3's q_a_proj beside kv_a_proj_with_mqa */
+      CHECK(pr[i] < 57 || lt_fp8_tma_wide_runs > w0, "linear_pair 1536+576 rows %d: the wide TMA plan did not run",
+            pr[i]);
     }
   }
   /* lm_head-like f32 output (bf16) and FP8 f32 output */

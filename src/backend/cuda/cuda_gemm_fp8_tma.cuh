@@ -26,10 +26,11 @@ static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs, bool QX) {
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k] — lt_k_fp8_wg's block (bx, ·, z) and
  * arithmetic; threads 0 .. 128·WG−1 are the consumer warpgroups, the last warp the producer (its lane 0 issues
- * every copy: before the PDL wait the W tiles of the first ST groups (weights never change), after it their x
- * tiles, then group i ≥ ST into stage i % ST once EMPTY has seen that stage's previous use released). A
- * consumer warpgroup waits FULL[i % ST] (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps
- * arrives on EMPTY once its wgmma are done; then acc += partial · sw · sx. ST is a launch argument. */
+ * every copy: first, right after the barriers' set-up (before the weight scales' loads and the PDL wait: weights
+ * never change), the W tiles of the first ST groups; after the wait their x tiles, then group i ≥ ST into stage
+ * i % ST once EMPTY has seen that stage's previous use released). A consumer warpgroup waits FULL[i % ST]
+ * (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps arrives on EMPTY once its wgmma are done;
+ * then acc += partial · sw · sx. ST is a launch argument. WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
 template <int N8, int WG, bool QX>
 __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
                                                                   const int ST) {
@@ -57,6 +58,12 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     lt_mbar_init_fence();
     lt_tma_prefetch_desc(&tm.w[sec]);
     if (!QX) lt_tma_prefetch_desc(&tm.x);  /* (QX: no x map) */
+    /* the W tiles of the first ST groups at once: before the weight scales' loads below (their DRAM round trip
+     * would otherwise delay the stream's start) and before the PDL wait (weights never change) */
+    for (int s = 0; s < min(ng, ST); s++) {
+      lt_mbar_expect_tx(full + s, STAGE);
+      lt_tma_load_2d(ring + (size_t)s * STAGE, &tm.w[sec], full + s, n0, kb + s * 128);
+    }
   }
   for (int i = tid; i < WG * ng; i += TC + 32) {
     const int q = i / ng, lg = i % ng, row = n0 + 64 * q;
@@ -72,11 +79,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
   if (tid >= TC) {  /* the producer warp */
     if (tid == TC) {
       const CUtensorMap *wm = &tm.w[sec];
-      const int pre = min(ng, ST);
-      for (int s = 0; s < pre; s++) {
-        lt_mbar_expect_tx(full + s, STAGE);
-        lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + s * 128);
-      }
+      const int pre = min(ng, ST);  /* (their W tiles are in flight since the barriers' set-up) */
       LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows: only now */
       if (!QX)
         for (int s = 0; s < pre; s++) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + s * 128);

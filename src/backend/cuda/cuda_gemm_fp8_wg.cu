@@ -11,7 +11,7 @@
  * declines (*done = 0) outside what it serves. Above 32 rows, and at ≤ 8 rows with x quantised in its blocks, the
  * same plan runs with its tiles fed by the TMA (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an
  * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows of one weight the TMA kernel takes a
- * plan of its own (lt_f8t_choose_wide: 2 warpgroups, one block per SM). */
+ * plan of its own (lt_f8t_choose_wide: 2 or 4 warpgroups, one block per SM). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
@@ -29,8 +29,8 @@ enum {
   LT_F8W_ALIGN = 1024    /* the 128B swizzle's atoms (8 rows × 128 B) must be 1024-byte aligned */
 };
 
-/* Knobs (bench_gemm, tests; 0 = automatic): warpgroups per block (1 or 2: 64 or 128 weight rows), the K split
- * S (1..8), the ring stages (4, 6 or 8). */
+/* Knobs (bench_gemm, tests; 0 = automatic): warpgroups per block (1, 2 or 4: 64, 128 or 256 weight rows; 4 only
+ * with a 4-stage ring in the cp.async kernel), the K split S (1..8), the ring stages (4, 6 or 8). */
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
 int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
 /* Where x is quantised for lt_cuda_fp8_wg (bench_gemm, tests): 0 = automatic (inside the GEMM's blocks where
@@ -384,8 +384,8 @@ static int lt_f8w_choose_at(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
   }
 }
 static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *p) {
-  return lt_f8w_choose_at(c, w, w2, rows, lt_fp8_wg_cfg == 2 ? 2 : 1, lt_fp8_wg_s,
-                          lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4, p);
+  const int WG = lt_fp8_wg_cfg == 2 || lt_fp8_wg_cfg == 4 ? lt_fp8_wg_cfg : 1;
+  return lt_f8w_choose_at(c, w, w2, rows, WG, lt_fp8_wg_s, lt_fp8_wg_st == 6 || lt_fp8_wg_st == 8 ? lt_fp8_wg_st : 4, p);
 }
 
 /* The TMA kernel's launch shape from q, lt_f8w_choose's plan for the same weight(s) and rows (the same warpgroups,
@@ -431,29 +431,42 @@ static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
 }
 
 /* The automatic TMA plan at 57..64 rows (x quantised first; N = 64 wgmma) over ≥ 16 tiles of 128 weight rows: 2
- * warpgroups (128 weight rows: each x tile serves twice the weight bytes), the largest K split S ≤ 6 with one block
+ * warpgroups (128 weight rows: each x tile serves twice the weight bytes; 4 with long K ranges, lt_fp8_tma_wide_wg
+ * below), the largest K split S ≤ 6 with one block
  * per SM (tiles · S ≤ SMs: a second block on some SMs doubles their share; clusters of 8 did not all fit at once), and
  * a ring that leaves an SM room for one more block (the next kernel's weight prologue under PDL) — the knob sweep's
  * best (H200, `bench_gemm sweep`, µs at M = 64: 7168×2048 13.1 → 10.6 (S 2, 4 stages), 2048×7168 13.2 → 12.0 (S 6);
  * S 3 at 7168×2048 (168 blocks) 16.6, 8 stages 12.1). Automatic dispatch without → with it, same run: M = 64
  * 7168×2048 13.0 → 11.7, 2048×7168 14.8 → 13.6, 7168×16384 45.7 → 43.5; but 576×7168 (5 tiles) 8.6 → 10.7, and at M
- * = 40 slower on every shape (7168×16384 42.9 → 53.1), hence the bounds. linear_pair's two weights (one grid) only
- * with lt_fp8_tma_wide = 2: measured faster (V3's q_a + kv_a, 12 + 5 tiles, M = 64, `bench_gemm pair`, two runs: 13.6 /
- * 13.4 → 12.4 / 12.3 µs) but not yet run by the tests on a GPU. 0 when a knob is set or nothing fits. */
-/* 0: no wide plan (bench_gemm sweep's "before", LT_BENCH_TMA_WIDE=0); 1 one weight; 2 also a pair of weights (bench) */
-extern "C" int lt_fp8_tma_wide;
-int lt_fp8_tma_wide = 1;
+ * = 40 slower on every shape (7168×16384 42.9 → 53.1), hence the bounds. linear_pair's two weights as one grid too
+ * (V3's q_a + kv_a, 12 + 5 tiles, M = 64, `bench_gemm pair`, two runs: 13.6 / 13.4 → 12.4 / 12.3 µs). 0 when a knob
+ * is set or nothing fits. */
+/* 0: no wide plan (bench_gemm sweep's "before", LT_BENCH_TMA_WIDE=0); 1 one weight only; 2 (default) also a pair.
+ * lt_fp8_tma_wide_wg: its warpgroups, 2, 4 (256 weight rows per block: half the x bytes per weight byte; K split ≤ 8)
+ * or 0 (default): 4 where each block of that plan has ≥ 16 K-groups, else 2 — the 4-warpgroup form measured faster
+ * only with long K ranges (H200, `bench_gemm sweep`, M = 64, µs 2 → 4 warpgroups: 7168×16384 (32 groups per block)
+ * 45.97 → 43.56 and 43.37 → 42.32; slower at 7168×2048 (4 groups) 11.44 → 13.34, 2048×7168 (7) 12.33 → 14.39,
+ * 24576×1536 (12) 16.86 → 18.75). bench LT_BENCH_WIDE_WG. */
+extern "C" int lt_fp8_tma_wide, lt_fp8_tma_wide_wg, lt_fp8_tma_wide_runs;
+int lt_fp8_tma_wide = 2, lt_fp8_tma_wide_wg = 0;
+int lt_fp8_tma_wide_runs = 0;  /* launches of the wide plan so far (tests: that a case ran it) */
 static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
                               lt_f8w_plan *t) {
   if (rows <= 56 || !lt_fp8_tma_wide || (w2 && lt_fp8_tma_wide < 2)) return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
-  const int64_t tiles = lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0);
-  if (tiles < 16) return 0;
-  int64_t S = c->sm_count / (tiles > 0 ? tiles : 1);
-  if (S < 1) S = 1;
-  if (S > 6) S = 6;
+  if (lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0) < 16) return 0;
+  int WG = lt_fp8_tma_wide_wg == 2 || lt_fp8_tma_wide_wg == 4 ? lt_fp8_tma_wide_wg : 4;
+  int64_t tiles, S;
+  for (;;) {  /* (automatic: the 4-warpgroup plan first, 2 where its blocks have < 16 groups) */
+    tiles = lt_f8w_cdiv(w->n, 64 * WG) + (w2 ? lt_f8w_cdiv(w2->n, 64 * WG) : 0);
+    S = c->sm_count / tiles;
+    if (S < 1) S = 1;
+    if (S > (WG == 4 ? 8 : 6)) S = WG == 4 ? 8 : 6;
+    if (WG == 2 || lt_fp8_tma_wide_wg == 4 || lt_f8w_cdiv(w->k / 128, S) >= 16) break;
+    WG = 2;
+  }
   lt_f8w_plan q;
-  if (!lt_f8w_choose_at(c, w, w2, rows, 2, (int)S, 4, &q) || q.tiles * q.S > c->sm_count) return 0;
+  if (!lt_f8w_choose_at(c, w, w2, rows, WG, (int)S, 4, &q) || q.tiles * q.S > c->sm_count) return 0;
   return lt_f8t_choose(c, q, rows, t, 0, 1);
 }
 
@@ -515,9 +528,16 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
     LT_TRY(lt_cuda_tmap_2d(&m.x, xq, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.M, (uint64_t)a.K, (uint64_t)a.K,
                            (uint32_t)NN, 128, CU_TENSOR_MAP_SWIZZLE_128B));
     if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+    if (p.WG == 4) return lt_f8t_launch_n<4>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
     return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
   }
   if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
+  if (p.WG == 4) {
+    if (p.ST != 4)
+      return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: 4 warpgroups run with a 4-stage cp.async ring only "
+                    "(asked for %d)", p.ST);
+    return lt_f8w_launch_n<4, 4>(c, p.N8, (int)p.tiles, p.S, p.smem, a);
+  }
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
@@ -527,6 +547,7 @@ static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_ar
                                  const float *xqs, int rows, const lt_weight *w, const lt_weight *w2) {
   lt_f8w_plan t;
   if (lt_f8t_choose_wide(c, w, w2, rows, &t)) {
+    lt_fp8_tma_wide_runs++;
     a.tiles1 = (int)t.tiles1;
     a.kslice = t.gs * 128;
     return lt_f8w_run(c, t, a, xq, xqs);
