@@ -4,7 +4,8 @@
  * decode GEMV, cuBLASLt, automatic dispatch), then the mid-size FP8 kernel at M = 8..64 against the
  * dispatch before it, the wgmma FP8 kernel and cuBLASLt (`bench_gemm mid`: floors and that part only;
  * `bench_gemm wg`: floors and the wgmma kernel's knob sweep). CUDA events, median of many runs, rotating
- * buffers for small M; each group of 10 calls is one CUDA graph replay (`--stream`: stream launches). */
+ * buffers for small M; each group of 10 calls (LT_BENCH_GROUP) is one CUDA graph replay (`--stream`: stream
+ * launches). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,11 @@ static cudaStream_t g_st;
  * issue's cuBLASLt figures were taken); 0 (`--stream`): stream launches, host launch overhead included */
 static int g_graph = 1;
 
-/* median time (ms) per call of `reps` groups of 10 back-to-back calls (as in a forward pass) */
-static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, 10, g_graph) / 1e3; }
+/* calls per timed group: 10, or LT_BENCH_GROUP (a longer graph spreads its launch over more calls) */
+static int g_group = 10;
+
+/* median time (ms) per call of `reps` groups of g_group back-to-back calls (as in a forward pass) */
+static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, g_group, g_graph) / 1e3; }
 
 /* ---- raw cuBLASLt dense GEMM (bf16 or FP8 per-tensor), 8192³ ---- */
 struct dense_arg {
@@ -586,6 +590,7 @@ int main(int argc, char **argv) {
       argc--;
       break;
     }
+  if (getenv("LT_BENCH_GROUP")) g_group = std::max(1, atoi(getenv("LT_BENCH_GROUP")));
   const int mid_only = argc > 1 && !strcmp(argv[1], "mid"), wg_only = argc > 1 && !strcmp(argv[1], "wg");
   const int read_only = argc > 1 && !strcmp(argv[1], "read"), pair_only = argc > 1 && !strcmp(argv[1], "pair");
   const int tma_only = argc > 1 && !strcmp(argv[1], "tma");
@@ -617,8 +622,9 @@ int main(int argc, char **argv) {
   }
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, 0));
-  printf("device: %s, %d SMs, L2 %d MB; timing: %s\n", p.name, p.multiProcessorCount, p.l2CacheSize >> 20,
-         g_graph ? "CUDA graph replay of 10 calls (rotating weights, cold L2)" : "stream launches (--stream)");
+  printf("device: %s, %d SMs, L2 %d MB; timing: %s %d calls%s\n", p.name, p.multiProcessorCount,
+         p.l2CacheSize >> 20, g_graph ? "CUDA graph replay of" : "stream launches (--stream) in groups of", g_group,
+         g_graph ? " (rotating weights, cold L2)" : "");
 
   const double bw = lt_bench_copy_bw(g_st, (size_t)2 << 30, 10);  /* 2 GiB copied: 4 GiB moved */
   double bf16_rate = dense_rate(c->lt, c->lt_ws, c->lt_ws_size, 0);
