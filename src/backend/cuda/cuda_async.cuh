@@ -26,4 +26,21 @@ __device__ __forceinline__ void lt_cp_commit() { asm volatile("cp.async.commit_g
 template <int N>
 __device__ __forceinline__ void lt_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
+/* A cp.async ring's weight prologue (the wgmma kernels of cuda_gemm_fp8_wg.cu and cuda_moe_wg.cuh): K-groups
+ * 0 .. ST−2 of this thread's 4 W rows (row j: 16 bytes from wsrc[j] + 128·group, zeros where !wok[j]) into
+ * stage group's slot at dst0 + RS·128·j, one committed group per stage (empty past ng) */
+template <int ST, int RS>
+__device__ __forceinline__ void lt_cp_ring_w4(uint8_t *ring, int stage, int dst0, const uint8_t *const (&wsrc)[4],
+                                              const bool (&wok)[4], int ng) {
+#pragma unroll
+  for (int s = 0; s < ST - 1; s++) {
+    if (s < ng) {
+      uint8_t *d = ring + s * stage + dst0;
+#pragma unroll
+      for (int j = 0; j < 4; j++) lt_cp16(d + j * RS * 128, wsrc[j] + s * 128, wok[j]);
+    }
+    lt_cp_commit();
+  }
+}
+
 #endif

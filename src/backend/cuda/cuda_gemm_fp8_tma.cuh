@@ -72,10 +72,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
   __syncthreads();  /* barriers initialised; weight scales in place */
 
   float acc[N8][4];
-#pragma unroll
-  for (int i = 0; i < N8; i++)
-#pragma unroll
-    for (int e = 0; e < 4; e++) acc[i][e] = 0.0f;
+  lt_wg_zero(acc);
   if (tid >= TC) {  /* the producer warp */
     if (tid == TC) {
       const CUtensorMap *wm = &tm.w[sec];
@@ -101,10 +98,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token side, among the consumers */
     const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
     float p[N8][4];
-#pragma unroll
-    for (int i = 0; i < N8; i++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) p[i][e] = 0.0f;
+    lt_wg_zero(p);
     for (int i = 0; i < ng; i++) {
       const int s = i % ST;
       lt_mbar_wait(full + s, (uint32_t)((i / ST) & 1));

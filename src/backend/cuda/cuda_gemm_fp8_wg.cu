@@ -203,15 +203,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   const int dst0 = r0 * 128 + cs;
 
   /* prologue, weights: groups 0 .. ST−2, one committed cp.async group each (empty past ng) */
-#pragma unroll
-  for (int s = 0; s < ST - 1; s++) {
-    if (s < ng) {
-      uint8_t *d = ring + s * STAGE + dst0;
-#pragma unroll
-      for (int j = 0; j < 4; j++) lt_cp16(d + j * RS * 128, wsrc[j] + s * 128, wok[j]);
-    }
-    lt_cp_commit();
-  }
+  lt_cp_ring_w4<ST, RS>(ring, STAGE, dst0, wsrc, wok, ng);
   for (int i = tid; i < WG * ng; i += T) {
     const int q = i / ng, lg = i % ng, row = n0 + 64 * q;
     sws[q * gs + lg] = row < o.N ? o.wsc[(int64_t)(row / 128) * Gw + kb / 128 + lg] : 0.0f;
@@ -242,10 +234,8 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
 
   const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
   float acc[N8][4], p[N8][4];
-#pragma unroll
-  for (int i = 0; i < N8; i++)
-#pragma unroll
-    for (int e = 0; e < 4; e++) acc[i][e] = p[i][e] = 0.0f;
+  lt_wg_zero(acc);
+  lt_wg_zero(p);
   for (int i = 0; i < ng; i++) {
     lt_cp_wait<ST - 2>();     /* this thread's copies of group i have landed */
     lt_fence_proxy_async();   /* ... and with its prologue stores, are visible to the wgmma (async proxy) */

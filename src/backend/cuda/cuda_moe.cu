@@ -819,70 +819,55 @@ __global__ void lt_k_moe_align(const int32_t *ids, int T, int K, int ns, int E, 
   lt_moe_align_block(ids, T, K, ns, E, BM, bound, rowtok, inv, tile_e, tile_row0, num_tiles, lt_asm_);
 }
 
-/* Columns c0, c0+1 of one token's combine: Σ_j w_t[j] · y[inv_t[j]] over the Ks = K + ns slots in slot
- * order (deterministic; the ns shared slots weigh 1; inv_t[j] < 0: slot unused). splits > 1: y was left
- * as split-K partials (f32, the down GEMM's layout): y = bf16(Σ_z part[z]) in z order, exactly what
- * lt_k_gg_reduce would have stored. */
-__device__ __forceinline__ float2 lt_moe_combine_pair(const __nv_bfloat16 *y, int H, const int32_t *inv_t,
-                                                      const float *w_t, int K, int ns, const float *part, int splits,
-                                                      int64_t part_ld, int64_t part_zstride, int c0) {
-  float2 s = make_float2(0.f, 0.f);
+/* Columns c0 .. c0 + V − 1 (V = 2, or 8 in 16-byte loads: y rows and part_ld multiples of 8 / 4 elements,
+ * 16-byte aligned) of one token's combine into s[V]: Σ_j w_t[j] · y[inv_t[j]] over the Ks = K + ns slots in
+ * slot order (deterministic; the ns shared slots weigh 1; inv_t[j] < 0: slot unused), the same bits per column
+ * at either V. splits > 1: y was left as split-K partials (f32, the down GEMM's layout): y = bf16(Σ_z part[z])
+ * in z order, exactly what lt_k_gg_reduce would have stored. */
+template <int V>
+__device__ __forceinline__ void lt_moe_combine_cols(const __nv_bfloat16 *y, int H, const int32_t *inv_t,
+                                                    const float *w_t, int K, int ns, const float *part, int splits,
+                                                    int64_t part_ld, int64_t part_zstride, int c0, float *s) {
+#pragma unroll
+  for (int k = 0; k < V; k++) s[k] = 0.f;
+  auto slot = [&](int j) {
+    const int p = inv_t[j];
+    if (p < 0) return;
+    const float wt = j < K ? w_t[j] : 1.0f;
+    float v[V];
+    if (splits > 1) {
+      const float *pr = part + (size_t)p * part_ld + c0;
+      float a[V];
+#pragma unroll
+      for (int k = 0; k < V; k++) a[k] = 0.f;
+      for (int z = 0; z < splits; z++) {
+        const float *q = pr + (size_t)z * part_zstride;
+        if constexpr (V == 2) {
+          const float2 u = *(const float2 *)q;
+          a[0] += u.x; a[1] += u.y;
+        } else {
+          const float4 u0 = *(const float4 *)q, u1 = *(const float4 *)(q + 4);
+          a[0] += u0.x; a[1] += u0.y; a[2] += u0.z; a[3] += u0.w;
+          a[4] += u1.x; a[5] += u1.y; a[6] += u1.z; a[7] += u1.w;
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < V; k++) v[k] = __bfloat162float(__float2bfloat16(a[k]));
+    } else {
+      lt_bfv<V>::unpack(*(const typename lt_bfv<V>::T *)(y + (size_t)p * H + c0), v);
+    }
+#pragma unroll
+    for (int k = 0; k < V; k++) s[k] += wt * v[k];
+  };
+  if constexpr (V == 2) {
 #pragma unroll 4
-  for (int j = 0; j < K + ns; j++) {
-    const int p = inv_t[j];
-    if (p < 0) continue;
-    const float wt = j < K ? w_t[j] : 1.0f;
-    float2 v;
-    if (splits > 1) {
-      const float *pr = part + (size_t)p * part_ld + c0;
-      float2 a = make_float2(0.f, 0.f);
-      for (int z = 0; z < splits; z++) {
-        const float2 u = *(const float2 *)(pr + (size_t)z * part_zstride);
-        a.x += u.x;
-        a.y += u.y;
-      }
-      v = make_float2(__bfloat162float(__float2bfloat16(a.x)), __bfloat162float(__float2bfloat16(a.y)));
-    } else {
-      v = __bfloat1622float2(*(const __nv_bfloat162 *)(y + (size_t)p * H + c0));
-    }
-    s.x += wt * v.x;
-    s.y += wt * v.y;
-  }
-  return s;
-}
-
-/* Columns c0 .. c0 + 7 of one token's combine: lt_moe_combine_pair's per-column arithmetic, in 16-byte loads
- * (y rows and part_ld multiples of 8 / 4 elements, 16-byte aligned); the same bits per column. */
-__device__ __forceinline__ void lt_moe_combine_8(const __nv_bfloat16 *y, int H, const int32_t *inv_t, const float *w_t,
-                                                 int K, int ns, const float *part, int splits, int64_t part_ld,
-                                                 int64_t part_zstride, int c0, float *s) {
-#pragma unroll
-  for (int k = 0; k < 8; k++) s[k] = 0.f;
-  for (int j = 0; j < K + ns; j++) {
-    const int p = inv_t[j];
-    if (p < 0) continue;
-    const float wt = j < K ? w_t[j] : 1.0f;
-    float v[8];
-    if (splits > 1) {
-      const float *pr = part + (size_t)p * part_ld + c0;
-      float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-      for (int z = 0; z < splits; z++) {
-        const float4 u0 = *(const float4 *)(pr + (size_t)z * part_zstride),
-                     u1 = *(const float4 *)(pr + (size_t)z * part_zstride + 4);
-        a[0] += u0.x; a[1] += u0.y; a[2] += u0.z; a[3] += u0.w;
-        a[4] += u1.x; a[5] += u1.y; a[6] += u1.z; a[7] += u1.w;
-      }
-#pragma unroll
-      for (int k = 0; k < 8; k++) v[k] = __bfloat162float(__float2bfloat16(a[k]));
-    } else {
-      lt_unpack8(*(const uint4 *)(y + (size_t)p * H + c0), v);
-    }
-#pragma unroll
-    for (int k = 0; k < 8; k++) s[k] += wt * v[k];
+    for (int j = 0; j < K + ns; j++) slot(j);
+  } else {
+    for (int j = 0; j < K + ns; j++) slot(j);
   }
 }
 
-/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] (lt_moe_combine_pair), one column pair per thread. */
+/* out [T, H] = Σ_j w[t, j] · y[inv[t, j]] (lt_moe_combine_cols), one column pair per thread. */
 __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *inv, const float *w, int K, int ns,
                                  const float *part, int splits, int64_t part_ld, int64_t part_zstride,
                                  __nv_bfloat16 *out) {
@@ -890,9 +875,10 @@ __global__ void lt_k_moe_combine(const __nv_bfloat16 *y, int H, const int32_t *i
   const int t = blockIdx.y, Ks = K + ns;
   const int c2 = blockIdx.x * blockDim.x + threadIdx.x;
   if (c2 >= H / 2) return;
-  const float2 s = lt_moe_combine_pair(y, H, inv + (size_t)t * Ks, w + (size_t)t * K, K, ns, part, splits, part_ld,
-                                       part_zstride, 2 * c2);
-  *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s.x, s.y);
+  float s[2];
+  lt_moe_combine_cols<2>(y, H, inv + (size_t)t * Ks, w + (size_t)t * K, K, ns, part, splits, part_ld, part_zstride,
+                         2 * c2, s);
+  *(__nv_bfloat162 *)(out + (size_t)t * H + 2 * c2) = __floats2bfloat162_rn(s[0], s[1]);
 }
 
 /* The combine fused with the next layer's input step, one block per token row t (H even, rows 4-byte
@@ -915,15 +901,9 @@ __global__ void lt_k_moe_combine_add_rmsnorm(const __nv_bfloat16 *y, int H, cons
   typedef typename lt_bfv<V>::T vec;
   vec *out_t = (vec *)(out + (size_t)t * H);
   auto delta = [&](int i) {
-    vec d;
-    if constexpr (V == 2) {
-      const float2 s = lt_moe_combine_pair(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 2 * i);
-      d = __floats2bfloat162_rn(s.x, s.y);
-    } else {
-      float s[8];
-      lt_moe_combine_8(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, 8 * i, s);
-      d = lt_pack8(s);
-    }
+    float s[V];
+    lt_moe_combine_cols<V>(y, H, inv_t, w_t, K, ns, part, splits, part_ld, part_zstride, V * i, s);
+    const vec d = lt_bfv<V>::pack(s);
     out_t[i] = d;
     return d;
   };

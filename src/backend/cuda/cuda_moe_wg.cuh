@@ -61,15 +61,7 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
     wsrc[j] = wb + (size_t)(wok[j] ? wrow : 0) * (size_t)p.K + (size_t)kb * 128 + c * 16;
   }
   const int dst0 = r0 * 128 + cs;
-#pragma unroll
-  for (int s = 0; s < ST - 1; s++) {
-    if (s < ng) {
-      uint8_t *d = ring + s * STAGE + dst0;
-#pragma unroll
-      for (int j = 0; j < 4; j++) lt_cp16(d + j * 16 * 128, wsrc[j] + s * 128, wok[j]);
-    }
-    lt_cp_commit();
-  }
+  lt_cp_ring_w4<ST, 16>(ring, STAGE, dst0, wsrc, wok, ng);
   {
     int srow_lo, srow_hi;
     if (p.inter > 0) { srow_lo = ny * 32 / 128; srow_hi = p.up_srow + srow_lo; }
@@ -112,10 +104,8 @@ __global__ void __launch_bounds__(128) lt_k_gg_wg(const lt_gg_params p) {
 
   const int lane = tid & 31, t = lane & 3;
   float acc[N8][4], pa[N8][4];
-#pragma unroll
-  for (int i = 0; i < N8; i++)
-#pragma unroll
-    for (int q = 0; q < 4; q++) acc[i][q] = pa[i][q] = 0.0f;
+  lt_wg_zero(acc);
+  lt_wg_zero(pa);
   for (int i = 0; i < ng; i++) {
     lt_cp_wait<ST - 2>();
     lt_fence_proxy_async();

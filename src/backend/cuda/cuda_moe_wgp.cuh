@@ -117,11 +117,7 @@ __global__ void __launch_bounds__(LT_GGP_NT, 1) lt_k_gg_wgp(const lt_gg_params p
   const int wg = tid >> 7, lane = tid & 31, t = lane & 3, gid = lane >> 2, w4 = (tid >> 5) & 3;
   float acc[MW][N8][4], pa[FP8 ? MW : 1][N8][4];
 #pragma unroll
-  for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-    for (int i = 0; i < N8; i++)
-#pragma unroll
-      for (int q = 0; q < 4; q++) acc[mw][i][q] = 0.0f;
+  for (int mw = 0; mw < MW; mw++) lt_wg_zero(acc[mw]);
   for (int i = 0; i < ng; i++) {
     lt_cp_wait<AHEAD - 1>();  /* this thread's copies of group i have landed */
     lt_fence_proxy_async();   /* ... and are visible to the wgmma (async proxy) */

@@ -225,6 +225,15 @@ static __device__ __forceinline__ void lt_wg_fp8_group(float (&p)[NN / 8][4], ui
   lt_wg_keep_all(p);
 }
 
+/* a = 0 for accumulator fragments [n][4] */
+template <int N8>
+static __device__ __forceinline__ void lt_wg_zero(float (&a)[N8][4]) {
+#pragma unroll
+  for (int i = 0; i < N8; i++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) a[i][e] = 0.0f;
+}
+
 /* acc += a K-group's partial p scaled by the weight block scales (swl: the thread's rows lane/4, swh: rows
  * lane/4 + 8) and the token scales sx (this thread's columns 8c + 2(lane%4) (+1) at sx[8c], sx[8c + 1]) */
 template <int N8>
