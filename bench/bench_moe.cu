@@ -19,6 +19,7 @@ static float frand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 static double bw_gbs, gemm_tfs;
 extern "C" int lt_cuda_route_norm_fused, lt_cuda_route_norm_smem;   /* cuda_route.cu: one launch on/off, its smem limit */
 extern "C" int lt_cuda_gg_wgp, lt_cuda_ggp_mw, lt_cuda_ggp_st, lt_cuda_ggp_bm128, lt_cuda_ggp_fp8_bm, lt_cuda_ggp_fp8_128;  /* cuda_moe_wgp.cuh */
+extern "C" int lt_cuda_gg_w_early;  /* cuda_moe.cu: lt_k_gg's W prologue before its PDL wait */
 extern "C" int lt_cuda_gg_wg, lt_cuda_ggw_st, lt_cuda_ggw_want, lt_cuda_ggw_fine;   /* cuda_moe_wg.cuh: e4m3 grouped GEMM on wgmma
                                                                     (0 off / 1 auto / 2 forced), its knobs */
 
@@ -285,6 +286,7 @@ static void bench_model(lt_backend *b, const model_t *m, int fp8, FILE *tab) {
 int main(int argc, char **argv) {
   lt_backend *b;
   LK(lt_cuda_backend_create(1, &b));
+  if (getenv("LT_BENCH_GG_EARLY")) lt_cuda_gg_w_early = atoi(getenv("LT_BENCH_GG_EARLY"));  /* mma.sync gg knobs */
   if (getenv("LT_BENCH_GGW_ST")) lt_cuda_ggw_st = atoi(getenv("LT_BENCH_GGW_ST"));       /* wgmma gg knobs (sweeps) */
   if (getenv("LT_BENCH_GGW_WANT")) lt_cuda_ggw_want = atoi(getenv("LT_BENCH_GGW_WANT"));
   if (getenv("LT_BENCH_GGW_FINE")) lt_cuda_ggw_fine = atoi(getenv("LT_BENCH_GGW_FINE"));

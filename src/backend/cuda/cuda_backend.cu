@@ -10,7 +10,7 @@
 static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
-extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
+extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_gg_w_early, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
     lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_cuda_fp8_prequant_on,
     lt_cuda_gg_wg, lt_fp8_wg_xin, lt_fp8_wg_tma, lt_cuda_fp8_pair_one, lt_cuda_gg_wgp, lt_cuda_moe_norm_v8_rows,
     lt_cuda_mla_full_chunk, lt_cuda_ggp_fp8_128;
@@ -313,6 +313,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   env_int("LATTE_MLA_MIN_CHUNK", 32, &lt_cuda_mla_min_chunk);
   env_int("LATTE_MLA_FULL_CHUNK", 0, &lt_cuda_mla_full_chunk);
   env_int("LATTE_GG_WANT", 1, &lt_cuda_gg_want_pct);
+  env_int("LATTE_GG_EARLY", 0, &lt_cuda_gg_w_early);
   env_int("LATTE_ROUTE", 0, &lt_cuda_route_fused);
   env_int("LATTE_MOE_NORM_FUSED", 0, &lt_cuda_moe_norm_fused);
   env_int("LATTE_MOE_NORM_V8", 1, &lt_cuda_moe_norm_v8_rows);

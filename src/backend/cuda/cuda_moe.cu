@@ -42,6 +42,11 @@ typedef struct {
   int kt_split;            /* k-tiles (128 bytes of k) per split */
   float *part;             /* split-K partials [split][pos][grid_n*BN] */
   int64_t part_ld, part_zstride;
+  /* lt_k_gg: 1 = its W tiles of the first stages are copied before the PDL wait (the tile list and rowtok read
+   * then too). Only where the kernel before this one waits before it launches its successor and the tile list's
+   * writer comes before that kernel (so the list is complete once this one starts): the down GEMM after gate_up
+   * (or after the e4m3 h quantisation), and dense calls (no list). */
+  int w_early;
 } lt_gg_params;
 
 /* ---- PTX helpers ---- */
@@ -112,6 +117,30 @@ __device__ __forceinline__ void lt_gg_load_tile(uint8_t *dst, const uint8_t *con
   }
 }
 
+/* lt_gg_load_tile's tiles of k-tiles kt0 .. kt0 + NS − 1 (< kt1; stage s at dst + s·sbytes) by plain loads (L2)
+ * and shared stores: the same bytes at the same places; every load is issued before the first store */
+template <int ROWS, int NT, int NS>
+__device__ __forceinline__ void lt_gg_put_tiles(uint8_t *dst, int sbytes, const uint8_t *const *src, int tid, int kt0,
+                                                int kt1, int kbytes) {
+  constexpr int CH = ROWS * 8, PT = (CH + NT - 1) / NT;
+  uint4 v[NS][PT];
+#pragma unroll
+  for (int s = 0; s < NS; s++)
+#pragma unroll
+    for (int i = 0; i < PT; i++) {
+      const int idx = tid + i * NT, off = (kt0 + s) * 128 + (idx & 7) * 16;
+      v[s][i] = make_uint4(0, 0, 0, 0);
+      if (idx < CH && kt0 + s < kt1 && src[i] && off < kbytes) v[s][i] = __ldcg((const uint4 *)(src[i] + off));
+    }
+#pragma unroll
+  for (int s = 0; s < NS; s++)
+#pragma unroll
+    for (int i = 0; i < PT; i++) {
+      const int idx = tid + i * NT;
+      if (idx < CH && kt0 + s < kt1) *(uint4 *)(dst + s * sbytes + lt_swz(idx >> 3, idx & 7)) = v[s][i];
+    }
+}
+
 template <int BM, int BN, int NT>
 __device__ __forceinline__ void lt_gg_load(uint8_t *a, uint8_t *bm, const uint8_t *const *a_src,
                                            const uint8_t *const *b_src, const uint8_t *a_any, const uint8_t *w_any,
@@ -139,7 +168,8 @@ __device__ __forceinline__ void lt_gg_scales(const float *const (*sa_p)[2], cons
 template <int BM, int BN, int WM, int WN, int STAGES, int FP8>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
 lt_k_gg(const lt_gg_params p) {
-  LT_PDL_ENTER();
+  if (p.w_early) LT_PDL_LAUNCH_NEXT();  /* (the wait comes after the W prologue) */
+  else LT_PDL_ENTER();
   constexpr int NT = (BM / WM) * (BN / WN) * 32;
   constexpr int MF = WM / 16, NF = WN / 8;
   constexpr int ES = FP8 ? 1 : 2;
@@ -151,7 +181,10 @@ lt_k_gg(const lt_gg_params p) {
   int e = 0, row0;
   if (p.tile_e) {
     int m = blockIdx.x;
-    if (m >= *p.num_tiles) return;
+    if (m >= *p.num_tiles) {
+      if (p.w_early) LT_PDL_WAIT();
+      return;
+    }
     e = p.tile_e[m];
     row0 = p.tile_row0[m];
   } else {
@@ -231,11 +264,23 @@ lt_k_gg(const lt_gg_params p) {
 
 
   float sa_n[MF][2], sw_n[NF], sa_c[MF][2], sw_c[NF];
-  if (FP8 && kt0 < kt1) lt_gg_scales<MF, NF>(sa_p, sw_p, kt0, sa_n, sw_n);
+  if (p.w_early) {  /* W of stages 0 .. STAGES−2 (one committed group each), the wait, then their A by plain loads */
 #pragma unroll
-  for (int s = 0; s < STAGES - 1; s++) {
-    if (kt0 + s < kt1) lt_gg_load<BM, BN, NT>(sA + s * BM * 128, sB + s * BN * 128, a_src, b_src, p.a, p.w, tid, kt0 + s, kbytes);
-    lt_cp_commit();
+    for (int s = 0; s < STAGES - 1; s++) {
+      if (kt0 + s < kt1) lt_gg_load_tile<BN, NT>(sB + s * BN * 128, b_src, p.w, tid, kt0 + s, kbytes);
+      lt_cp_commit();
+    }
+    LT_PDL_WAIT();  /* A, its scales and out belong to the previous kernels */
+    lt_gg_put_tiles<BM, NT, STAGES - 1>(sA, BM * 128, a_src, tid, kt0, kt1, kbytes);
+  }
+  if (FP8 && kt0 < kt1) lt_gg_scales<MF, NF>(sa_p, sw_p, kt0, sa_n, sw_n);
+  if (!p.w_early) {
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+      if (kt0 + s < kt1)
+        lt_gg_load<BM, BN, NT>(sA + s * BM * 128, sB + s * BN * 128, a_src, b_src, p.a, p.w, tid, kt0 + s, kbytes);
+      lt_cp_commit();
+    }
   }
   for (int kt = kt0; kt < kt1; kt++) {
     lt_cp_wait<STAGES - 2>();
@@ -414,6 +459,10 @@ static int lt_gg_pick_cfg(double rows_per_tile) {
  * (LATTE_GG_WANT, tuning). */
 extern "C" int lt_cuda_gg_want_pct;
 int lt_cuda_gg_want_pct = 150;
+/* lt_k_gg's W prologue before its PDL wait where lt_gg_params.w_early allows it (1), or never (0: LATTE_GG_EARLY,
+ * bench_moe LT_BENCH_GG_EARLY) */
+extern "C" int lt_cuda_gg_w_early;
+int lt_cuda_gg_w_early = 1;
 
 /* The K split of a grid of `blocks` blocks over kt k-tiles: none when the grid has want blocks or kt < 8, else
  * ⌈want / blocks⌉ clamped to kt / 4 and 16 (the three grouped GEMMs, each with its own want) */
@@ -801,6 +850,7 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   p.w = f->w13; p.w_estride = (int64_t)2 * I * H; p.ws = f->s13; p.ws_estride = (int64_t)2 * ski * skh; p.wsk = skh;
   p.N = 2 * I; p.K = H; p.inter = I; p.up_srow = ski;
   p.epi = fp8 ? LT_EPI_SILU32 : LT_EPI_SILU; p.out = h; p.ldo = I;   /* e4m3: f32 h, quantised as the CPU does */
+  p.w_early = !tiled && lt_cuda_gg_w_early;  /* (a dense call reads no tile list before its wait) */
   LT_TRY(lt_ggk_run(c, k13, gc, bm, fp8, p, grid_m, sp13, pp, NULL));
   /* out [rows, H] = h [rows, I] · downᵀ (h quantised per row and 128 channels for e4m3) */
   if (fp8) LT_TRY(lt_gg_quant(c, h, 1, I, rowtok, rows, I, hq, hs));
@@ -808,6 +858,9 @@ static latte_status lt_ffn_forward(lt_cuda_ctx *c, const lt_cuda_ffn *f, const v
   p.w = f->w2; p.w_estride = (int64_t)H * I; p.ws = f->s2; p.ws_estride = (int64_t)skh * ski; p.wsk = ski;
   p.N = H; p.K = I; p.inter = 0; p.up_srow = 0;
   p.epi = LT_EPI_BF16; p.out = out; p.ldo = H;
+  /* the kernel before this one waits before it launches its successor: lt_k_gg's gate_up (tiled: no early W),
+   * its split-K reduce, or h's quantisation — not the wgmma kernels, which launch theirs first */
+  p.w_early = lt_cuda_gg_w_early && (!tiled || fp8 || k13 == LT_GGK_SYNC);
   return lt_ggk_run(c, k2, gc, bm, fp8, p, grid_m, sp2, pp, defer);
 }
 
