@@ -275,11 +275,16 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
  * matrix as one contiguous stream; the GEMM kernels' order (a block owns 128 rows × a K range and reads
  * 128 bytes of each of its rows per 128-wide K-group, rows K bytes apart); and the same
  * block decomposition over a tile-major copy (each block's 128 × range bytes contiguous: what a load-time
- * shuffle of W would give). Plus an empty kernel (the per-launch floor). */
+ * shuffle of W would give); and the contiguous stream again under PDL (successive calls' reads overlap, as the
+ * linears' weight prologues do). Plus an empty kernel (the per-launch floor). */
 __global__ void lt_bench_k_empty(int *out) { if (out && threadIdx.x == 1024) out[0] = 0; }
 
-/* contiguous: grid-stride 16-byte loads, 4 in flight per thread */
+/* contiguous: grid-stride 16-byte loads, 4 in flight per thread; PDL: launched with programmatic serialisation,
+ * it lets the next call launch at once and waits for the previous one only after its reads (as a linear whose
+ * whole weight stream came before its wait would), so successive calls' reads overlap */
+template <bool PDL>
 __global__ void lt_bench_k_read_flat(const uint4 *w, size_t n16, unsigned *out) {
+  if (PDL) LT_PDL_LAUNCH_NEXT();
   unsigned acc = 0;
   const size_t stride = (size_t)gridDim.x * blockDim.x;
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -291,6 +296,7 @@ __global__ void lt_bench_k_read_flat(const uint4 *w, size_t n16, unsigned *out) 
     for (int j = 0; j < 4; j++) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
   }
   for (; i < n16; i += stride) { uint4 v = __ldcs(w + i); acc ^= v.x ^ v.y ^ v.z ^ v.w; }
+  if (PDL) LT_PDL_WAIT();
   if (acc == 0x9e3779b9u) out[0] = acc;
 }
 
@@ -324,7 +330,9 @@ static void run_read(void *p, int i) {
   read_arg *a = (read_arg *)p;
   const unsigned char *w = a->w ? (const unsigned char *)a->w[i % a->nw].data : NULL;
   if (a->mode == 0) lt_bench_k_empty<<<1, 32, 0, g_st>>>((int *)a->out);
-  else if (a->mode == 1) lt_bench_k_read_flat<<<a->sms * 4, 256, 0, g_st>>>((const uint4 *)w, (size_t)a->n * a->k / 16, a->out);
+  else if (a->mode == 1) lt_bench_k_read_flat<false><<<a->sms * 4, 256, 0, g_st>>>((const uint4 *)w, (size_t)a->n * a->k / 16, a->out);
+  else if (a->mode == 4) CK(lt_launch(lt_bench_k_read_flat<true>, a->sms * 4, 256, 0, g_st, (const uint4 *)w,
+                                      (size_t)a->n * a->k / 16, a->out));
   else lt_bench_k_read_tiles<<<dim3((a->n + 127) / 128, a->s), 256, 0, g_st>>>(w, a->n, a->k, a->k / a->s, a->mode - 2, a->out);
   CK(cudaGetLastError());
 }
@@ -336,7 +344,7 @@ static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
   const double t_empty = time_med(run_read, &e, 30) * 1e3;
   printf("\nread ceilings, us per call (graph replay of 10, rotating copies, cold L2; %% of the weight bytes over the "
          "%.0f GB/s copy rate); empty kernel: %.2f us\n", bw / 1e9, t_empty);
-  printf("%-13s %6s %16s %4s %16s %16s\n", "N x K", "MB", "flat", "S", "GEMM order", "tile-major");
+  printf("%-13s %6s %16s %4s %16s %16s %16s\n", "N x K", "MB", "flat", "S", "GEMM order", "tile-major", "flat, PDL");
   for (int si = 0; si < 5; si++) {
     const int N = shapes[si][0], K = shapes[si][1], tiles = (N + 127) / 128;
     int nw;
@@ -344,13 +352,13 @@ static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
     int S = 1;  /* the largest split of K's groups with tiles · S ≤ SMs */
     for (int s = 1; s <= 8; s++)
       if ((K / 128) % s == 0 && tiles * s <= p.multiProcessorCount) S = s;
-    double us[3];
-    for (int m = 1; m <= 3; m++) {
+    double us[4];
+    for (int m = 1; m <= 4; m++) {
       read_arg a = {ws, nw, m, N, K, S, p.multiProcessorCount, out};
       us[m - 1] = time_med(run_read, &a, 30) * 1e3;
     }
     printf("%6dx%-6d %6.1f", N, K, N * (double)K / 1e6);
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < 4; m++) {
       if (m == 1) printf(" %4d", S);
       printf(" %7.2f (%4.0f%%)", us[m], 100.0 * N * (double)K / (us[m] * 1e-6) / bw);
     }
