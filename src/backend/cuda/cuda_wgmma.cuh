@@ -140,76 +140,35 @@ static __device__ __forceinline__ void lt_wg_m64n128k16_rs_tb(float *d, const ui
  * imm-scale-a, imm-scale-b" (no imm-trans operands for e4m3). A k32 step is 32 bytes of a 128-byte row, so the
  * descriptors move as the bf16 k16 steps above do. */
 #define LT_WG_F4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+/* the operand lists %0 .. %(4k − 1) of the NN = 8k shapes */
+#define LT_WG_R4 "%0, %1, %2, %3"
+#define LT_WG_R8 LT_WG_R4 ", %4, %5, %6, %7"
+#define LT_WG_R12 LT_WG_R8 ", %8, %9, %10, %11"
+#define LT_WG_R16 LT_WG_R12 ", %12, %13, %14, %15"
+#define LT_WG_R20 LT_WG_R16 ", %16, %17, %18, %19"
+#define LT_WG_R24 LT_WG_R20 ", %20, %21, %22, %23"
+#define LT_WG_R28 LT_WG_R24 ", %24, %25, %26, %27"
+#define LT_WG_R32 LT_WG_R28 ", %28, %29, %30, %31"
+/* one m64nNk32 e4m3 statement: N, the accumulators' operand list (RL: %0 .. %(R − 1)), the operand numbers of
+ * the two descriptors and of scale-d (R, R + 1, R + 2), then the accumulator operands */
+#define LT_WG_E4M3(N, RL, DA, DB, SD, ...)                                                                           \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #SD ", 0;\n"                                                  \
+               "wgmma.mma_async.sync.aligned.m64n" #N "k32.f32.e4m3.e4m3 {" RL "}, %" #DA ", %" #DB ", p, 1, 1;\n}\n" \
+               : __VA_ARGS__                                                                                     \
+               : "l"(da), "l"(db), "r"(scale_d))
 template <int NN>
 static __device__ __forceinline__ void lt_wg_m64k32_e4m3(float *d, uint64_t da, uint64_t db, int scale_d) {
   static_assert(NN % 8 == 0 && NN >= 8 && (NN <= 64 || NN == 128), "wgmma e4m3: N is 8..64 in steps of 8, or 128");
-  if constexpr (NN == 8)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %6, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3"
-                 "}, %4, %5, p, 1, 1;\n}\n"
-                 : LT_WG_F4(0)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 16)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7"
-                 "}, %8, %9, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 24)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %14, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n24k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11"
-                 "}, %12, %13, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F4(8)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 32)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15"
-                 "}, %16, %17, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F8(8)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 40)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %22, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n40k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19"
-                 "}, %20, %21, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F4(16)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 48)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %26, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n48k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23"
-                 "}, %24, %25, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16)
-                 : "l"(da), "l"(db), "r"(scale_d));
+  if constexpr (NN == 8) LT_WG_E4M3(8, LT_WG_R4, 4, 5, 6, LT_WG_F4(0));
+  else if constexpr (NN == 16) LT_WG_E4M3(16, LT_WG_R8, 8, 9, 10, LT_WG_F8(0));
+  else if constexpr (NN == 24) LT_WG_E4M3(24, LT_WG_R12, 12, 13, 14, LT_WG_F8(0), LT_WG_F4(8));
+  else if constexpr (NN == 32) LT_WG_E4M3(32, LT_WG_R16, 16, 17, 18, LT_WG_F8(0), LT_WG_F8(8));
+  else if constexpr (NN == 40) LT_WG_E4M3(40, LT_WG_R20, 20, 21, 22, LT_WG_F8(0), LT_WG_F8(8), LT_WG_F4(16));
+  else if constexpr (NN == 48) LT_WG_E4M3(48, LT_WG_R24, 24, 25, 26, LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16));
   else if constexpr (NN == 56)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %30, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n56k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27"
-                 "}, %28, %29, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F4(24)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 64)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, %32, %33, p, 1, 1;\n}\n"
-                 : LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F8(24)
-                 : "l"(da), "l"(db), "r"(scale_d));
-  else if constexpr (NN == 128)  /* the prefill grouped GEMM's token tile (cuda_moe_wgp.cuh) */
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
-                 LT_WG_R64
-                 "}, %64, %65, p, 1, 1;\n}\n"
-                 : LT_WG_F64
-                 : "l"(da), "l"(db), "r"(scale_d));
+    LT_WG_E4M3(56, LT_WG_R28, 28, 29, 30, LT_WG_F8(0), LT_WG_F8(8), LT_WG_F8(16), LT_WG_F4(24));
+  else if constexpr (NN == 64) LT_WG_E4M3(64, LT_WG_R32, 32, 33, 34, LT_WG_F32);
+  else if constexpr (NN == 128) LT_WG_E4M3(128, LT_WG_R64, 64, 65, 66, LT_WG_F64);  /* the prefill grouped GEMM */
 }
 
 /* One 128-wide e4m3 K-group (128-byte rows): 4 m64nNNk32 steps into a fresh partial p [NN/8][4] (scale-d 0 on
