@@ -113,10 +113,12 @@ static const int shapes[5][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {716
 
 /* the bytes an FP8 linear of N × K at M rows must move: e4m3 weights, bf16 x, bf16 y */
 static double lin_bytes(int N, int K, int M) { return (double)N * K + (double)M * K * 2 + (double)M * N * 2; }
+/* % of the bytes bound at copy rate bw (bytes / s) that moving `bytes` in `us` µs reaches */
+static double pct(double us, double bytes, double bw) { return 100.0 * bytes / (us * 1e-6) / bw; }
 /* one table cell: µs and its % of the bytes bound at copy rate bw, or `none` where us < 0 or > 1e29 (not run) */
 static void print_us(double us, double bytes, double bw, const char *none) {
   if (us < 0 || us > 1e29) printf(" %14s", none);
-  else printf(" %7.1f (%3.0f%%)", us, 100.0 * bytes / (us * 1e-6) / bw);
+  else printf(" %7.1f (%3.0f%%)", us, pct(us, bytes, bw));
 }
 
 /* One shape's rotated FP8 weights, 4 activation buffers of `rows` rows (bf16 fill, or the bytes `byte`) and an
@@ -251,7 +253,7 @@ static void bench_mid(lt_backend *b, const cudaDeviceProp &p, double bw) {
       const int N = shapes[si][0], K = shapes[si][1], M = 1 << mi;
       const double bytes = lin_bytes(N, K, M);
       printf("%6dx%-6d %3d", N, K, M);
-      for (int kc = 0; kc < 4; kc++) printf(" %7.1f (%3.0f%%)", dec[si][mi][kc], 100.0 * bytes / (dec[si][mi][kc] * 1e-6) / bw);
+      for (int kc = 0; kc < 4; kc++) print_us(dec[si][mi][kc], bytes, bw, "-");
       printf("\n");
     }
   printf("\nthe GEMM alone (x already e4m3 + scales, as where the op before quantises; same bytes bound), us per call\n");
@@ -360,7 +362,7 @@ static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
     printf("%6dx%-6d %6.1f", N, K, N * (double)K / 1e6);
     for (int m = 0; m < 4; m++) {
       if (m == 1) printf(" %4d", S);
-      printf(" %7.2f (%4.0f%%)", us[m], 100.0 * N * (double)K / (us[m] * 1e-6) / bw);
+      printf(" %7.2f (%4.0f%%)", us[m], pct(us[m], N * (double)K, bw));
     }
     printf("\n");
     for (int i = 0; i < nw; i++) b->weight_free(b, &ws[i]);
@@ -528,7 +530,7 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
     bytes[3] = (double)N1 * K + (double)M * K * 2 + (double)M * N1 * 2;
     bytes[4] = (double)N2 * K + (double)M * K * 2 + (double)M * N2 * 2;
     printf("%3d", M);
-    for (int f = 0; f < 5; f++) printf(" %7.1f (%3.0f%%)", us[f], 100.0 * bytes[f] / (us[f] * 1e-6) / bw);
+    for (int f = 0; f < 5; f++) print_us(us[f], bytes[f], bw, "-");
     printf("\n");
   }
   fp8_set_free(b, s1);
@@ -559,8 +561,8 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   const double t_cp = time_lin(&a, 30);
   printf("\nsweep %dx%d M=%d (xin %d, quant skip %d): auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us "
          "(%.0f%%), with its 4-warpgroup form %.2f us (%.0f%%), cp.async kernel %.2f us; TMA kernel, us, columns S = 1 "
-         "2 3 4 6 8\n", N, K, M, xin, skip, t_auto, 100.0 * bytes / (t_auto * 1e-6) / bw, t_narrow,
-         100.0 * bytes / (t_narrow * 1e-6) / bw, t_wide4, 100.0 * bytes / (t_wide4 * 1e-6) / bw, t_cp);
+         "2 3 4 6 8\n", N, K, M, xin, skip, t_auto, pct(t_auto, bytes, bw), t_narrow, pct(t_narrow, bytes, bw), t_wide4,
+         pct(t_wide4, bytes, bw), t_cp);
   lt_fp8_wg_tma = 1;
   lt_fp8_wg_xin = xin;
   lt_fp8_quant_skip = skip;
@@ -577,7 +579,7 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
       }
       printf("\n");
     }
-  printf("best %.2f us (%.0f%%)\n", best, 100.0 * bytes / (best * 1e-6) / bw);
+  printf("best %.2f us (%.0f%%)\n", best, pct(best, bytes, bw));
   lt_fp8_wg_cfg = lt_fp8_tma_st = lt_fp8_wg_s = 0;
   lt_fp8_wg_tma = lt_fp8_wg_xin = lt_fp8_quant_skip = 0;
   lt_cuda_gemm_force = 0;

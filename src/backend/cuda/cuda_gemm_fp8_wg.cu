@@ -10,8 +10,8 @@
  * Layouts index-checked by scripts/fp8_wg_model.py; tested against the CPU in test_cuda_core. lt_cuda_fp8_wg
  * declines (*done = 0) outside what it serves. Above 32 rows, and at ≤ 8 rows with x quantised in its blocks, the
  * same plan runs with its tiles fed by the TMA (cuda_gemm_fp8_tma.cuh, included below: a producer warp and an
- * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows of one weight the TMA kernel takes a
- * plan of its own (lt_f8t_choose_wide: 2 or 4 warpgroups, one block per SM). */
+ * mbarrier ring; the same bits); at 57..64 rows over ≥ 16 tiles of 128 rows (one weight or linear_pair's two) the
+ * TMA kernel takes a plan of its own (lt_f8t_choose_wide: 2 or 4 warpgroups, one block per SM). */
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_gemv_common.cuh"
@@ -269,6 +269,10 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
 }
 
 static int64_t lt_f8w_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* row tiles of R weight rows over w (and w2 after it, when not NULL) */
+static int64_t lt_f8w_tiles(const lt_weight *w, const lt_weight *w2, int R) {
+  return lt_f8w_cdiv(w->n, R) + (w2 ? lt_f8w_cdiv(w2->n, R) : 0);
+}
 
 template <int N8, int WG, int ST, bool QX = false>
 static latte_status lt_f8w_launch(lt_cuda_ctx *c, int tiles, int S, size_t smem, const lt_f8w_args &a) {
@@ -346,7 +350,7 @@ static int lt_f8w_choose_at(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
   if (!lt_f8w_weight_ok(w) || (w2 && (!lt_f8w_weight_ok(w2) || w2->k != w->k))) return 0;
   if (rows < 1 || rows > LT_F8W_MAX_ROWS) return 0;
   const int G = (int)(w->k / 128), N8 = (rows + 7) / 8, NN = 8 * N8, R = 64 * WG;
-  const int64_t tiles1 = lt_f8w_cdiv(w->n, R), tiles = tiles1 + (w2 ? lt_f8w_cdiv(w2->n, R) : 0);
+  const int64_t tiles1 = lt_f8w_cdiv(w->n, R), tiles = lt_f8w_tiles(w, w2, R);
   if (tiles > INT32_MAX) return 0;
   const size_t cap = (size_t)c->smem_optin;
   if (S < 1) {
@@ -444,17 +448,15 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
                               lt_f8w_plan *t) {
   if (rows <= 56 || !lt_fp8_tma_wide || (w2 && lt_fp8_tma_wide < 2)) return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
-  if (lt_f8w_cdiv(w->n, 128) + (w2 ? lt_f8w_cdiv(w2->n, 128) : 0) < 16) return 0;
-  int WG = lt_fp8_tma_wide_wg == 2 || lt_fp8_tma_wide_wg == 4 ? lt_fp8_tma_wide_wg : 4;
-  int64_t tiles, S;
-  for (;;) {  /* (automatic: the 4-warpgroup plan first, 2 where its blocks have < 16 groups) */
-    tiles = lt_f8w_cdiv(w->n, 64 * WG) + (w2 ? lt_f8w_cdiv(w2->n, 64 * WG) : 0);
-    S = c->sm_count / tiles;
-    if (S < 1) S = 1;
-    if (S > (WG == 4 ? 8 : 6)) S = WG == 4 ? 8 : 6;
-    if (WG == 2 || lt_fp8_tma_wide_wg == 4 || lt_f8w_cdiv(w->k / 128, S) >= 16) break;
-    WG = 2;
-  }
+  if (lt_f8w_tiles(w, w2, 128) < 16) return 0;
+  /* the largest K split ≤ 8 (4 warpgroups) or ≤ 6 (2) with one block per SM */
+  auto split = [&](int WG) {
+    const int64_t S = c->sm_count / lt_f8w_tiles(w, w2, 64 * WG), most = WG == 4 ? 8 : 6;
+    return S < 1 ? (int64_t)1 : S > most ? most : S;
+  };
+  int WG = lt_fp8_tma_wide_wg == 2 ? 2 : 4;
+  int64_t S = split(WG);
+  if (WG == 4 && lt_fp8_tma_wide_wg != 4 && lt_f8w_cdiv(w->k / 128, S) < 16) S = split(WG = 2);  /* automatic */
   lt_f8w_plan q;
   if (!lt_f8w_choose_at(c, w, w2, rows, WG, (int)S, 4, &q) || q.tiles * q.S > c->sm_count) return 0;
   return lt_f8t_choose(c, q, rows, t, 0, 1);
