@@ -540,6 +540,97 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
 /* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 / 4 × ring stages (0 = auto) × K split,
  * with x quantised in the blocks where LT_BENCH_XIN=1 (≤ 8 rows, 1 warpgroup), else by the quantisation launch
  * (LT_BENCH_QSKIP=1: left quantised, the GEMM alone); the automatic dispatch and the cp.async kernel first. */
+#ifdef LT_PROBE_ON
+/* ---- `bench_gemm probe N K M ...` (a build with -DLT_PROBE_ON only): the timeline of one graph replay of g_group
+ * calls, from the probes of lt_k_quant_rows and the TMA FP8 kernel (cuda_probe.cuh): per call, µs from the
+ * replay's first block start — the quantisation's first start / median wait return / last end; the GEMM's blocks,
+ * first and last start, median wait return, median first full stage, median and last end of the MMA loop, median
+ * block barrier after it, median and last end — and the steady-state phases averaged over the middle calls; the
+ * automatic dispatch, then over x left quantised (QSKIP). The knob env of `prof` applies; LT_BENCH_PROBE=0 times
+ * the probe build without recording. */
+extern "C" void lt_probe_set_f8t(void *);
+extern "C" void lt_probe_set_q(void *);
+extern "C" int lt_probe_seq_f8t, lt_probe_seq_q, lt_probe_flags;
+static double pq(std::vector<double> v, double q) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[(size_t)(q * (v.size() - 1))];
+}
+static void bench_probe(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
+  if (getenv("LT_BENCH_WG_CFG")) lt_fp8_wg_cfg = atoi(getenv("LT_BENCH_WG_CFG"));
+  if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
+  if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
+  if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+  /* 1 record the timeline (default); 0 not (the probe build's own time per call) */
+  lt_probe_flags = getenv("LT_BENCH_PROBE") ? atoi(getenv("LT_BENCH_PROBE")) : 1;
+  const size_t cnt = (size_t)2 * 16 * 1024 * 16;
+  unsigned long long *d, *h = (unsigned long long *)malloc(cnt * 8);
+  CK(cudaMalloc(&d, cnt * 8));
+  lt_probe_set_f8t(d);
+  lt_probe_set_q(d);
+  fp8_set f = fp8_set_new(N, K, (size_t)p.l2CacheSize, M, -1);
+  for (int qs = 0; qs < 2; qs++) {
+    lt_fp8_quant_skip = qs;
+    lin_arg a = f.lin(b, M);
+    LT(lt_cuda_linear(b, a.x[0], K, &a.w[0], a.y, M));
+    CK(cudaStreamSynchronize(g_st));
+    CK(cudaMemset(d, 0, cnt * 8));
+    lt_probe_seq_f8t = lt_probe_seq_q = 0;
+    const double us = time_med(run_lin, &a, 30) * 1e3;
+    CK(cudaMemcpy(h, d, cnt * 8, cudaMemcpyDeviceToHost));
+    unsigned long long t0 = ~0ull;
+    for (size_t i = 0; i < cnt; i += 16)
+      if (h[i] && h[i] < t0) t0 = h[i];
+    printf("\nprobe %dx%d M=%d %s: %.2f us per call (%.0f%% of the bytes bound); us from the replay's first block\n", N, K,
+           M, qs ? "x quantised (QSKIP)" : "auto", us, pct(us, lin_bytes(N, K, M), bw));
+    printf("%4s | %6s %6s %6s | %5s %6s %6s %6s %6s %6s %6s %6s %6s %6s | %s\n", "call", "q.beg", "q.wait", "q.end", "blks",
+           "g.beg0", "g.beg1", "g.wait", "g.1st", "g.mma", "g.mmax", "g.sync", "g.end", "g.endx",
+           "SMs with 2 of its blocks: their median end");
+    double ph[5] = {0, 0, 0, 0, 0}, prev_end = -1;
+    int nph = 0;
+    for (int j = 0; j < g_group && j < 16; j++) {
+      std::vector<double> v[2][16], end2;
+      std::vector<int> sm(1024, 0);
+      for (int r = 0; r < 2; r++)
+        for (int blk = 0; blk < 1024; blk++) {
+          const unsigned long long *e = h + (((size_t)r * 16 + j) * 1024 + blk) * 16;
+          if (!e[0]) continue;
+          for (int q = 0; q < 16; q++)
+            if (e[q] && q != 7) v[r][q].push_back((double)(e[q] - t0) / 1e3);
+          if (r == 0 && e[7]) sm[(int)((e[7] & 0xffff) - 1) & 1023]++;
+        }
+      int two = 0;
+      for (int blk = 0; blk < 1024; blk++) {
+        const unsigned long long *e = h + ((size_t)j * 1024 + blk) * 16;
+        if (e[0] && e[7] && e[5] && sm[(int)((e[7] & 0xffff) - 1) & 1023] > 1) end2.push_back((double)(e[5] - t0) / 1e3);
+      }
+      for (int s = 0; s < 1024; s++) two += sm[s] > 1;
+      printf("%4d | %6.2f %6.2f %6.2f | %5zu %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f | %d: %.2f\n", j,
+             pq(v[1][0], 0), pq(v[1][1], 0.5), pq(v[1][2], 1), v[0][0].size(), pq(v[0][0], 0), pq(v[0][0], 1),
+             pq(v[0][1], 0.5), pq(v[0][2], 0.5), pq(v[0][3], 0.5), pq(v[0][3], 1), pq(v[0][4], 0.5), pq(v[0][5], 0.5),
+             pq(v[0][5], 1), two, pq(end2, 0.5));
+      if (j >= 2 && j + 1 < g_group && prev_end > 0) {  /* steady-state phases (µs) */
+        ph[0] += pq(v[0][1], 0.5) - prev_end;          /* previous call's last block end → wait return */
+        ph[1] += pq(v[0][2], 0.5) - pq(v[0][1], 0.5);  /* wait → first tile */
+        ph[2] += pq(v[0][3], 0.5) - pq(v[0][2], 0.5);  /* first tile → last MMA */
+        ph[3] += pq(v[0][5], 0.5) - pq(v[0][3], 0.5);  /* last MMA → end (epilogue) */
+        ph[4] += pq(v[0][5], 1) - pq(v[0][5], 0.5);    /* median → last block end */
+        nph++;
+      }
+      prev_end = pq(v[0][5], 1);
+    }
+    if (nph)
+      printf("phases (median block, calls 2..%d, us): prev end -> wait %.2f, wait -> 1st tile %.2f, 1st -> last MMA %.2f, "
+             "MMA -> end %.2f, median -> last end %.2f\n", g_group - 2, ph[0] / nph, ph[1] / nph, ph[2] / nph, ph[3] / nph,
+             ph[4] / nph);
+  }
+  lt_fp8_quant_skip = 0;
+  fp8_set_free(b, f);
+  CK(cudaFree(d));
+  free(h);
+}
+#endif
+
 static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
   const int Ss[6] = {1, 2, 3, 4, 6, 8}, STs[8] = {0, 2, 3, 4, 6, 8, 12, 16};
   const int xin = getenv("LT_BENCH_XIN") ? atoi(getenv("LT_BENCH_XIN")) : 2;
@@ -643,6 +734,13 @@ int main(int argc, char **argv) {
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
   if (getenv("LT_BENCH_TMA_WIDE")) lt_fp8_tma_wide = atoi(getenv("LT_BENCH_TMA_WIDE"));  /* the wide TMA plan: 0 off, 2 pairs too */
   if (getenv("LT_BENCH_WIDE_WG")) lt_fp8_tma_wide_wg = atoi(getenv("LT_BENCH_WIDE_WG"));  /* ... its warpgroups, 2 or 4 */
+#ifdef LT_PROBE_ON
+  if (argc > 4 && !strcmp(argv[1], "probe")) {
+    for (int i = 2; i + 2 < argc; i += 3) bench_probe(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));
+    b->destroy(b);
+    return 0;
+  }
+#endif
   if (argc > 4 && !strcmp(argv[1], "sweep")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_sweep(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));
     b->destroy(b);

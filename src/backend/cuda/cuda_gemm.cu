@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/cuda_fp8.cuh"
+#include "backend/cuda/cuda_probe.cuh"
 #include <cooperative_groups.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -98,8 +99,15 @@ static latte_status gemm_priv(const lt_weight *w, lt_gemm_priv **out) {
 /* One warp per (row m, 128-group g): lt_quant_group4 (cuda_fp8.cuh), as the CPU's lt_cpu_quant_rows.
  * xq [M, kq] (kq = k rounded up to 128, zero padded); scales s = amax/448 stored group-major
  * sc[g * M + m] (cuBLASLt's VEC128 layout for the B operand). */
-__global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc) {
+#ifdef LT_PROBE_ON
+LT_PROBE_DECL(lt_probe_set_q)
+extern "C" int lt_probe_seq_q, lt_probe_flags;
+int lt_probe_seq_q = 0;
+#endif
+__global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc LT_PROBE_ARG) {
+  if (threadIdx.x == 0) { LT_PROBE(1, blockIdx.x, 0); LT_PROBE(1, blockIdx.x, 7); }
   LT_PDL_ENTER();  /* x comes from the previous kernel; the next (the mid-size FP8 kernel) may start its weights */
+  if (threadIdx.x == 0) LT_PROBE(1, blockIdx.x, 1);
   int64_t wid = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
   int lane = threadIdx.x & 31, G = kq / 128;
   if (wid >= (int64_t)M * G) return;
@@ -111,6 +119,7 @@ __global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq,
   float s;
   *(uint32_t *)(xq + (int64_t)m * kq + k0) = lt_quant_group4(v, &s);
   if (lane == 0) sc[(int64_t)g * M + m] = s;
+  if (threadIdx.x == 0) LT_PROBE(1, blockIdx.x, 2);
 }
 
 /* Measuring only (bench_gemm; never set by the library): 1 = lt_cuda_fp8_quant_x hands back the scratch as the
@@ -140,7 +149,7 @@ extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64
   if (lt_fp8_quant_skip) return LATTE_OK;
   const int64_t warps = (int64_t)rows * G;
   LT_CUDA_TRY(lt_launch(lt_k_quant_rows, dim3((unsigned)cdiv(warps, 8)), dim3(256), 0, c->stream, (const bf16 *)x, xs,
-                        rows, k, kq, *xq, *xsc));
+                        rows, k, kq, *xq, *xsc LT_PROBE_PASS((lt_probe_seq_q++ & 255) | (lt_probe_flags & 1) << 8)));
   LT_LAUNCH_CHECK("lt_k_quant_rows");
   return LATTE_OK;
 }

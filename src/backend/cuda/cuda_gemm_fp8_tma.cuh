@@ -7,7 +7,8 @@
  * One block per SM is the aim (the ring takes the shared memory); the arithmetic per group and the epilogue are
  * the cp.async kernel's, so at the same K split the two give the same bits. QX (≤ 8 rows): no x tiles in the ring
  * and no quantisation launch before it: the consumers quantise the block's K range of bf16 x into shared memory
- * (lt_f8w_tokens) while the W copies fly. docs/cuda-gemm.md ("TMA"). */
+ * (lt_f8w_tokens) while the W copies fly. W copies carry an L2 evict-first policy (read once per call: x, y and the
+ * scales stay in L2). docs/cuda-gemm.md ("TMA", "The linear's timeline"). */
 
 /* the tensor maps of one launch: W of a.o[0] and a.o[1] (box R × 128), xq [M, K] (box NN × 128) */
 typedef struct {
@@ -33,7 +34,7 @@ static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs, bool QX) {
  * then acc += partial · sw · sx. ST is a launch argument. WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
 template <int N8, int WG, bool QX>
 __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
-                                                                  const int ST) {
+                                                                  const int ST LT_PROBE_ARG) {
   LT_PDL_LAUNCH_NEXT();
   constexpr int TC = WG * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = lt_f8t_stage_bytes(WG, NN, QX);
   constexpr int RP = R + LT_F8W_TPAD;
@@ -49,7 +50,12 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
   const lt_f8w_out o = a.o[sec];
   const int tid = threadIdx.x, n0 = ((int)blockIdx.x - (sec ? a.tiles1 : 0)) * R, kb = blockIdx.z * a.kslice;
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
+#ifdef LT_PROBE_ON
+  const int pblk = (int)(blockIdx.x + gridDim.x * blockIdx.z);
+#endif
+  if (tid == 0) { LT_PROBE(0, pblk, 0); LT_PROBE(0, pblk, 7); }
 
+  const uint64_t wpol = lt_l2_evict_first();  /* W: read once per call, evicted first (x, y and scales stay in L2) */
   if (tid == TC) {
     for (int s = 0; s < ST; s++) {
       lt_mbar_init(full + s, 1);
@@ -62,7 +68,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
      * would otherwise delay the stream's start) and before the PDL wait (weights never change) */
     for (int s = 0; s < min(ng, ST); s++) {
       lt_mbar_expect_tx(full + s, STAGE);
-      lt_tma_load_2d(ring + (size_t)s * STAGE, &tm.w[sec], full + s, n0, kb + s * 128);
+      lt_tma_load_2d_pol(ring + (size_t)s * STAGE, &tm.w[sec], full + s, n0, kb + s * 128, wpol);
     }
   }
   for (int i = tid; i < WG * ng; i += TC + 32) {
@@ -84,7 +90,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
         const int s = i % ST;
         lt_mbar_wait(empty + s, (uint32_t)((i / ST - 1) & 1));
         lt_mbar_expect_tx(full + s, STAGE);
-        lt_tma_load_2d(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128);
+        lt_tma_load_2d_pol(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128, wpol);
         if (!QX) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
       }
     } else {
@@ -93,6 +99,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     __syncwarp();  /* lanes 1..31 wait for lane 0's loop: the barrier below is warp-aligned */
   } else {  /* the consumer warpgroups */
     LT_PDL_WAIT();
+    if (tid == 0) LT_PROBE(0, pblk, 1);
     lt_f8w_tokens<NN, TC, QX>(a, kb, ng, xall, sxs, tid);  /* QX: x quantised here while the W copies fly */
     if (QX) lt_fence_proxy_async();                      /* its x tiles → the wgmma (async proxy) */
     asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token side, among the consumers */
@@ -102,6 +109,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     for (int i = 0; i < ng; i++) {
       const int s = i % ST;
       lt_mbar_wait(full + s, (uint32_t)((i / ST) & 1));
+      if (tid == 0 && i == 0) LT_PROBE(0, pblk, 2);
       const uint32_t sb = ring_sa + (uint32_t)(s * STAGE);
       const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);
       const uint64_t db = lt_wg_desc(QX ? lt_smem_u32(xall) + (uint32_t)(i * NN * 128) : sb + (uint32_t)WB, 16, 1024);
@@ -111,12 +119,15 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
       const float sw = sws[wg * gs + i];
       lt_wg_fp8_scale_add<N8>(acc, p, sw, sw, sxs + i * NN + 2 * t);
     }
+    if (tid == 0) LT_PROBE(0, pblk, 3);
   }
   __syncthreads();  /* every copy consumed, every wgmma done: the ring becomes the partial tile [NN][RP] */
+  if (tid == 0) LT_PROBE(0, pblk, 4);
 
   float *tile = (float *)ring;
   if (tid < TC) lt_f8w_tile_put<N8, RP>(tile, acc, tid);
   lt_cluster_sum_store<R, NN, TC>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
+  if (tid == 0) LT_PROBE(0, pblk, 5);
 }
 
 template <int N8, int WG, bool QX = false>
@@ -129,7 +140,7 @@ static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size
   }
   cudaLaunchAttribute at[2];
   const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128 + 32, smem, c->stream);
-  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m, ST);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m, ST LT_PROBE_PASS((lt_probe_seq_f8t++ & 255) | lt_probe_flags << 8));
   if (e != cudaSuccess)
     return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_tma (rows %d, n %d%s, k %d, grid %d×%d, ST %d, smem %zu): %s",
                   __FILE__, __LINE__, a.M, a.o[0].N, a.tiles1 < tiles ? " + a second weight" : "", a.K, tiles, S, ST,

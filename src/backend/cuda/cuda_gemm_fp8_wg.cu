@@ -19,6 +19,7 @@
 #include "backend/cuda/cuda_wgmma.cuh"
 #include "backend/cuda/cuda_fp8.cuh"
 #include "backend/cuda/cuda_tma.cuh"
+#include "backend/cuda/cuda_probe.cuh"
 #include <stdint.h>
 #include <string.h>
 
@@ -318,6 +319,11 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
   }
 }
 
+#ifdef LT_PROBE_ON
+LT_PROBE_DECL(lt_probe_set_f8t)
+extern "C" int lt_probe_seq_f8t, lt_probe_flags;
+int lt_probe_seq_f8t = 0, lt_probe_flags = 0;
+#endif
 #include "backend/cuda/cuda_gemm_fp8_tma.cuh"
 
 /* The launch shape of one weight (or two over the same x) at `rows` tokens (lt_f8w_choose, or lt_f8t_choose for

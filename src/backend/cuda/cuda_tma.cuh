@@ -57,6 +57,21 @@ static __device__ __forceinline__ void lt_tma_load_2d(void *dst, const CUtensorM
                ::"r"(lt_smem_u32(dst)), "l"((uint64_t)m), "r"(lt_smem_u32(bar)), "r"(c), "r"(r)
                : "memory");
 }
+/* an L2 policy under which what a load brings in is evicted first: for bytes read once per forward (weights), so
+ * that streaming them does not push out of L2 what the next kernels read (activations, scales) */
+static __device__ __forceinline__ uint64_t lt_l2_evict_first(void) {
+  uint64_t p;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+  return p;
+}
+/* lt_tma_load_2d under L2 policy `pol` (lt_l2_evict_first) */
+static __device__ __forceinline__ void lt_tma_load_2d_pol(void *dst, const CUtensorMap *m, uint64_t *bar, int r, int c,
+                                                          uint64_t pol) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+               " [%0], [%1, {%3, %4}], [%2], %5;\n"
+               ::"r"(lt_smem_u32(dst)), "l"((uint64_t)m), "r"(lt_smem_u32(bar)), "r"(c), "r"(r), "l"(pol)
+               : "memory");
+}
 static __device__ __forceinline__ void lt_tma_prefetch_desc(const CUtensorMap *m) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)m) : "memory");
 }
