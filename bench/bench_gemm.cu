@@ -17,6 +17,7 @@ extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide, lt_fp8_tma_wide_wg;
+extern "C" int lt_fp8_quant_early;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -734,6 +735,7 @@ int main(int argc, char **argv) {
          bw / 1e9, bf16_rate / 1e12, fp8_rate / 1e12);
   if (getenv("LT_BENCH_TMA_WIDE")) lt_fp8_tma_wide = atoi(getenv("LT_BENCH_TMA_WIDE"));  /* the wide TMA plan: 0 off, 2 pairs too */
   if (getenv("LT_BENCH_WIDE_WG")) lt_fp8_tma_wide_wg = atoi(getenv("LT_BENCH_WIDE_WG"));  /* ... its warpgroups, 2 or 4 */
+  if (getenv("LT_BENCH_QEARLY")) lt_fp8_quant_early = atoi(getenv("LT_BENCH_QEARLY"));  /* ... launched early: 0 off */
 #ifdef LT_PROBE_ON
   if (argc > 4 && !strcmp(argv[1], "probe")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_probe(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));

@@ -104,8 +104,12 @@ LT_PROBE_DECL(lt_probe_set_q)
 extern "C" int lt_probe_seq_q, lt_probe_flags;
 int lt_probe_seq_q = 0;
 #endif
-__global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc LT_PROBE_ARG) {
+__global__ void lt_k_quant_rows(const bf16 *x, int64_t xs, int M, int K, int kq, uint8_t *xq, float *sc,
+                                int early LT_PROBE_ARG) {
   if (threadIdx.x == 0) { LT_PROBE(1, blockIdx.x, 0); LT_PROBE(1, blockIdx.x, 7); }
+  /* early: the next kernel reads nothing but weights before its own wait (the wide TMA plan), so it may launch
+   * before this one's wait, and its weight prologue overlap this kernel's wait as well */
+  if (early) LT_PDL_LAUNCH_NEXT();
   LT_PDL_ENTER();  /* x comes from the previous kernel; the next (the mid-size FP8 kernel) may start its weights */
   if (threadIdx.x == 0) LT_PROBE(1, blockIdx.x, 1);
   int64_t wid = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -141,17 +145,22 @@ extern "C" latte_status lt_cuda_fp8_xq_buf(lt_cuda_ctx *c, int rows, int k, uint
 }
 
 /* x [rows, k] (bf16, row stride xs) → xq [rows, kq] e4m3 and scales [kq/128][rows] (lt_cuda_fp8_xq_buf), one
- * launch of lt_k_quant_rows. */
-extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
-                                            float **xsc) {
+ * launch of lt_k_quant_rows (early: it lets the next kernel launch at its entry — for a next kernel that reads only
+ * weights before its PDL wait). */
+extern "C" latte_status lt_cuda_fp8_quant_x_early(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k,
+                                                  uint8_t **xq, float **xsc, int early) {
   const int kq = (int)cdiv(k, 128) * 128, G = kq / 128;
   LT_TRY(lt_cuda_fp8_xq_buf(c, rows, k, xq, xsc));
   if (lt_fp8_quant_skip) return LATTE_OK;
   const int64_t warps = (int64_t)rows * G;
   LT_CUDA_TRY(lt_launch(lt_k_quant_rows, dim3((unsigned)cdiv(warps, 8)), dim3(256), 0, c->stream, (const bf16 *)x, xs,
-                        rows, k, kq, *xq, *xsc LT_PROBE_PASS((lt_probe_seq_q++ & 255) | (lt_probe_flags & 1) << 8)));
+                        rows, k, kq, *xq, *xsc, early LT_PROBE_PASS((lt_probe_seq_q++ & 255) | (lt_probe_flags & 1) << 8)));
   LT_LAUNCH_CHECK("lt_k_quant_rows");
   return LATTE_OK;
+}
+extern "C" latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
+                                            float **xsc) {
+  return lt_cuda_fp8_quant_x_early(c, x, xs, rows, k, xq, xsc, 0);
 }
 
 /* ============================ FP8 GEMM: our mma.sync kernel ============================ */

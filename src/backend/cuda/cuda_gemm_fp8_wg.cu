@@ -450,6 +450,11 @@ static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
 extern "C" int lt_fp8_tma_wide, lt_fp8_tma_wide_wg, lt_fp8_tma_wide_runs;
 int lt_fp8_tma_wide = 2, lt_fp8_tma_wide_wg = 0;
 int lt_fp8_tma_wide_runs = 0;  /* launches of the wide plan so far (tests: that a case ran it) */
+/* 1 (default): the x quantisation before the wide plan lets it launch at the quantisation's entry (safe: the wide
+ * plan's blocks read only weights before their PDL wait; session 9 measured this early launch slower before the
+ * narrower plans and linear_pair's two-launch form, hence only here); 0 off (bench_gemm LT_BENCH_QEARLY) */
+extern "C" int lt_fp8_quant_early;
+int lt_fp8_quant_early = 1;
 static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
                               lt_f8w_plan *t) {
   if (rows <= 56 || !lt_fp8_tma_wide || (w2 && lt_fp8_tma_wide < 2)) return 0;
@@ -581,7 +586,10 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   }
   uint8_t *xq;
   float *xqs;
-  LT_TRY(lt_cuda_fp8_quant_x(c, x, x_stride, rows, a.K, &xq, &xqs));
+  /* before the wide plan (its blocks read only W and weight scales before their wait) the quantisation lets the
+   * GEMM launch at its entry (lt_fp8_quant_early) */
+  const int early = lt_fp8_quant_early && lt_f8t_choose_wide(c, w, w2, rows, &t);
+  LT_TRY(lt_cuda_fp8_quant_x_early(c, x, x_stride, rows, a.K, &xq, &xqs, early));
   return lt_f8w_run_q(c, p, a, xq, xqs, rows, w, w2);
 }
 

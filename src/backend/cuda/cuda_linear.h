@@ -33,6 +33,10 @@ latte_status lt_cuda_fp8_wg_pair(lt_backend *b, const void *x, int64_t x_stride,
 latte_status lt_cuda_fp8_xq_buf(lt_cuda_ctx *c, int rows, int k, uint8_t **xq, float **xsc);
 latte_status lt_cuda_fp8_quant_x(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
                                  float **xsc);
+/* ... early != 0: the launch lets the next kernel launch at its entry (a next kernel that reads only weights
+ * before its PDL wait: the wide TMA plan) */
+latte_status lt_cuda_fp8_quant_x_early(lt_cuda_ctx *c, const void *x, int64_t xs, int rows, int k, uint8_t **xq,
+                                       float **xsc, int early);
 /* cuda_gemm.cu: 1 when lt_cuda_linear would give e4m3 W at rows to the wgmma kernel (the automatic dispatch
  * or force 6) — where a producer may hand it quantised x instead */
 int lt_cuda_fp8_wg_takes(lt_backend *b, const lt_weight *w, int rows);
