@@ -538,9 +538,6 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
   fp8_set_free(b, s2);
 }
 
-/* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 / 4 × ring stages (0 = auto) × K split,
- * with x quantised in the blocks where LT_BENCH_XIN=1 (≤ 8 rows, 1 warpgroup), else by the quantisation launch
- * (LT_BENCH_QSKIP=1: left quantised, the GEMM alone); the automatic dispatch and the cp.async kernel first. */
 #ifdef LT_PROBE_ON
 /* ---- `bench_gemm probe N K M ...` (a build with -DLT_PROBE_ON only): the timeline of one graph replay of g_group
  * calls, from the probes of lt_k_quant_rows and the TMA FP8 kernel (cuda_probe.cuh): per call, µs from the
@@ -632,6 +629,10 @@ static void bench_probe(lt_backend *b, const cudaDeviceProp &p, double bw, int N
 }
 #endif
 
+/* One shape's TMA-kernel knobs swept (`bench_gemm sweep N K M`): warpgroups 1 / 2 / 4 × ring stages (0 = auto) × K split,
+ * with x quantised in the blocks where LT_BENCH_XIN=1 (≤ 8 rows, 1 warpgroup), else by the quantisation launch
+ * (LT_BENCH_QSKIP=1: left quantised, the GEMM alone); the automatic dispatch and the cp.async kernel first, always
+ * from bf16 x with the quantisation (neither knob applies to them). */
 static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
   const int Ss[6] = {1, 2, 3, 4, 6, 8}, STs[8] = {0, 2, 3, 4, 6, 8, 12, 16};
   const int xin = getenv("LT_BENCH_XIN") ? atoi(getenv("LT_BENCH_XIN")) : 2;
@@ -651,10 +652,10 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   lt_cuda_gemm_force = 6;
   lt_fp8_wg_tma = 2;
   const double t_cp = time_lin(&a, 30);
-  printf("\nsweep %dx%d M=%d (xin %d, quant skip %d): auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us "
-         "(%.0f%%), with its 4-warpgroup form %.2f us (%.0f%%), cp.async kernel %.2f us; TMA kernel, us, columns S = 1 "
-         "2 3 4 6 8\n", N, K, M, xin, skip, t_auto, pct(t_auto, bytes, bw), t_narrow, pct(t_narrow, bytes, bw), t_wide4,
-         pct(t_wide4, bytes, bw), t_cp);
+  printf("\nsweep %dx%d M=%d: auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us (%.0f%%), with its "
+         "4-warpgroup form %.2f us (%.0f%%), cp.async kernel %.2f us (these four from bf16 x, quantisation included); "
+         "TMA kernel (xin %d, quant skip %d), us, columns S = 1 2 3 4 6 8\n", N, K, M, t_auto, pct(t_auto, bytes, bw),
+         t_narrow, pct(t_narrow, bytes, bw), t_wide4, pct(t_wide4, bytes, bw), t_cp, xin, skip);
   lt_fp8_wg_tma = 1;
   lt_fp8_wg_xin = xin;
   lt_fp8_quant_skip = skip;
