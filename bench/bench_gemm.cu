@@ -34,6 +34,15 @@ static int g_group = 10;
 /* median time (ms) per call of `reps` groups of g_group back-to-back calls (as in a forward pass) */
 static double time_med(run_fn fn, void *arg, int reps) { return lt_bench_time(g_st, fn, arg, reps, g_group, g_graph) / 1e3; }
 
+/* The wgmma FP8 kernel's knobs from the environment (`prof`, `probe`): LT_BENCH_WG_CFG (warpgroups), _WG_S (K split),
+ * _WG_TMA (1 TMA feed, 2 cp.async), _TMA_ST (TMA ring stages) */
+static void wg_knobs_from_env() {
+  if (getenv("LT_BENCH_WG_CFG")) lt_fp8_wg_cfg = atoi(getenv("LT_BENCH_WG_CFG"));
+  if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
+  if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
+  if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+}
+
 /* ---- raw cuBLASLt dense GEMM (bf16 or FP8 per-tensor), 8192³ ---- */
 struct dense_arg {
   cublasLtHandle_t lt; cublasLtMatmulDesc_t op; cublasLtMatrixLayout_t la, lb, lc, ld;
@@ -555,10 +564,7 @@ static double pq(std::vector<double> v, double q) {
   return v[(size_t)(q * (v.size() - 1))];
 }
 static void bench_probe(lt_backend *b, const cudaDeviceProp &p, double bw, int N, int K, int M) {
-  if (getenv("LT_BENCH_WG_CFG")) lt_fp8_wg_cfg = atoi(getenv("LT_BENCH_WG_CFG"));
-  if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
-  if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
-  if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+  wg_knobs_from_env();
   /* 1 record the timeline (default); 0 not (the probe build's own time per call) */
   lt_probe_flags = getenv("LT_BENCH_PROBE") ? atoi(getenv("LT_BENCH_PROBE")) : 1;
   const size_t cnt = (size_t)2 * 16 * 1024 * 16;
@@ -710,11 +716,7 @@ int main(int argc, char **argv) {
     fill(x[0], (size_t)M * K, 1.0f, 5u);
     CK(cudaMalloc(&y, (size_t)M * N * 2));
     lt_cuda_gemm_force = argc > 5 ? atoi(argv[5]) : 5;
-    /* the wgmma FP8 kernel's knobs, for profiling one configuration */
-    if (getenv("LT_BENCH_WG_CFG")) lt_fp8_wg_cfg = atoi(getenv("LT_BENCH_WG_CFG"));
-    if (getenv("LT_BENCH_WG_S")) lt_fp8_wg_s = atoi(getenv("LT_BENCH_WG_S"));
-    if (getenv("LT_BENCH_WG_TMA")) lt_fp8_wg_tma = atoi(getenv("LT_BENCH_WG_TMA"));
-    if (getenv("LT_BENCH_TMA_ST")) lt_fp8_tma_st = atoi(getenv("LT_BENCH_TMA_ST"));
+    wg_knobs_from_env();  /* the wgmma FP8 kernel's knobs, for profiling one configuration */
     if (getenv("LT_BENCH_XIN")) lt_fp8_wg_xin = atoi(getenv("LT_BENCH_XIN"));
     const int reps = getenv("LT_BENCH_REPS") ? atoi(getenv("LT_BENCH_REPS")) : 20;
     for (int i = 0; i < reps; i++) LT(lt_cuda_linear(b, x[0], K, &ws[0], y, M));

@@ -154,7 +154,8 @@ extern "C" latte_status lt_cuda_fp8_quant_x_early(lt_cuda_ctx *c, const void *x,
   if (lt_fp8_quant_skip) return LATTE_OK;
   const int64_t warps = (int64_t)rows * G;
   LT_CUDA_TRY(lt_launch(lt_k_quant_rows, dim3((unsigned)cdiv(warps, 8)), dim3(256), 0, c->stream, (const bf16 *)x, xs,
-                        rows, k, kq, *xq, *xsc, early LT_PROBE_PASS((lt_probe_seq_q++ & 255) | (lt_probe_flags & 1) << 8)));
+                        rows, k, kq, *xq, *xsc,
+                        early LT_PROBE_PASS((lt_probe_seq_q++ & 255) | (lt_probe_flags & 1) << 8)));
   LT_LAUNCH_CHECK("lt_k_quant_rows");
   return LATTE_OK;
 }

@@ -140,7 +140,8 @@ static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size
   }
   cudaLaunchAttribute at[2];
   const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128 + 32, smem, c->stream);
-  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m, ST LT_PROBE_PASS((lt_probe_seq_f8t++ & 255) | lt_probe_flags << 8));
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m,
+                                     ST LT_PROBE_PASS((lt_probe_seq_f8t++ & 255) | (lt_probe_flags & 1) << 8));
   if (e != cudaSuccess)
     return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_tma (rows %d, n %d%s, k %d, grid %d×%d, ST %d, smem %zu): %s",
                   __FILE__, __LINE__, a.M, a.o[0].N, a.tiles1 < tiles ? " + a second weight" : "", a.K, tiles, S, ST,
