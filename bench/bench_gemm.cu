@@ -17,7 +17,7 @@ extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide, lt_fp8_tma_wide_wg;
-extern "C" int lt_fp8_quant_early;
+extern "C" int lt_fp8_quant_early, lt_fp8_tma_kw;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -557,7 +557,7 @@ static void bench_pair(lt_backend *b, const cudaDeviceProp &p, double bw) {
  * the probe build without recording. */
 extern "C" void lt_probe_set_f8t(void *);
 extern "C" void lt_probe_set_q(void *);
-extern "C" int lt_probe_seq_f8t, lt_probe_seq_q, lt_probe_flags;
+extern "C" int lt_probe_seq_f8t, lt_probe_seq_q, lt_probe_flags, lt_fp8_tma_cut;
 static double pq(std::vector<double> v, double q) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
@@ -567,6 +567,8 @@ static void bench_probe(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   wg_knobs_from_env();
   /* 1 record the timeline (default); 0 not (the probe build's own time per call) */
   lt_probe_flags = getenv("LT_BENCH_PROBE") ? atoi(getenv("LT_BENCH_PROBE")) : 1;
+  /* LT_BENCH_CUT: the TMA kernel's loop without its wgmma (2), x copies (4) or W copies (8) — what the loop waits on */
+  lt_fp8_tma_cut = getenv("LT_BENCH_CUT") ? atoi(getenv("LT_BENCH_CUT")) : 0;
   const size_t cnt = (size_t)2 * 16 * 1024 * 16;
   unsigned long long *d, *h = (unsigned long long *)malloc(cnt * 8);
   CK(cudaMalloc(&d, cnt * 8));
@@ -739,6 +741,7 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_TMA_WIDE")) lt_fp8_tma_wide = atoi(getenv("LT_BENCH_TMA_WIDE"));  /* the wide TMA plan: 0 off, 2 pairs too */
   if (getenv("LT_BENCH_WIDE_WG")) lt_fp8_tma_wide_wg = atoi(getenv("LT_BENCH_WIDE_WG"));  /* ... its warpgroups, 2 or 4 */
   if (getenv("LT_BENCH_QEARLY")) lt_fp8_quant_early = atoi(getenv("LT_BENCH_QEARLY"));  /* ... launched early: 0 off */
+  if (getenv("LT_BENCH_KW")) lt_fp8_tma_kw = atoi(getenv("LT_BENCH_KW"));  /* 2: the TMA kernel's K-groups over two warpgroups */
 #ifdef LT_PROBE_ON
   if (argc > 4 && !strcmp(argv[1], "probe")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_probe(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));

@@ -20,6 +20,7 @@ extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_launches;       /* ... and its TMA kernel's */
 extern int lt_fp8_tma_wide_wg, lt_fp8_tma_wide_runs;  /* the wide TMA plan's warpgroups (2, 4; 0 auto), its runs */
+extern int lt_fp8_tma_kw, lt_fp8_tma_kw_runs;  /* the TMA kernel's K parts (2: two warpgroups), its KW 2 runs */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 extern int lt_cuda_fp8_pair_one;     /* cuda_gemm.cu: LATTE_FP8_PAIR */
@@ -532,6 +533,20 @@ static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32, int qx) {
   if (dy) gpu->dfree(gpu, dy);
 }
 
+/* The TMA kernel with its K-groups dealt out to two consumer warpgroups per 64 rows (lt_fp8_tma_kw = 2; its own
+ * sum order, so against the CPU): forced warpgroups wg, K split S and ring st (an odd ring is made even), and the
+ * KW 2 launch counter must move. */
+static void check_wg_kw(tw *t, int M, int wg, int S, int st, int f32) {
+  char tag[96];
+  snprintf(tag, sizeof tag, " [TMA, 2 K parts, wg %d S %d ST %d]", wg, S, st);
+  lt_fp8_wg_tma = 1; lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st; lt_fp8_tma_kw = 2; lt_fp8_wg_xin = 2;
+  const int n0 = lt_fp8_tma_kw_runs;
+  run_linear_tol(t, M, 0, f32, tag, f32 ? LT_WG_F32_TOL : 4e-3);
+  CHECK(lt_fp8_tma_kw_runs == n0 + 1, "fp8 wg n=%d k=%d M=%d%s: ran %d times with 2 K parts, not once", t->n, t->k, M,
+        tag, lt_fp8_tma_kw_runs - n0);
+  lt_fp8_wg_tma = lt_fp8_wg_cfg = lt_fp8_wg_s = lt_fp8_tma_st = lt_fp8_tma_kw = lt_fp8_wg_xin = 0;
+}
+
 static void test_linear_shape(int n, int k, int fp8, const int *Ms, int nm) {
   tw t;
   if (make_weight(&t, n, k, fp8)) return;
@@ -707,6 +722,9 @@ int main(void) {
         const int tk[9][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
                               {64, 1, 0, 0, 0}, {64, 4, 0, 0, 0}, {40, 4, 2, 3, 1}, {9, 4, 3, 2, 0}};
         for (int q = 0; q < 9; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4], 0);
+        /* ... with two K parts per 64 rows (33..64 rows, 1 or 2 row warpgroups; rings 2, 3 → 2, automatic) */
+        const int tw2[4][5] = {{40, 1, 0, 0, 0}, {64, 2, 1, 3, 1}, {33, 1, 3, 2, 1}, {57, 2, 0, 0, 0}};
+        for (int q = 0; q < 4; q++) check_wg_kw(&t, tw2[q][0], tw2[q][1], tw2[q][2], tw2[q][3], tw2[q][4]);
         /* ... and with x quantised inside the TMA kernel's blocks: rows 1, 5, 8, automatic and forced splits */
         const int tq[4][4] = {{1, 0, 0, 0}, {5, 2, 3, 0}, {8, 0, 0, 1}, {3, 1, 2, 1}};
         for (int q = 0; q < 4; q++) check_wg_tma(&t, tq[q][0], 1, tq[q][1], tq[q][2], tq[q][3], 1);

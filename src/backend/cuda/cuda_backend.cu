@@ -12,7 +12,7 @@ static lt_cuda_ctx *ctx_of(lt_backend *b) { return (lt_cuda_ctx *)b->ctx; }
 int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent launch off */
 extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_gg_w_early, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
     lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_cuda_fp8_prequant_on,
-    lt_cuda_gg_wg, lt_fp8_wg_xin, lt_fp8_wg_tma, lt_cuda_fp8_pair_one, lt_cuda_gg_wgp, lt_cuda_moe_norm_v8_rows,
+    lt_cuda_gg_wg, lt_fp8_wg_xin, lt_fp8_wg_tma, lt_fp8_tma_kw, lt_cuda_fp8_pair_one, lt_cuda_gg_wgp, lt_cuda_moe_norm_v8_rows,
     lt_cuda_mla_full_chunk, lt_cuda_ggp_fp8_128;
 
 /* *var = the integer in environment variable name, when it is set and ≥ lo */
@@ -328,6 +328,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   int tma = 1;  /* LATTE_FP8_TMA=0: the wgmma FP8 kernel is never fed by the TMA (cuda_gemm_fp8_tma.cuh) */
   env_int("LATTE_FP8_TMA", 0, &tma);
   lt_fp8_wg_tma = tma ? 0 : 2;
+  env_int("LATTE_FP8_TMA_KW", 0, &lt_fp8_tma_kw);  /* 2: the TMA FP8 kernel's K-groups over two warpgroups */
   env_int("LATTE_GG_WG", 0, &lt_cuda_gg_wg);
   env_int("LATTE_GG_WGP", 0, &lt_cuda_gg_wgp);
   env_int("LATTE_GGP_FP8_128", 0, &lt_cuda_ggp_fp8_128);

@@ -8,7 +8,10 @@
  * the cp.async kernel's, so at the same K split the two give the same bits. QX (≤ 8 rows): no x tiles in the ring
  * and no quantisation launch before it: the consumers quantise the block's K range of bf16 x into shared memory
  * (lt_f8w_tokens) while the W copies fly. W copies carry an L2 evict-first policy (read once per call: x, y and the
- * scales stay in L2). docs/cuda-gemm.md ("TMA", "The linear's timeline"). */
+ * scales stay in L2). KW = 2 (a knob, lt_fp8_tma_kw): two consumer warpgroups per 64 rows take the even and the odd
+ * K-groups, so two groups' wgmma are in flight; their sums are added in that order at the end (its own bits). A
+ * probe build (LT_PROBE_ON) can leave the loop's wgmma or copies out (a.cut) to see what it waits on.
+ * docs/cuda-gemm.md ("TMA", "The linear's timeline", "Where the loop waits"). */
 
 /* the tensor maps of one launch: W of a.o[0] and a.o[1] (box R × 128), xq [M, K] (box NN × 128) */
 typedef struct {
@@ -26,17 +29,20 @@ static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs, bool QX) {
 }
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k] — lt_k_fp8_wg's block (bx, ·, z) and
- * arithmetic; threads 0 .. 128·WG−1 are the consumer warpgroups, the last warp the producer (its lane 0 issues
+ * arithmetic; threads 0 .. 128·WG·KW−1 are the consumer warpgroups (warpgroup w: rows 64·(w % WG), K-groups
+ * w / WG, + KW, ...), the last warp the producer (its lane 0 issues
  * every copy: first, right after the barriers' set-up (before the weight scales' loads and the PDL wait: weights
  * never change), the W tiles of the first ST groups; after the wait their x tiles, then group i ≥ ST into stage
  * i % ST once EMPTY has seen that stage's previous use released). A consumer warpgroup waits FULL[i % ST]
  * (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps arrives on EMPTY once its wgmma are done;
- * then acc += partial · sw · sx. ST is a launch argument. WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
-template <int N8, int WG, bool QX>
-__global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
-                                                                  const int ST LT_PROBE_ARG) {
+ * then acc += partial · sw · sx. ST is a launch argument (even when KW = 2: a stage then serves one K part only, so
+ * its barriers' phases follow one warpgroup). WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
+template <int N8, int WG, bool QX, int KW>
+__global__ void __launch_bounds__(WG * KW * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
+                                                                       const int ST LT_PROBE_ARG) {
   LT_PDL_LAUNCH_NEXT();
-  constexpr int TC = WG * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = lt_f8t_stage_bytes(WG, NN, QX);
+  static_assert(KW == 1 || !QX, "QX: one consumer warpgroup per 64 rows");
+  constexpr int TC = WG * KW * 128, R = WG * 64, NN = N8 * 8, WB = R * 128, STAGE = lt_f8t_stage_bytes(WG, NN, QX);
   constexpr int RP = R + LT_F8W_TPAD;
   extern __shared__ __align__(128) uint8_t lt_f8t_smem[];
   uint8_t *ring = lt_f8t_smem + ((LT_F8W_ALIGN - ((uint32_t)__cvta_generic_to_shared(lt_f8t_smem) & 1023u)) & 1023u);
@@ -52,7 +58,11 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
 #ifdef LT_PROBE_ON
   const int pblk = (int)(blockIdx.x + gridDim.x * blockIdx.z);
+  const int cut = a.cut;  /* probe builds: the loop without its wgmma (2), x copies (4) or W copies (8) */
+#else
+  constexpr int cut = 0;
 #endif
+  const int stx = ((cut & 8) ? 0 : WB) + ((cut & 4) || QX ? 0 : STAGE - WB);  /* bytes of one stage's copies */
   if (tid == 0) { LT_PROBE(0, pblk, 0); LT_PROBE(0, pblk, 7); }
 
   const uint64_t wpol = lt_l2_evict_first();  /* W: read once per call, evicted first (x, y and scales stay in L2) */
@@ -67,8 +77,8 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     /* the W tiles of the first ST groups at once: before the weight scales' loads below (their DRAM round trip
      * would otherwise delay the stream's start) and before the PDL wait (weights never change) */
     for (int s = 0; s < min(ng, ST); s++) {
-      lt_mbar_expect_tx(full + s, STAGE);
-      lt_tma_load_2d_pol(ring + (size_t)s * STAGE, &tm.w[sec], full + s, n0, kb + s * 128, wpol);
+      lt_mbar_expect_tx(full + s, stx);
+      if (!(cut & 8)) lt_tma_load_2d_pol(ring + (size_t)s * STAGE, &tm.w[sec], full + s, n0, kb + s * 128, wpol);
     }
   }
   for (int i = tid; i < WG * ng; i += TC + 32) {
@@ -84,14 +94,14 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
       const CUtensorMap *wm = &tm.w[sec];
       const int pre = min(ng, ST);  /* (their W tiles are in flight since the barriers' set-up) */
       LT_PDL_WAIT();  /* xq and its scales come from lt_k_quant_rows: only now */
-      if (!QX)
+      if (!QX && !(cut & 4))
         for (int s = 0; s < pre; s++) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + s * 128);
       for (int i = ST; i < ng; i++) {
         const int s = i % ST;
         lt_mbar_wait(empty + s, (uint32_t)((i / ST - 1) & 1));
-        lt_mbar_expect_tx(full + s, STAGE);
-        lt_tma_load_2d_pol(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128, wpol);
-        if (!QX) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
+        lt_mbar_expect_tx(full + s, stx);
+        if (!(cut & 8)) lt_tma_load_2d_pol(ring + (size_t)s * STAGE, wm, full + s, n0, kb + i * 128, wpol);
+        if (!QX && !(cut & 4)) lt_tma_load_2d(ring + (size_t)s * STAGE + WB, &tm.x, full + s, 0, kb + i * 128);
       }
     } else {
       LT_PDL_WAIT();  /* (the whole warp stores y in the epilogue) */
@@ -103,17 +113,18 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
     lt_f8w_tokens<NN, TC, QX>(a, kb, ng, xall, sxs, tid);  /* QX: x quantised here while the W copies fly */
     if (QX) lt_fence_proxy_async();                      /* its x tiles → the wgmma (async proxy) */
     asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* the token side, among the consumers */
-    const int wg = tid >> 7, lane = tid & 31, t = lane & 3;
+    /* warpgroup wg of the block's rows; K part kp: groups kp, kp + KW, ... */
+    const int wg = KW == 1 ? tid >> 7 : (tid >> 7) % WG, kp = KW == 1 ? 0 : (tid >> 7) / WG, lane = tid & 31, t = lane & 3;
     float p[N8][4];
     lt_wg_zero(p);
-    for (int i = 0; i < ng; i++) {
+    for (int i = kp; i < ng; i += KW) {
       const int s = i % ST;
       lt_mbar_wait(full + s, (uint32_t)((i / ST) & 1));
       if (tid == 0 && i == 0) LT_PROBE(0, pblk, 2);
       const uint32_t sb = ring_sa + (uint32_t)(s * STAGE);
       const uint64_t da = lt_wg_desc(sb + (uint32_t)(wg * 64 * 128), 16, 1024);
       const uint64_t db = lt_wg_desc(QX ? lt_smem_u32(xall) + (uint32_t)(i * NN * 128) : sb + (uint32_t)WB, 16, 1024);
-      lt_wg_fp8_group<NN>(p, da, db);  /* p = this group's partial (its wgmma done: the stage is free) */
+      if (!(cut & 2)) lt_wg_fp8_group<NN>(p, da, db);  /* p = this group's partial (its wgmma done: the stage is free) */
       __syncwarp();
       if (lane == 0) lt_mbar_arrive(empty + s);
       const float sw = sws[wg * gs + i];
@@ -125,22 +136,28 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_ar
   if (tid == 0) LT_PROBE(0, pblk, 4);
 
   float *tile = (float *)ring;
-  if (tid < TC) lt_f8w_tile_put<N8, RP>(tile, acc, tid);
+  const int kq = KW == 1 ? 0 : (tid >> 7) / WG, tq = tid - kq * WG * 128;  /* this thread's K part; tid within it */
+  if (tid < TC && kq == 0) lt_f8w_tile_put<N8, RP>(tile, acc, tq);
+#pragma unroll
+  for (int k = 1; k < KW; k++) {  /* the other K parts added in order */
+    if (tid < TC) asm volatile("bar.sync 1, %0;\n" ::"n"(TC) : "memory");  /* (consumers only: the count is TC) */
+    if (tid < TC && kq == k) lt_f8w_tile_put<N8, RP, true>(tile, acc, tq);
+  }
   lt_cluster_sum_store<R, NN, TC>(tile, RP, n0, o.N, a.M, o.y, a.out_f32, o.yvec);
   if (tid == 0) LT_PROBE(0, pblk, 5);
 }
 
-template <int N8, int WG, bool QX = false>
+template <int N8, int WG, bool QX = false, int KW = 1>
 static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size_t smem, const lt_f8w_args &a,
                                   const lt_f8t_maps &m) {
   static size_t opted = 0;
   if (smem > opted) {
-    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_tma<N8, WG, QX>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    LT_CUDA_TRY(cudaFuncSetAttribute(lt_k_fp8_tma<N8, WG, QX, KW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     opted = smem;
   }
   cudaLaunchAttribute at[2];
-  const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * 128 + 32, smem, c->stream);
-  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX>, a, m,
+  const cudaLaunchConfig_t cfg = lt_cluster_z_cfg(at, (unsigned)tiles, S, WG * KW * 128 + 32, smem, c->stream);
+  cudaError_t e = cudaLaunchKernelEx(&cfg, lt_k_fp8_tma<N8, WG, QX, KW>, a, m,
                                      ST LT_PROBE_PASS((lt_probe_seq_f8t++ & 255) | (lt_probe_flags & 1) << 8));
   if (e != cudaSuccess)
     return lt_err(LATTE_ERR_BACKEND, "%s:%d: launch of lt_k_fp8_tma (rows %d, n %d%s, k %d, grid %d×%d, ST %d, smem %zu): %s",
@@ -152,7 +169,15 @@ static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size
 
 template <int WG>
 static latte_status lt_f8t_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, int ST, size_t smem,
-                                    const lt_f8w_args &a, const lt_f8t_maps &m) {
+                                    const lt_f8w_args &a, const lt_f8t_maps &m, int KW = 1) {
+  if constexpr (WG <= 2)
+    if (KW == 2) switch (N8) {
+    case 5: return lt_f8t_launch<5, WG, false, 2>(c, tiles, S, ST, smem, a, m);
+    case 6: return lt_f8t_launch<6, WG, false, 2>(c, tiles, S, ST, smem, a, m);
+    case 7: return lt_f8t_launch<7, WG, false, 2>(c, tiles, S, ST, smem, a, m);
+    case 8: return lt_f8t_launch<8, WG, false, 2>(c, tiles, S, ST, smem, a, m);
+    default: break;
+    }
   switch (N8) {
   case 1: return lt_f8t_launch<1, WG>(c, tiles, S, ST, smem, a, m);
   case 2: return lt_f8t_launch<2, WG>(c, tiles, S, ST, smem, a, m);

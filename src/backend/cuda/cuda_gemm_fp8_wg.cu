@@ -69,6 +69,9 @@ typedef struct {
   int64_t xs;
   int M, K, kslice;
   int out_f32;
+#ifdef LT_PROBE_ON
+  int cut;  /* probe builds only (cuda_probe.cuh): parts of the TMA kernel's loop left out (lt_fp8_tma_cut) */
+#endif
 } lt_f8w_args;
 
 /* bytes of one ring stage: the W tile [64·WG rows][128 B] then the x tile [NN rows][128 B], both swizzled;
@@ -130,13 +133,16 @@ __device__ __forceinline__ void lt_f8w_tokens(const lt_f8w_args &a, int kb, int 
 
 /* consumer thread tid's accumulators (m16n8 fragment order: warp q of warpgroup wg holds rows wg·64 + 16q +
  * lane/4 (+8), chunk c columns 8c + 2(lane%4) (+1)) → the yᵀ tile [NN][RP] floats */
-template <int N8, int RP>
+template <int N8, int RP, bool ADD = false>
 __device__ __forceinline__ void lt_f8w_tile_put(float *tile, const float (&acc)[N8][4], int tid) {
   const int lane = tid & 31, t = lane & 3, row = (tid >> 7) * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);
 #pragma unroll
   for (int cc = 0; cc < N8; cc++)
 #pragma unroll
-    for (int e = 0; e < 4; e++) tile[(cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8] = acc[cc][e];
+    for (int e = 0; e < 4; e++) {
+      float *d = tile + (cc * 8 + 2 * t + (e & 1)) * RP + row + (e >> 1) * 8;
+      *d = ADD ? *d + acc[cc][e] : acc[cc][e];
+    }
 }
 
 /* y [M, N] = Σ_g sx[m, g] · sw[n/128, g] · Σ_{k∈g} xq[m, k] · W[n, k]   (W [N, K] e4m3, M ≤ NN = 8·N8)
@@ -321,15 +327,16 @@ static latte_status lt_f8w_launch_st(lt_cuda_ctx *c, int N8, int ST, int tiles, 
 
 #ifdef LT_PROBE_ON
 LT_PROBE_DECL(lt_probe_set_f8t)
-extern "C" int lt_probe_seq_f8t, lt_probe_flags;
+extern "C" int lt_probe_seq_f8t, lt_probe_flags, lt_fp8_tma_cut;
 int lt_probe_seq_f8t = 0, lt_probe_flags = 0;
+int lt_fp8_tma_cut = 0;  /* the TMA kernel's loop without its wgmma (2), x copies (4) or W copies (8): bench_gemm probe */
 #endif
 #include "backend/cuda/cuda_gemm_fp8_tma.cuh"
 
 /* The launch shape of one weight (or two over the same x) at `rows` tokens (lt_f8w_choose, or lt_f8t_choose for
  * the TMA kernel: tma = 1). */
 typedef struct {
-  int WG, S, ST, gs, N8, tma;
+  int WG, S, ST, gs, N8, tma, kw;  /* kw: the TMA kernel's consumer warpgroups per 64 rows (K groups dealt out) */
   int64_t tiles, tiles1;  /* row tiles in all; of the first weight */
   size_t smem;
 } lt_f8w_plan;
@@ -374,6 +381,7 @@ static int lt_f8w_choose_at(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
       p->S = (int)lt_f8w_cdiv(G, gs);  /* every rank keeps ≥ 1 group */
       p->ST = ST;
       p->tma = 0;
+      p->kw = 1;
       p->gs = gs;
       p->N8 = N8;
       p->tiles = tiles;
@@ -394,6 +402,20 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
  * ≤ the groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1
  * warpgroup, ≤ 128 (token, group) pairs). 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
+/* The TMA kernel's consumer warpgroups per 64 weight rows (KW): 2 = the block's K-groups dealt out between two
+ * warpgroups (even groups to one, odd to the other), each with its own accumulators, added in that order at the
+ * end — two groups' wgmma in flight where one warpgroup waits on each group's before the next. Its own sum order.
+ * lt_fp8_tma_kw: 0 (default) one warpgroup; 2 two wherever the kernel can — 33..64 rows (N8 ≥ 5), ≤ 2 row
+ * warpgroups, x quantised first (tests, bench_gemm LT_BENCH_KW, LATTE_FP8_TMA_KW). Not automatic: in a probe build it
+ * shortened the 64-row wide plan's MMA loop (7168×2048: 4.6 → 3.7 µs; without the wgmma 2.5–2.7 µs, so the loop
+ * waits on each group's wgmma, not on memory), but the automatic dispatch, same run (H200), measured it slower or
+ * equal on most shapes — M = 64 2048×7168 12.3 → 12.7 µs, 576×7168 8.7 → 10.2–10.4, 7168×2048 within noise —
+ * and faster only at 2048×7168 M = 40 (13.5 → 12.6): its 544- and 288-thread blocks hold an SM's registers alone.
+ * docs/cuda-gemm.md ("Where the loop waits"). */
+extern "C" int lt_fp8_tma_kw, lt_fp8_tma_kw_runs;
+int lt_fp8_tma_kw = 0;
+int lt_fp8_tma_kw_runs = 0;  /* launches with KW 2 so far (tests: that a case ran it) */
+static int lt_f8t_kw(const lt_f8w_plan &q, int qx) { return lt_fp8_tma_kw == 2 && !qx && q.N8 >= 5 && q.WG <= 2 ? 2 : 1; }
 static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, lt_f8w_plan *p, int qx = 0,
                          int spare = 0) {
   if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
@@ -410,11 +432,14 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
   }
   if (ST < 2) ST = 2;
   if (ST > LT_F8T_MAX_ST) ST = LT_F8T_MAX_ST;
+  const int kw = lt_f8t_kw(q, qx);
+  if (kw == 2 && ST % 2) ST = ST > 2 ? ST - 1 : 2;  /* even: each stage is read by one K part only */
   const size_t smem = LT_F8W_ALIGN + (size_t)ST * stage + lt_f8t_tail_bytes(q.WG, NN, ST, q.gs, qx);
   if (smem > cap || (size_t)NN * (R + LT_F8W_TPAD) * sizeof(float) > (size_t)ST * stage) return 0;
   *p = q;
   p->ST = ST;
   p->tma = qx ? 2 : 1;
+  p->kw = kw;
   p->smem = smem;
   return 1;
 }
@@ -516,6 +541,9 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
                                const float *xqs) {
   a.xq = xq;
   a.xqs = xqs;
+#ifdef LT_PROBE_ON
+  a.cut = lt_fp8_tma_cut;
+#endif
   if (p.tma) {
     lt_f8t_maps m;
     const int NN = 8 * p.N8, R = 64 * p.WG;
@@ -530,9 +558,10 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
     }
     LT_TRY(lt_cuda_tmap_2d(&m.x, xq, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.M, (uint64_t)a.K, (uint64_t)a.K,
                            (uint32_t)NN, 128, CU_TENSOR_MAP_SWIZZLE_128B));
-    if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+    lt_fp8_tma_kw_runs += p.kw == 2;
+    if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m, p.kw);
     if (p.WG == 4) return lt_f8t_launch_n<4>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
-    return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
+    return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m, p.kw);
   }
   if (p.WG == 1) return lt_f8w_launch_st<1>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
   if (p.WG == 4) {
