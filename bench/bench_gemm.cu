@@ -657,13 +657,17 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   const double t_wide4 = time_lin(&a, 30);
   lt_fp8_tma_wide = wide;
   lt_fp8_tma_wide_wg = wide_wg;
+  lt_fp8_quant_skip = 1;
+  const double t_auto_q = time_lin(&a, 30);
+  lt_fp8_quant_skip = 0;
   lt_cuda_gemm_force = 6;
   lt_fp8_wg_tma = 2;
   const double t_cp = time_lin(&a, 30);
   printf("\nsweep %dx%d M=%d: auto %.2f us (%.0f%%), auto without the wide TMA plan %.2f us (%.0f%%), with its "
          "4-warpgroup form %.2f us (%.0f%%), cp.async kernel %.2f us (these four from bf16 x, quantisation included); "
-         "TMA kernel (xin %d, quant skip %d), us, columns S = 1 2 3 4 6 8\n", N, K, M, t_auto, pct(t_auto, bytes, bw),
-         t_narrow, pct(t_narrow, bytes, bw), t_wide4, pct(t_wide4, bytes, bw), t_cp, xin, skip);
+         "auto over x already quantised %.2f us (%.0f%%); TMA kernel (xin %d, quant skip %d), us, columns S = 1 2 3 4 "
+         "6 8\n", N, K, M, t_auto, pct(t_auto, bytes, bw), t_narrow, pct(t_narrow, bytes, bw), t_wide4,
+         pct(t_wide4, bytes, bw), t_cp, t_auto_q, pct(t_auto_q, bytes, bw), xin, skip);
   lt_fp8_wg_tma = 1;
   lt_fp8_wg_xin = xin;
   lt_fp8_quant_skip = skip;

@@ -20,7 +20,8 @@ extern int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;  /* cuda_
 extern int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_xin;  /* cuda_gemm_fp8_wg.cu's knobs */
 extern int lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_launches;       /* ... and its TMA kernel's */
 extern int lt_fp8_tma_wide_wg, lt_fp8_tma_wide_runs;  /* the wide TMA plan's warpgroups (2, 4; 0 auto), its runs */
-extern int lt_fp8_tma_kw, lt_fp8_tma_kw_runs;  /* the TMA kernel's K parts (2: two warpgroups), its KW 2 runs */
+extern int lt_fp8_tma_kw, lt_fp8_tma_kw_runs;  /* the TMA kernel's K parts (2: two warpgroups), its KW ≥ 2 runs */
+extern int lt_fp8_tma_kwplan_runs;              /* launches of the automatic KW plan (33..64 rows) */
 extern int lt_cuda_fp8_wg_on;
 extern int lt_cuda_fp8_prequant_on;  /* cuda_norm.cu: LATTE_FP8_PREQUANT */
 extern int lt_cuda_fp8_pair_one;     /* cuda_gemm.cu: LATTE_FP8_PAIR */
@@ -536,14 +537,14 @@ static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32, int qx) {
 /* The TMA kernel with its K-groups dealt out to two consumer warpgroups per 64 rows (lt_fp8_tma_kw = 2; its own
  * sum order, so against the CPU): forced warpgroups wg, K split S and ring st (an odd ring is made even), and the
  * KW 2 launch counter must move. */
-static void check_wg_kw(tw *t, int M, int wg, int S, int st, int f32) {
+static void check_wg_kw(tw *t, int M, int wg, int S, int st, int f32, int kw) {
   char tag[96];
-  snprintf(tag, sizeof tag, " [TMA, 2 K parts, wg %d S %d ST %d]", wg, S, st);
-  lt_fp8_wg_tma = 1; lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st; lt_fp8_tma_kw = 2; lt_fp8_wg_xin = 2;
+  snprintf(tag, sizeof tag, " [TMA, %d K parts, wg %d S %d ST %d]", kw, wg, S, st);
+  lt_fp8_wg_tma = 1; lt_fp8_wg_cfg = wg; lt_fp8_wg_s = S; lt_fp8_tma_st = st; lt_fp8_tma_kw = kw; lt_fp8_wg_xin = 2;
   const int n0 = lt_fp8_tma_kw_runs;
   run_linear_tol(t, M, 0, f32, tag, f32 ? LT_WG_F32_TOL : 4e-3);
-  CHECK(lt_fp8_tma_kw_runs == n0 + 1, "fp8 wg n=%d k=%d M=%d%s: ran %d times with 2 K parts, not once", t->n, t->k, M,
-        tag, lt_fp8_tma_kw_runs - n0);
+  CHECK(lt_fp8_tma_kw_runs == n0 + 1, "fp8 wg n=%d k=%d M=%d%s: ran %d times with %d K parts, not once", t->n, t->k,
+        M, tag, lt_fp8_tma_kw_runs - n0, kw);
   lt_fp8_wg_tma = lt_fp8_wg_cfg = lt_fp8_wg_s = lt_fp8_tma_st = lt_fp8_tma_kw = lt_fp8_wg_xin = 0;
 }
 
@@ -722,9 +723,12 @@ int main(void) {
         const int tk[9][5] = {{1, 1, 0, 0, 0}, {8, 1, 2, 2, 0}, {17, 2, 0, 3, 1}, {33, 1, 3, 0, 0}, {64, 2, 1, 2, 1},
                               {64, 1, 0, 0, 0}, {64, 4, 0, 0, 0}, {40, 4, 2, 3, 1}, {9, 4, 3, 2, 0}};
         for (int q = 0; q < 9; q++) check_wg_tma(&t, tk[q][0], tk[q][1], tk[q][2], tk[q][3], tk[q][4], 0);
-        /* ... with two K parts per 64 rows (33..64 rows, 1 or 2 row warpgroups; rings 2, 3 → 2, automatic) */
-        const int tw2[4][5] = {{40, 1, 0, 0, 0}, {64, 2, 1, 3, 1}, {33, 1, 3, 2, 1}, {57, 2, 0, 0, 0}};
-        for (int q = 0; q < 4; q++) check_wg_kw(&t, tw2[q][0], tw2[q][1], tw2[q][2], tw2[q][3], tw2[q][4]);
+        /* ... with two or four K parts per 64 rows (33..64 rows, 1 or 2 row warpgroups (four parts: 1); rings 2,
+         * 3 → 2, 6 → 4, automatic) */
+        const int tw2[7][6] = {{40, 1, 0, 0, 0, 2}, {64, 2, 1, 3, 1, 2}, {33, 1, 3, 2, 1, 2}, {57, 2, 0, 0, 0, 2},
+                               {64, 1, 1, 0, 0, 4}, {40, 1, 2, 6, 1, 4}, {57, 1, 0, 0, 1, 4}};
+        for (int q = 0; q < 7; q++)
+          check_wg_kw(&t, tw2[q][0], tw2[q][1], tw2[q][2], tw2[q][3], tw2[q][4], tw2[q][5]);
         /* ... and with x quantised inside the TMA kernel's blocks: rows 1, 5, 8, automatic and forced splits */
         const int tq[4][4] = {{1, 0, 0, 0}, {5, 2, 3, 0}, {8, 0, 0, 1}, {3, 1, 2, 1}};
         for (int q = 0; q < 4; q++) check_wg_tma(&t, tq[q][0], 1, tq[q][1], tq[q][2], tq[q][3], 1);
@@ -752,6 +756,14 @@ int main(void) {
                   "times, not 2", t.n, wwg, lt_fp8_tma_wide_runs - n0);
           }
           lt_fp8_tma_wide_wg = 0;
+          /* the KW plan (automatic at 33..64 rows over 16..SMs tiles of 64 rows: 64-row blocks, two K parts; K
+           * split 1 at 7168 × 2048; not at 160 × 256) */
+          const int nk = lt_fp8_tma_kwplan_runs;
+          run_linear_tol(&t, 64, 0, 0, " [KW plan]", 4e-3);
+          run_linear_tol(&t, 40, 8, 0, " [KW plan] strided", 4e-3);
+          run_linear_tol(&t, 57, 0, 1, " [KW plan]", LT_WG_F32_TOL);
+          CHECK(lt_fp8_tma_kwplan_runs == nk + (t.n >= 1024 ? 3 : 0), "fp8 wg n=%d: the KW plan ran %d times, not %d",
+                t.n, lt_fp8_tma_kwplan_runs - nk, t.n >= 1024 ? 3 : 0);
           float *x = rnd((size_t)65 * t.k, 1.0f);
           void *dx = dev_act(x, (size_t)65 * t.k), *dy = NULL;
           gpu->alloc(gpu, (size_t)65 * t.n * 2, &dy);
@@ -783,10 +795,10 @@ int main(void) {
     }
     for (int i = 0; i < (quick ? 2 : 4); i++) {
       test_rmsnorm_linear(24576, 1536, pr[i]);  /* V3's q_a_layernorm → q_b_proj */
-      const int w0 = lt_fp8_tma_wide_runs;
+      const int w0 = lt_fp8_tma_wide_runs + lt_fp8_tma_kwplan_runs;
       test_fp8_pair(1536, 576, 7168, pr[i]);    /* V3's q_a_proj beside kv_a_proj_with_mqa */
-      CHECK(pr[i] < 57 || lt_fp8_tma_wide_runs > w0, "linear_pair 1536+576 rows %d: the wide TMA plan did not run",
-            pr[i]);
+      CHECK(pr[i] < 33 || lt_fp8_tma_wide_runs + lt_fp8_tma_kwplan_runs > w0,
+            "linear_pair 1536+576 rows %d: neither the KW nor the wide TMA plan ran", pr[i]);
     }
   }
   /* lm_head-like f32 output (bf16) and FP8 f32 output */

@@ -8,10 +8,11 @@
  * the cp.async kernel's, so at the same K split the two give the same bits. QX (≤ 8 rows): no x tiles in the ring
  * and no quantisation launch before it: the consumers quantise the block's K range of bf16 x into shared memory
  * (lt_f8w_tokens) while the W copies fly. W copies carry an L2 evict-first policy (read once per call: x, y and the
- * scales stay in L2). KW = 2 (a knob, lt_fp8_tma_kw): two consumer warpgroups per 64 rows take the even and the odd
- * K-groups, so two groups' wgmma are in flight; their sums are added in that order at the end (its own bits). A
- * probe build (LT_PROBE_ON) can leave the loop's wgmma or copies out (a.cut) to see what it waits on.
- * docs/cuda-gemm.md ("TMA", "The linear's timeline", "Where the loop waits"). */
+ * scales stay in L2). KW = 2 (the KW plan at 33..64 rows, lt_f8t_choose_kw; or the knob lt_fp8_tma_kw): two consumer
+ * warpgroups per 64 rows take the even and the odd K-groups, so two groups' wgmma are in flight; their sums are added
+ * in that order at the end (its own bits); KW = 4 (knob only) deals them out four ways. A probe build (LT_PROBE_ON)
+ * can leave the loop's wgmma or copies out (a.cut) to see what it waits on. docs/cuda-gemm.md ("TMA", "The linear's
+ * timeline", "Where the loop waits", "Two K parts"). */
 
 /* the tensor maps of one launch: W of a.o[0] and a.o[1] (box R × 128), xq [M, K] (box NN × 128) */
 typedef struct {
@@ -35,8 +36,8 @@ static size_t lt_f8t_tail_bytes(int WG, int NN, int ST, int gs, bool QX) {
  * never change), the W tiles of the first ST groups; after the wait their x tiles, then group i ≥ ST into stage
  * i % ST once EMPTY has seen that stage's previous use released). A consumer warpgroup waits FULL[i % ST]
  * (parity (i / ST) & 1), runs the group's 4 wgmma, and each of its warps arrives on EMPTY once its wgmma are done;
- * then acc += partial · sw · sx. ST is a launch argument (even when KW = 2: a stage then serves one K part only, so
- * its barriers' phases follow one warpgroup). WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
+ * then acc += partial · sw · sx. ST is a launch argument (a multiple of KW: a stage then serves one K part only, so
+ * its barriers' phases follow one warpgroup's). WG: 1, 2 or 4 (64, 128 or 256 weight rows per block). */
 template <int N8, int WG, bool QX, int KW>
 __global__ void __launch_bounds__(WG * KW * 128 + 32, 1) lt_k_fp8_tma(const lt_f8w_args a, const __grid_constant__ lt_f8t_maps tm,
                                                                        const int ST LT_PROBE_ARG) {
@@ -53,7 +54,7 @@ __global__ void __launch_bounds__(WG * KW * 128 + 32, 1) lt_k_fp8_tma(const lt_f
   float *sws = sxs + gs * NN;                          /* [WG][gs] */
   uint64_t *full = (uint64_t *)(((uintptr_t)(sws + WG * gs) + 7) & ~(uintptr_t)7), *empty = full + ST;
   const int sec = (int)blockIdx.x >= a.tiles1;
-  const lt_f8w_out o = a.o[sec];
+  const lt_f8w_out o = sec ? a.o[1] : a.o[0];   /* a select, not a.o[sec]: no copy of a to local memory */
   const int tid = threadIdx.x, n0 = ((int)blockIdx.x - (sec ? a.tiles1 : 0)) * R, kb = blockIdx.z * a.kslice;
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
 #ifdef LT_PROBE_ON
@@ -170,6 +171,14 @@ static latte_status lt_f8t_launch(lt_cuda_ctx *c, int tiles, int S, int ST, size
 template <int WG>
 static latte_status lt_f8t_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, int ST, size_t smem,
                                     const lt_f8w_args &a, const lt_f8t_maps &m, int KW = 1) {
+  if constexpr (WG == 1)
+    if (KW == 4) switch (N8) {
+    case 5: return lt_f8t_launch<5, 1, false, 4>(c, tiles, S, ST, smem, a, m);
+    case 6: return lt_f8t_launch<6, 1, false, 4>(c, tiles, S, ST, smem, a, m);
+    case 7: return lt_f8t_launch<7, 1, false, 4>(c, tiles, S, ST, smem, a, m);
+    case 8: return lt_f8t_launch<8, 1, false, 4>(c, tiles, S, ST, smem, a, m);
+    default: break;
+    }
   if constexpr (WG <= 2)
     if (KW == 2) switch (N8) {
     case 5: return lt_f8t_launch<5, WG, false, 2>(c, tiles, S, ST, smem, a, m);

@@ -182,7 +182,7 @@ __global__ void __launch_bounds__(WG * 128, 1) lt_k_fp8_wg(const lt_f8w_args a) 
   float *sxs = (float *)(xall + (QX ? (size_t)gs * NN * 128 : 0));  /* [gs][NN] (1024-aligned, read as float2) */
   float *sws = sxs + gs * NN;                         /* [WG][gs] */
   const int sec = (int)blockIdx.x >= a.tiles1;  /* this block's weight: a.o[sec] */
-  const lt_f8w_out o = a.o[sec];
+  const lt_f8w_out o = sec ? a.o[1] : a.o[0];   /* a select, not a.o[sec]: no copy of a to local memory */
   const int tid = threadIdx.x, n0 = ((int)blockIdx.x - (sec ? a.tiles1 : 0)) * R, kb = blockIdx.z * a.kslice;
   const int ng = (min(a.K, kb + a.kslice) - kb) / 128;
 
@@ -405,19 +405,22 @@ enum { LT_F8T_MAX_ST = 16 };
 /* The TMA kernel's consumer warpgroups per 64 weight rows (KW): 2 = the block's K-groups dealt out between two
  * warpgroups (even groups to one, odd to the other), each with its own accumulators, added in that order at the
  * end — two groups' wgmma in flight where one warpgroup waits on each group's before the next. Its own sum order.
- * lt_fp8_tma_kw: 0 (default) one warpgroup; 2 two wherever the kernel can — 33..64 rows (N8 ≥ 5), ≤ 2 row
- * warpgroups, x quantised first (tests, bench_gemm LT_BENCH_KW, LATTE_FP8_TMA_KW). Not automatic: in a probe build it
- * shortened the 64-row wide plan's MMA loop (7168×2048: 4.6 → 3.7 µs; without the wgmma 2.5–2.7 µs, so the loop
- * waits on each group's wgmma, not on memory), but the automatic dispatch, same run (H200), measured it slower or
- * equal on most shapes — M = 64 2048×7168 12.3 → 12.7 µs, 576×7168 8.7 → 10.2–10.4, 7168×2048 within noise —
- * and faster only at 2048×7168 M = 40 (13.5 → 12.6): its 544- and 288-thread blocks hold an SM's registers alone.
- * docs/cuda-gemm.md ("Where the loop waits"). */
+ * lt_fp8_tma_kw: 0 (default) the KW plan at 33..64 rows (lt_f8t_choose_kw, below), one warpgroup elsewhere; 1 one
+ * warpgroup everywhere (the dispatch before the KW plan: the wide plan at 57..64 rows); 2 two wherever the kernel
+ * can — 33..64 rows (N8 ≥ 5), ≤ 2 row warpgroups, x quantised first; 4 four (544 threads) where the plan has 1 row
+ * warpgroup, else as 2 (tests, bench_gemm LT_BENCH_KW, LATTE_FP8_TMA_KW). On the eleventh session's wide plan (2
+ * row warpgroups, K split 2) it shortened the MMA loop (7168×2048 M = 64: 4.6 → 3.7 µs) but not the call; the
+ * twelfth session's sweep found the plan that pays: 64-row blocks, K split 1 (docs/cuda-gemm.md, "Two K parts"). */
 extern "C" int lt_fp8_tma_kw, lt_fp8_tma_kw_runs;
 int lt_fp8_tma_kw = 0;
-int lt_fp8_tma_kw_runs = 0;  /* launches with KW 2 so far (tests: that a case ran it) */
-static int lt_f8t_kw(const lt_f8w_plan &q, int qx) { return lt_fp8_tma_kw == 2 && !qx && q.N8 >= 5 && q.WG <= 2 ? 2 : 1; }
+int lt_fp8_tma_kw_runs = 0;  /* launches with KW ≥ 2 so far (tests: that a case ran it) */
+static int lt_f8t_kw(const lt_f8w_plan &q, int qx) {
+  if (qx || q.N8 < 5) return 1;
+  if (lt_fp8_tma_kw == 4 && q.WG == 1) return 4;  /* (probe: four K parts, 544 threads) */
+  return lt_fp8_tma_kw >= 2 && q.WG <= 2 ? 2 : 1;
+}
 static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, lt_f8w_plan *p, int qx = 0,
-                         int spare = 0) {
+                         int spare = 0, int ring = 0, int kw_plan = 0) {
   if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
   const int NN = 8 * q.N8, R = 64 * q.WG;
   const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count) + spare;
@@ -429,11 +432,12 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
   if (ST < 1) {
     ST = room > fixed ? (int)((room - fixed) / stage) : 0;
     if (ST > q.gs) ST = q.gs;
+    if (ring > 0 && ST > ring) ST = ring;
   }
   if (ST < 2) ST = 2;
   if (ST > LT_F8T_MAX_ST) ST = LT_F8T_MAX_ST;
-  const int kw = lt_f8t_kw(q, qx);
-  if (kw == 2 && ST % 2) ST = ST > 2 ? ST - 1 : 2;  /* even: each stage is read by one K part only */
+  const int kw = kw_plan ? kw_plan : lt_f8t_kw(q, qx);
+  if (ST % kw) ST = ST > kw ? ST - ST % kw : kw;  /* a multiple of kw: each stage is read by one K part only */
   const size_t smem = LT_F8W_ALIGN + (size_t)ST * stage + lt_f8t_tail_bytes(q.WG, NN, ST, q.gs, qx);
   if (smem > cap || (size_t)NN * (R + LT_F8W_TPAD) * sizeof(float) > (size_t)ST * stage) return 0;
   *p = q;
@@ -498,6 +502,39 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
   return lt_f8t_choose(c, q, rows, t, 0, 1);
 }
 
+/* The automatic KW plan at 33..64 rows (x quantised first; lt_fp8_tma_kw 0) over 16..SMs tiles of 64 weight rows:
+ * blocks of 64 weight rows whose K-groups are dealt out over two consumer warpgroups (KW 2: two groups' wgmma in
+ * flight), K split 1 where the tiles are at least ¾ of the SMs (no cluster sum), else lt_f8w_choose_at's rule
+ * (⌈4·SMs / (3·tiles)⌉, ≤ 8), and a ring of 8 stages where the grid is one block per SM, else 4 — the knob sweep's
+ * best over x already quantised (H200, `LT_BENCH_KW=2 LT_BENCH_QSKIP=1 bench_gemm sweep`, M = 64: 7168×2048 6.91 µs
+ * (K split 1, 8 stages), 2048×7168 9.03 (S 6, 4 stages; one K part: 10.25); M = 40 7168×2048 6.93–7.27, 2048×7168
+ * 7.87). Automatic dispatch, same run, before (the wide plan or one K part) → after, µs at M = 64: 7168×2048 13.2 →
+ * 9.3, 2048×7168 16.2 → 12.0, 7168×16384 38.5 → 38.4, linear_pair q_a + kv_a 14.9 → 11.1; M = 40 7168×16384 37.7 →
+ * 35.1. Not below 16 tiles (576×7168, 9 tiles: 8.3 → 9.5) nor above SMs (24576×1536, 384: 15.3 → 17.6). Before the
+ * wide plan; 0 when a knob is set or nothing fits. */
+extern "C" int lt_fp8_tma_kwplan_runs;
+int lt_fp8_tma_kwplan_runs = 0;  /* launches of the KW plan so far (tests: that a case ran it) */
+static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
+  if (rows <= 32 || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2)) return 0;
+  if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0 || lt_fp8_tma_wide_wg)
+    return 0;
+  const int64_t tiles = lt_f8w_tiles(w, w2, 64);
+  if (tiles < 16 || tiles > c->sm_count) return 0;
+  lt_f8w_plan q;
+  if (!lt_f8w_choose_at(c, w, w2, rows, 1, 4 * tiles >= 3 * (int64_t)c->sm_count ? 1 : 0, 4, &q)) return 0;
+  return lt_f8t_choose(c, q, rows, t, 0, 0, q.tiles * q.S <= c->sm_count ? 8 : 4, 2);
+}
+
+/* the TMA plan that replaces lt_f8w_choose's at 33..64 rows over quantised x: 2 the KW plan, 1 the wide plan, 0
+ * none (p's, or the TMA form of p's where lt_f8t_wanted says). The wide plan's 4-warpgroup form (long K ranges) goes
+ * first: at M = 64 it measured as fast or faster than the KW plan there (H200, same run, KW → wide: 7168×16384 38.3
+ * → 38.4 µs, 7168×18432 47.7 → 45.5), at M = 40 (no wide plan) the KW plan is faster (7168×18432 42.1 → 38.9). */
+static int lt_f8t_choose_big(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
+  if (lt_f8t_choose_wide(c, w, w2, rows, t) && t->WG == 4) return 1;
+  if (lt_f8t_choose_kw(c, w, w2, rows, t)) return 2;
+  return lt_f8t_choose_wide(c, w, w2, rows, t);
+}
+
 /* whether x at `rows` tokens is quantised inside the TMA kernel's blocks, gs groups per block (its plan allows ≤ 8
  * rows and ≤ 128 (token, group) pairs): lt_fp8_wg_tma 2 never; lt_fp8_wg_xin 1 wherever it can (with lt_fp8_wg_tma
  * 1), 2 never (checked by the caller); automatic: rows · gs ≤ 32, or ≤ 64 with gs ≤ 8 — where it measured faster
@@ -558,7 +595,7 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
     }
     LT_TRY(lt_cuda_tmap_2d(&m.x, xq, CU_TENSOR_MAP_DATA_TYPE_UINT8, (uint64_t)a.M, (uint64_t)a.K, (uint64_t)a.K,
                            (uint32_t)NN, 128, CU_TENSOR_MAP_SWIZZLE_128B));
-    lt_fp8_tma_kw_runs += p.kw == 2;
+    lt_fp8_tma_kw_runs += p.kw > 1;
     if (p.WG == 1) return lt_f8t_launch_n<1>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m, p.kw);
     if (p.WG == 4) return lt_f8t_launch_n<4>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m);
     return lt_f8t_launch_n<2>(c, p.N8, (int)p.tiles, p.S, p.ST, p.smem, a, m, p.kw);
@@ -573,17 +610,19 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
-/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the wide plan at 57..64 rows
- * (lt_f8t_choose_wide; its own tiles and K split), else p's where lt_f8t_wanted says */
-static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args a, const uint8_t *xq,
-                                 const float *xqs, int rows, const lt_weight *w, const lt_weight *w2) {
-  lt_f8w_plan t;
-  if (lt_f8t_choose_wide(c, w, w2, rows, &t)) {
-    lt_fp8_tma_wide_runs++;
-    a.tiles1 = (int)t.tiles1;
-    a.kslice = t.gs * 128;
-    return lt_f8w_run(c, t, a, xq, xqs);
+/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the plan `big` where the caller's
+ * lt_f8t_choose_big gave one (kind 2 the KW plan, 1 the wide plan; its own tiles and K split; NULL: none), else
+ * p's where lt_f8t_wanted says */
+static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_f8w_plan *big, int kind,
+                                 lt_f8w_args a, const uint8_t *xq, const float *xqs, int rows) {
+  if (big) {
+    if (kind == 2) lt_fp8_tma_kwplan_runs++;
+    else lt_fp8_tma_wide_runs++;
+    a.tiles1 = (int)big->tiles1;
+    a.kslice = big->gs * 128;
+    return lt_f8w_run(c, *big, a, xq, xqs);
   }
+  lt_f8w_plan t;
   if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }
@@ -615,11 +654,11 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
   }
   uint8_t *xq;
   float *xqs;
-  /* before the wide plan (its blocks read only W and weight scales before their wait) the quantisation lets the
-   * GEMM launch at its entry (lt_fp8_quant_early) */
-  const int early = lt_fp8_quant_early && lt_f8t_choose_wide(c, w, w2, rows, &t);
-  LT_TRY(lt_cuda_fp8_quant_x_early(c, x, x_stride, rows, a.K, &xq, &xqs, early));
-  return lt_f8w_run_q(c, p, a, xq, xqs, rows, w, w2);
+  /* before the KW or the wide plan (their blocks read only W and weight scales before their wait) the
+   * quantisation lets the GEMM launch at its entry (lt_fp8_quant_early) */
+  const int big = lt_f8t_choose_big(c, w, w2, rows, &t);
+  LT_TRY(lt_cuda_fp8_quant_x_early(c, x, x_stride, rows, a.K, &xq, &xqs, lt_fp8_quant_early && big));
+  return lt_f8w_run_q(c, p, big ? &t : NULL, big, a, xq, xqs, rows);
 }
 
 /* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
@@ -666,5 +705,7 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
   if (!lt_f8w_choose(c, w, NULL, rows, &p))
     return lt_err(LATTE_ERR_UNSUPPORTED, "cuda fp8 wgmma linear: declines rows %d, n %lld, k %lld", rows,
                   (long long)w->n, (long long)w->k);
-  return lt_f8w_run_q(c, p, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs, rows, w, NULL);
+  lt_f8w_plan t;
+  const int big = lt_f8t_choose_big(c, w, NULL, rows, &t);
+  return lt_f8w_run_q(c, p, big ? &t : NULL, big, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs, rows);
 }
