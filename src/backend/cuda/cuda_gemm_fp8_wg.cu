@@ -512,8 +512,9 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
  * 9.3, 2048×7168 16.2 → 12.0, 7168×16384 38.5 → 38.4, linear_pair q_a + kv_a 14.9 → 11.1; M = 40 7168×16384 37.7 →
  * 35.1. Not below 16 tiles (576×7168, 9 tiles: 8.3 → 9.5) nor above SMs (24576×1536, 384: 15.3 → 17.6). Before the
  * wide plan; 0 when a knob is set or nothing fits. */
-extern "C" int lt_fp8_tma_kwplan_runs;
+extern "C" int lt_fp8_tma_kwplan_runs, lt_fp8_tma_kw_ring;
 int lt_fp8_tma_kwplan_runs = 0;  /* launches of the KW plan so far (tests: that a case ran it) */
+int lt_fp8_tma_kw_ring = 0;      /* the KW plan's ring stages: 0 automatic (measuring: bench LT_BENCH_KW_RING) */
 static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
   if (rows <= 32 || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2)) return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0 || lt_fp8_tma_wide_wg)
@@ -522,7 +523,8 @@ static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
   if (tiles < 16 || tiles > c->sm_count) return 0;
   lt_f8w_plan q;
   if (!lt_f8w_choose_at(c, w, w2, rows, 1, 4 * tiles >= 3 * (int64_t)c->sm_count ? 1 : 0, 4, &q)) return 0;
-  return lt_f8t_choose(c, q, rows, t, 0, 0, q.tiles * q.S <= c->sm_count ? 8 : 4, 2);
+  const int ring = lt_fp8_tma_kw_ring > 0 ? lt_fp8_tma_kw_ring : q.tiles * q.S <= c->sm_count ? 8 : 4;
+  return lt_f8t_choose(c, q, rows, t, 0, 0, ring, 2);
 }
 
 /* the TMA plan that replaces lt_f8w_choose's at 33..64 rows over quantised x: 2 the KW plan, 1 the wide plan, 0
