@@ -17,7 +17,7 @@ extern "C" int lt_cuda_gemm_force, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_fp8
 extern "C" int lt_gemv_fp8_st, lt_gemv_fp8_bps, lt_gemv_fp8_kmax;
 extern "C" int lt_fp8_mid_cfg, lt_fp8_mid_s, lt_fp8_mid_xq, lt_fp8_mid_st;
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st, lt_fp8_wg_tma, lt_fp8_tma_st, lt_fp8_tma_wide, lt_fp8_tma_wide_wg;
-extern "C" int lt_fp8_quant_early, lt_fp8_tma_kw, lt_fp8_tma_kw_ring;
+extern "C" int lt_fp8_quant_early, lt_fp8_tma_kw, lt_fp8_tma_kw_ring, lt_fp8_tma_kw_min;
 extern "C" void lt_cuda_linear_release(lt_weight *w);
 
 #define BK(x) do { cublasStatus_t e_ = (x); if (e_ != CUBLAS_STATUS_SUCCESS) { printf("cuBLAS %s: %d\n", #x, (int)e_); exit(1); } } while (0)
@@ -746,6 +746,7 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_WIDE_WG")) lt_fp8_tma_wide_wg = atoi(getenv("LT_BENCH_WIDE_WG"));  /* ... its warpgroups, 2 or 4 */
   if (getenv("LT_BENCH_QEARLY")) lt_fp8_quant_early = atoi(getenv("LT_BENCH_QEARLY"));  /* ... launched early: 0 off */
   if (getenv("LT_BENCH_KW_RING")) lt_fp8_tma_kw_ring = atoi(getenv("LT_BENCH_KW_RING"));  /* the KW plan's ring */
+  if (getenv("LT_BENCH_KW_MIN")) lt_fp8_tma_kw_min = atoi(getenv("LT_BENCH_KW_MIN"));  /* ... above these rows */
   if (getenv("LT_BENCH_KW")) lt_fp8_tma_kw = atoi(getenv("LT_BENCH_KW"));  /* 2: the TMA kernel's K-groups over two warpgroups */
 #ifdef LT_PROBE_ON
   if (argc > 4 && !strcmp(argv[1], "probe")) {

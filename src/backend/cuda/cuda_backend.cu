@@ -328,7 +328,7 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   int tma = 1;  /* LATTE_FP8_TMA=0: the wgmma FP8 kernel is never fed by the TMA (cuda_gemm_fp8_tma.cuh) */
   env_int("LATTE_FP8_TMA", 0, &tma);
   lt_fp8_wg_tma = tma ? 0 : 2;
-  /* 0 auto (the KW plan at 33..64 rows), 1 off, 2 / 4 K parts wherever the TMA FP8 kernel can */
+  /* 0 auto (the KW plan at 17..64 rows), 1 off, 2 / 4 K parts wherever the TMA FP8 kernel can */
   env_int("LATTE_FP8_TMA_KW", 0, &lt_fp8_tma_kw);
   env_int("LATTE_GG_WG", 0, &lt_cuda_gg_wg);
   env_int("LATTE_GG_WGP", 0, &lt_cuda_gg_wgp);

@@ -8,7 +8,7 @@
  * the cp.async kernel's, so at the same K split the two give the same bits. QX (≤ 8 rows): no x tiles in the ring
  * and no quantisation launch before it: the consumers quantise the block's K range of bf16 x into shared memory
  * (lt_f8w_tokens) while the W copies fly. W copies carry an L2 evict-first policy (read once per call: x, y and the
- * scales stay in L2). KW = 2 (the KW plan at 33..64 rows, lt_f8t_choose_kw; or the knob lt_fp8_tma_kw): two consumer
+ * scales stay in L2). KW = 2 (the KW plan at 17..64 rows, lt_f8t_choose_kw; or the knob lt_fp8_tma_kw): two consumer
  * warpgroups per 64 rows take the even and the odd K-groups, so two groups' wgmma are in flight; their sums are added
  * in that order at the end (its own bits); KW = 4 (knob only) deals them out four ways. A probe build (LT_PROBE_ON)
  * can leave the loop's wgmma or copies out (a.cut) to see what it waits on. docs/cuda-gemm.md ("TMA", "The linear's
@@ -181,6 +181,8 @@ static latte_status lt_f8t_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, in
     }
   if constexpr (WG <= 2)
     if (KW == 2) switch (N8) {
+    case 3: return lt_f8t_launch<3, WG, false, 2>(c, tiles, S, ST, smem, a, m);
+    case 4: return lt_f8t_launch<4, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 5: return lt_f8t_launch<5, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 6: return lt_f8t_launch<6, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 7: return lt_f8t_launch<7, WG, false, 2>(c, tiles, S, ST, smem, a, m);

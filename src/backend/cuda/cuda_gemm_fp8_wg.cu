@@ -405,7 +405,7 @@ enum { LT_F8T_MAX_ST = 16 };
 /* The TMA kernel's consumer warpgroups per 64 weight rows (KW): 2 = the block's K-groups dealt out between two
  * warpgroups (even groups to one, odd to the other), each with its own accumulators, added in that order at the
  * end — two groups' wgmma in flight where one warpgroup waits on each group's before the next. Its own sum order.
- * lt_fp8_tma_kw: 0 (default) the KW plan at 33..64 rows (lt_f8t_choose_kw, below), one warpgroup elsewhere; 1 one
+ * lt_fp8_tma_kw: 0 (default) the KW plan at 17..64 rows (lt_f8t_choose_kw, below), one warpgroup elsewhere; 1 one
  * warpgroup everywhere (the dispatch before the KW plan: the wide plan at 57..64 rows); 2 two wherever the kernel
  * can — 33..64 rows (N8 ≥ 5), ≤ 2 row warpgroups, x quantised first; 4 four (544 threads) where the plan has 1 row
  * warpgroup, else as 2 (tests, bench_gemm LT_BENCH_KW, LATTE_FP8_TMA_KW). On the eleventh session's wide plan (2
@@ -502,7 +502,7 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
   return lt_f8t_choose(c, q, rows, t, 0, 1);
 }
 
-/* The automatic KW plan at 33..64 rows (x quantised first; lt_fp8_tma_kw 0) over 16..SMs tiles of 64 weight rows:
+/* The automatic KW plan at 17..64 rows (x quantised first; lt_fp8_tma_kw 0) over 16..SMs tiles of 64 weight rows:
  * blocks of 64 weight rows whose K-groups are dealt out over two consumer warpgroups (KW 2: two groups' wgmma in
  * flight), K split 1 where the tiles are at least ¾ of the SMs (no cluster sum), else lt_f8w_choose_at's rule
  * (⌈4·SMs / (3·tiles)⌉, ≤ 8), and a ring of 8 stages where the grid is one block per SM, else 4 — the knob sweep's
@@ -510,24 +510,29 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
  * (K split 1, 8 stages), 2048×7168 9.03 (S 6, 4 stages; one K part: 10.25); M = 40 7168×2048 6.93–7.27, 2048×7168
  * 7.87). Automatic dispatch, same run, before (the wide plan or one K part) → after, µs at M = 64: 7168×2048 13.2 →
  * 9.3, 2048×7168 16.2 → 12.0, 7168×16384 38.5 → 38.4, linear_pair q_a + kv_a 14.9 → 11.1; M = 40 7168×16384 37.7 →
- * 35.1. Not below 16 tiles (576×7168, 9 tiles: 8.3 → 9.5) nor above SMs (24576×1536, 384: 15.3 → 17.6). Before the
- * wide plan; 0 when a knob is set or nothing fits. */
-extern "C" int lt_fp8_tma_kwplan_runs, lt_fp8_tma_kw_ring;
+ * 35.1. Not below 16 tiles (576×7168, 9 tiles: 8.3 → 9.5) nor above SMs (24576×1536, 384: 15.3 → 17.6). At 17..32
+ * rows (the cp.async kernel before; same run, µs): 7168×2048 M = 32 10.5–10.8 → 9.6, M = 24 9.3–9.8 → 8.2–8.3, 2048×7168
+ * M = 32 11.0 → 9.6, M = 17 10.0 → 8.5, 7168×18432 M = 32 42.1 → 38.0–38.4, linear_pair M = 32 10.9 → 9.5 — but not at
+ * ≤ 24 rows over > 64 K-groups per block (7168×16384 M = 24 37.6 → 38.9). lt_fp8_tma_kw_min: above how many rows.
+ * Before the wide plan; 0 when a knob is set or nothing fits. */
+extern "C" int lt_fp8_tma_kwplan_runs, lt_fp8_tma_kw_ring, lt_fp8_tma_kw_min;
 int lt_fp8_tma_kwplan_runs = 0;  /* launches of the KW plan so far (tests: that a case ran it) */
 int lt_fp8_tma_kw_ring = 0;      /* the KW plan's ring stages: 0 automatic (measuring: bench LT_BENCH_KW_RING) */
+int lt_fp8_tma_kw_min = 16;      /* the KW plan above this many rows (≥ 16; measuring: bench LT_BENCH_KW_MIN) */
 static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
-  if (rows <= 32 || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2)) return 0;
+  if (rows <= (lt_fp8_tma_kw_min > 16 ? lt_fp8_tma_kw_min : 16) || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2)) return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0 || lt_fp8_tma_wide_wg)
     return 0;
   const int64_t tiles = lt_f8w_tiles(w, w2, 64);
   if (tiles < 16 || tiles > c->sm_count) return 0;
   lt_f8w_plan q;
   if (!lt_f8w_choose_at(c, w, w2, rows, 1, 4 * tiles >= 3 * (int64_t)c->sm_count ? 1 : 0, 4, &q)) return 0;
+  if (rows <= 24 && q.gs > 64) return 0;  /* (7168×16384 at 24 rows: 37.6 → 38.9 µs with it) */
   const int ring = lt_fp8_tma_kw_ring > 0 ? lt_fp8_tma_kw_ring : q.tiles * q.S <= c->sm_count ? 8 : 4;
   return lt_f8t_choose(c, q, rows, t, 0, 0, ring, 2);
 }
 
-/* the TMA plan that replaces lt_f8w_choose's at 33..64 rows over quantised x: 2 the KW plan, 1 the wide plan, 0
+/* the TMA plan that replaces lt_f8w_choose's at 17..64 rows over quantised x: 2 the KW plan, 1 the wide plan, 0
  * none (p's, or the TMA form of p's where lt_f8t_wanted says). The wide plan's 4-warpgroup form (long K ranges) goes
  * first: at M = 64 it measured as fast or faster than the KW plan there (H200, same run, KW → wide: 7168×16384 38.3
  * → 38.4 µs, 7168×18432 47.7 → 45.5), at M = 40 (no wide plan) the KW plan is faster (7168×18432 42.1 → 38.9). */
