@@ -514,13 +514,15 @@ static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt
  * rows (the cp.async kernel before; same run, µs): 7168×2048 M = 32 10.5–10.8 → 9.6, M = 24 9.3–9.8 → 8.2–8.3, 2048×7168
  * M = 32 11.0 → 9.6, M = 17 10.0 → 8.5, 7168×18432 M = 32 42.1 → 38.0–38.4, linear_pair M = 32 10.9 → 9.5 — but not at
  * ≤ 24 rows over > 64 K-groups per block (7168×16384 M = 24 37.6 → 38.9). lt_fp8_tma_kw_min: above how many rows.
- * Before the wide plan; 0 when a knob is set or nothing fits. */
+ * After the wide plan's 4-warpgroup form, before its 2-warpgroup form (lt_f8t_choose_big); 0 when a knob is set or
+ * nothing fits. */
 extern "C" int lt_fp8_tma_kwplan_runs, lt_fp8_tma_kw_ring, lt_fp8_tma_kw_min;
 int lt_fp8_tma_kwplan_runs = 0;  /* launches of the KW plan so far (tests: that a case ran it) */
 int lt_fp8_tma_kw_ring = 0;      /* the KW plan's ring stages: 0 automatic (measuring: bench LT_BENCH_KW_RING) */
 int lt_fp8_tma_kw_min = 16;      /* the KW plan above this many rows (≥ 16; measuring: bench LT_BENCH_KW_MIN) */
 static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
-  if (rows <= (lt_fp8_tma_kw_min > 16 ? lt_fp8_tma_kw_min : 16) || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2)) return 0;
+  if (rows <= (lt_fp8_tma_kw_min > 16 ? lt_fp8_tma_kw_min : 16) || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2))
+    return 0;
   if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0 || lt_fp8_tma_wide_wg)
     return 0;
   const int64_t tiles = lt_f8w_tiles(w, w2, 64);
@@ -537,9 +539,11 @@ static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
  * first: at M = 64 it measured as fast or faster than the KW plan there (H200, same run, KW → wide: 7168×16384 38.3
  * → 38.4 µs, 7168×18432 47.7 → 45.5), at M = 40 (no wide plan) the KW plan is faster (7168×18432 42.1 → 38.9). */
 static int lt_f8t_choose_big(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
-  if (lt_f8t_choose_wide(c, w, w2, rows, t) && t->WG == 4) return 1;
-  if (lt_f8t_choose_kw(c, w, w2, rows, t)) return 2;
-  return lt_f8t_choose_wide(c, w, w2, rows, t);
+  lt_f8w_plan wd;
+  const int wide = lt_f8t_choose_wide(c, w, w2, rows, &wd);
+  if (!(wide && wd.WG == 4) && lt_f8t_choose_kw(c, w, w2, rows, t)) return 2;
+  if (wide) *t = wd;
+  return wide;
 }
 
 /* whether x at `rows` tokens is quantised inside the TMA kernel's blocks, gs groups per block (its plan allows ≤ 8
