@@ -747,7 +747,7 @@ int main(int argc, char **argv) {
   if (getenv("LT_BENCH_QEARLY")) lt_fp8_quant_early = atoi(getenv("LT_BENCH_QEARLY"));  /* ... launched early: 0 off */
   if (getenv("LT_BENCH_KW_RING")) lt_fp8_tma_kw_ring = atoi(getenv("LT_BENCH_KW_RING"));  /* the KW plan's ring */
   if (getenv("LT_BENCH_KW_MIN")) lt_fp8_tma_kw_min = atoi(getenv("LT_BENCH_KW_MIN"));  /* ... above these rows */
-  if (getenv("LT_BENCH_KW")) lt_fp8_tma_kw = atoi(getenv("LT_BENCH_KW"));  /* 2: the TMA kernel's K-groups over two warpgroups */
+  if (getenv("LT_BENCH_KW")) lt_fp8_tma_kw = atoi(getenv("LT_BENCH_KW"));  /* K parts: 0 the KW plan, 1 off, 2, 4 */
 #ifdef LT_PROBE_ON
   if (argc > 4 && !strcmp(argv[1], "probe")) {
     for (int i = 2; i + 2 < argc; i += 3) bench_probe(b, p, bw, atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]));

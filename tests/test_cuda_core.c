@@ -534,9 +534,9 @@ static void check_wg_tma(tw *t, int M, int wg, int S, int st, int f32, int qx) {
   if (dy) gpu->dfree(gpu, dy);
 }
 
-/* The TMA kernel with its K-groups dealt out to two consumer warpgroups per 64 rows (lt_fp8_tma_kw = 2; its own
- * sum order, so against the CPU): forced warpgroups wg, K split S and ring st (an odd ring is made even), and the
- * KW 2 launch counter must move. */
+/* The TMA kernel with its K-groups dealt out to kw (2 or 4) consumer warpgroups per 64 rows (lt_fp8_tma_kw = kw;
+ * its own sum order, so against the CPU): forced warpgroups wg, K split S and ring st (made a multiple of kw), and
+ * the KW ≥ 2 launch counter must move. */
 static void check_wg_kw(tw *t, int M, int wg, int S, int st, int f32, int kw) {
   char tag[96];
   snprintf(tag, sizeof tag, " [TMA, %d K parts, wg %d S %d ST %d]", kw, wg, S, st);

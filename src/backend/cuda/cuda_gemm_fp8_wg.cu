@@ -484,10 +484,14 @@ int lt_fp8_tma_wide_runs = 0;  /* launches of the wide plan so far (tests: that 
  * narrower plans and linear_pair's two-launch form, hence only here); 0 off (bench_gemm LT_BENCH_QEARLY) */
 extern "C" int lt_fp8_quant_early;
 int lt_fp8_quant_early = 1;
+/* whether a knob forces the wgmma kernel's shape (feed, warpgroups, K split, rings): then no plan of its own */
+static int lt_f8t_shape_forced(void) {
+  return lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0;
+}
 static int lt_f8t_choose_wide(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows,
                               lt_f8w_plan *t) {
   if (rows <= 56 || !lt_fp8_tma_wide || (w2 && lt_fp8_tma_wide < 2)) return 0;
-  if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0) return 0;
+  if (lt_f8t_shape_forced()) return 0;
   if (lt_f8w_tiles(w, w2, 128) < 16) return 0;
   /* the largest K split ≤ 8 (4 warpgroups) or ≤ 6 (2) with one block per SM */
   auto split = [&](int WG) {
@@ -523,8 +527,7 @@ int lt_fp8_tma_kw_min = 16;      /* the KW plan above this many rows (≥ 16; me
 static int lt_f8t_choose_kw(const lt_cuda_ctx *c, const lt_weight *w, const lt_weight *w2, int rows, lt_f8w_plan *t) {
   if (rows <= (lt_fp8_tma_kw_min > 16 ? lt_fp8_tma_kw_min : 16) || lt_fp8_tma_kw != 0 || (w2 && lt_fp8_tma_wide < 2))
     return 0;
-  if (lt_fp8_wg_tma || lt_fp8_wg_cfg || lt_fp8_wg_s > 0 || lt_fp8_wg_st || lt_fp8_tma_st > 0 || lt_fp8_tma_wide_wg)
-    return 0;
+  if (lt_f8t_shape_forced() || lt_fp8_tma_wide_wg) return 0;
   const int64_t tiles = lt_f8w_tiles(w, w2, 64);
   if (tiles < 16 || tiles > c->sm_count) return 0;
   lt_f8w_plan q;
@@ -621,17 +624,17 @@ static latte_status lt_f8w_run(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args
   return lt_f8w_launch_st<2>(c, p.N8, p.ST, (int)p.tiles, p.S, p.smem, a);
 }
 
-/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: the plan `big` where the caller's
- * lt_f8t_choose_big gave one (kind 2 the KW plan, 1 the wide plan; its own tiles and K split; NULL: none), else
- * p's where lt_f8t_wanted says */
-static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, const lt_f8w_plan *big, int kind,
+/* plan p's launch over quantised x (lt_f8w_run), or the TMA kernel's: plan `big` where the caller's
+ * lt_f8t_choose_big gave one (kind 2 the KW plan, 1 the wide plan; its own tiles and K split; kind 0: none, big
+ * unused), else p's where lt_f8t_wanted says */
+static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, int kind, const lt_f8w_plan &big,
                                  lt_f8w_args a, const uint8_t *xq, const float *xqs, int rows) {
-  if (big) {
+  if (kind) {
     if (kind == 2) lt_fp8_tma_kwplan_runs++;
     else lt_fp8_tma_wide_runs++;
-    a.tiles1 = (int)big->tiles1;
-    a.kslice = big->gs * 128;
-    return lt_f8w_run(c, *big, a, xq, xqs);
+    a.tiles1 = (int)big.tiles1;
+    a.kslice = big.gs * 128;
+    return lt_f8w_run(c, big, a, xq, xqs);
   }
   lt_f8w_plan t;
   if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
@@ -669,7 +672,7 @@ static latte_status lt_f8w_go(lt_cuda_ctx *c, const lt_f8w_plan &p, lt_f8w_args 
    * quantisation lets the GEMM launch at its entry (lt_fp8_quant_early) */
   const int big = lt_f8t_choose_big(c, w, w2, rows, &t);
   LT_TRY(lt_cuda_fp8_quant_x_early(c, x, x_stride, rows, a.K, &xq, &xqs, lt_fp8_quant_early && big));
-  return lt_f8w_run_q(c, p, big ? &t : NULL, big, a, xq, xqs, rows);
+  return lt_f8w_run_q(c, p, big, t, a, xq, xqs, rows);
 }
 
 /* y [rows, n] (bf16, or f32 when out_f32; row stride n) = w8a8(x [rows, k] (bf16, row stride x_stride), W) for
@@ -718,5 +721,5 @@ extern "C" latte_status lt_cuda_fp8_wg_q(lt_backend *b, const uint8_t *xq, const
                   (long long)w->n, (long long)w->k);
   lt_f8w_plan t;
   const int big = lt_f8t_choose_big(c, w, NULL, rows, &t);
-  return lt_f8w_run_q(c, p, big ? &t : NULL, big, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs, rows);
+  return lt_f8w_run_q(c, p, big, t, lt_f8w_args_of(p, w, y, NULL, NULL, rows, out_f32), xq, xqs, rows);
 }
