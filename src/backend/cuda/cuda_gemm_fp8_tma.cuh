@@ -179,10 +179,14 @@ static latte_status lt_f8t_launch_n(lt_cuda_ctx *c, int N8, int tiles, int S, in
     case 8: return lt_f8t_launch<8, 1, false, 4>(c, tiles, S, ST, smem, a, m);
     default: break;
     }
+  if constexpr (WG == 1)  /* 17..32 rows: only the KW plan (one row warpgroup) takes two K parts there */
+    if (KW == 2) switch (N8) {
+    case 3: return lt_f8t_launch<3, 1, false, 2>(c, tiles, S, ST, smem, a, m);
+    case 4: return lt_f8t_launch<4, 1, false, 2>(c, tiles, S, ST, smem, a, m);
+    default: break;
+    }
   if constexpr (WG <= 2)
     if (KW == 2) switch (N8) {
-    case 3: return lt_f8t_launch<3, WG, false, 2>(c, tiles, S, ST, smem, a, m);
-    case 4: return lt_f8t_launch<4, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 5: return lt_f8t_launch<5, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 6: return lt_f8t_launch<6, WG, false, 2>(c, tiles, S, ST, smem, a, m);
     case 7: return lt_f8t_launch<7, WG, false, 2>(c, tiles, S, ST, smem, a, m);
