@@ -34,6 +34,10 @@ enum {
  * with a 4-stage ring in the cp.async kernel), the K split S (1..8), the ring stages (4, 6 or 8). */
 extern "C" int lt_fp8_wg_cfg, lt_fp8_wg_s, lt_fp8_wg_st;
 int lt_fp8_wg_cfg = 0, lt_fp8_wg_s = 0, lt_fp8_wg_st = 0;
+/* The automatic K split's floor (LATTE_FP8_MIN_GROUPS; 0 or 1: none): at least this many 128-wide K-groups per
+ * cluster rank where ⌈4·SMs / (3·tiles)⌉ would leave fewer — V2-Lite's o_proj (2048×2048, 32 tiles: S 6 → 4) */
+extern "C" int lt_fp8_wg_min_groups;
+int lt_fp8_wg_min_groups = 4;
 /* Where x is quantised for lt_cuda_fp8_wg (bench_gemm, tests): 0 = automatic (inside the GEMM's blocks where
  * that measured faster, else lt_k_quant_rows first), 1 = inside the blocks wherever the kernel can (≤ 8 rows,
  * ≤ 128 (token, group) pairs per block), 2 = always lt_k_quant_rows first */
@@ -350,7 +354,8 @@ typedef struct {
  * twice the blocks of 2, which measured faster or equal at every V3 shape but one point), a 4-stage ring (6 and 8
  * were no faster: the ring's shared memory then limits blocks per SM), and S = ⌈4·SMs / (3·tiles)⌉ clamped to
  * 1..8 (about 1⅓ blocks per SM: 2 at 7168×2048 and 7168×16384, 6 at 2048×7168, 1 at 24576×1536, 8 at
- * 576×7168, each the sweep's best or within 0.1 µs of it). S is raised while nothing fits (the token scales
+ * 576×7168, each the sweep's best or within 0.1 µs of it), then lowered to ⌊G / 4⌋ where a rank would get fewer than 4
+ * of the G K-groups (lt_fp8_wg_min_groups: 2048×2048, S 6 → 4, 0.3–0.6 µs faster at 1..64 rows). S is raised while nothing fits (the token scales
  * grow with the K range). The knobs override each choice. */
 static int lt_f8w_weight_ok(const lt_weight *w) {
   if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return 0;
@@ -369,6 +374,8 @@ static int lt_f8w_choose_at(const lt_cuda_ctx *c, const lt_weight *w, const lt_w
   if (S < 1) {
     const int64_t want = lt_f8w_cdiv(4 * (int64_t)c->sm_count, 3 * tiles);
     S = want > LT_F8W_MAX_S ? LT_F8W_MAX_S : (int)want;
+    const int mg = lt_fp8_wg_min_groups;  /* ≥ mg K-groups per rank where the rule gives fewer */
+    if (mg > 1 && S > 1 && G / S < mg) S = G / mg > 1 ? G / mg : 1;
   }
   if (S > LT_F8W_MAX_S) S = LT_F8W_MAX_S;
   if (S > G) S = G;
