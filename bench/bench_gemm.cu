@@ -675,7 +675,9 @@ static void bench_sweep(lt_backend *b, const cudaDeviceProp &p, double bw, int N
   lt_fp8_wg_xin = xin;
   lt_fp8_quant_skip = skip;
   double best = 1e30;
-  for (int wg = 1; wg <= (getenv("LT_BENCH_AUTO_ONLY") ? 0 : 4); wg += wg)  /* LT_BENCH_AUTO_ONLY: the first line only */
+  /* LT_BENCH_AUTO_ONLY: the first line only; LT_BENCH_WG_MAX: warpgroups up to this (1, 2; default 4) */
+  const int wg_max = getenv("LT_BENCH_AUTO_ONLY") ? 0 : getenv("LT_BENCH_WG_MAX") ? atoi(getenv("LT_BENCH_WG_MAX")) : 4;
+  for (int wg = 1; wg <= wg_max; wg += wg)
     for (int sti = 0; sti < 8; sti++) {
       printf("wg %d st %2d:", wg, STs[sti]);
       for (int s = 0; s < 6; s++) {

@@ -13,7 +13,7 @@ int lt_cuda_pdl = 1;  /* cuda_common.h: LATTE_PDL=0 turns programmatic dependent
 extern "C" int lt_cuda_mla_min_chunk, lt_cuda_gg_want_pct, lt_cuda_gg_w_early, lt_cuda_route_fused, lt_cuda_moe_norm_fused,
     lt_cuda_gemv_fp8_on, lt_cuda_route_norm_fused, lt_cuda_fp8_mid_on, lt_cuda_fp8_wg_on, lt_cuda_fp8_prequant_on,
     lt_cuda_gg_wg, lt_fp8_wg_xin, lt_fp8_wg_tma, lt_fp8_tma_kw, lt_cuda_fp8_pair_one, lt_cuda_gg_wgp, lt_cuda_moe_norm_v8_rows,
-    lt_cuda_mla_full_chunk, lt_cuda_ggp_fp8_128, lt_fp8_wg_min_groups;
+    lt_cuda_mla_full_chunk, lt_cuda_ggp_fp8_128, lt_fp8_wg_min_groups, lt_fp8_tma_spare, lt_fp8_tma_small;
 
 /* *var = the integer in environment variable name, when it is set and ≥ lo */
 extern "C" void lt_cuda_attn_extend_variant(int v);  /* cuda_attn.cu */
@@ -331,6 +331,8 @@ extern "C" latte_status lt_cuda_backend_create(int w8a8, lt_backend **out) {
   /* 0 auto (the KW plan at 17..64 rows), 1 off, 2 / 4 K parts wherever the TMA FP8 kernel can */
   env_int("LATTE_FP8_TMA_KW", 0, &lt_fp8_tma_kw);
   env_int("LATTE_FP8_MIN_GROUPS", 0, &lt_fp8_wg_min_groups);  /* the FP8 K split's floor of K-groups per rank */
+  env_int("LATTE_FP8_TMA_SPARE", 0, &lt_fp8_tma_spare);  /* 0: the TMA FP8 ring may fill 2 blocks' SM share */
+  env_int("LATTE_FP8_TMA_SMALL", 0, &lt_fp8_tma_small);        /* 1: the TMA FP8 kernel at ≤ 16 rows too */
   env_int("LATTE_GG_WG", 0, &lt_cuda_gg_wg);
   env_int("LATTE_GG_WGP", 0, &lt_cuda_gg_wgp);
   env_int("LATTE_GGP_FP8_128", 0, &lt_cuda_ggp_fp8_128);

@@ -405,10 +405,22 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
 
 /* The TMA kernel's launch shape from q, lt_f8w_choose's plan for the same weight(s) and rows (the same warpgroups,
  * tiles and K split — so every path over the same weight and rows sums in the same order and gives the same bits),
- * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ (+ spare) blocks per SM allows, ≤ LT_F8T_MAX_ST and
+ * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ (+ spare; + 1 from 2 on, lt_fp8_tma_spare) blocks per
+ * SM allows, ≤ LT_F8T_MAX_ST and
  * ≤ the groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1
  * warpgroup, ≤ 128 (token, group) pairs). 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
+/* lt_fp8_tma_spare (LATTE_FP8_TMA_SPARE=0 off): where the grid has 2 blocks per SM and no ring is asked for, the
+ * automatic ring leaves an SM's shared memory room for a third block — the next call's, so its weight prologue can
+ * start under PDL (H200, automatic dispatch, µs: 2048×7168 M = 1 8.40 → 7.25 with a 7-stage ring instead of 10; V3's
+ * q_a + kv_a pair as one weight, 2112×7168, 8.41 → 7.19; 7168×2048 keeps its 8, which already left that room; at 3
+ * blocks per SM (24576×1536) a 4th measured slower, 10.6 → 11.2). lt_fp8_tma_small (LATTE_FP8_TMA_SMALL=0 off): the
+ * TMA kernel with a 4-stage ring also at ≤ 16 rows over x quantised first (else the cp.async kernel) where a block's
+ * K range is 6..16 groups: 2048×7168 M = 4 / 8 / 16 8.36 / 8.64 / 9.50 → 7.89 / 8.02 / 8.91 µs, 2112×7168 M = 8 8.81
+ * → 8.12, 7168×2048 M = 16 8.09 → 7.75, 576×7168 M = 16 7.28 → 7.01; not at V2-Lite's 4-group ranges (2048×2048 M = 12
+ * 5.29 → 5.40) nor 7168×16384's 64 (M = 16 35.6 → 36.5). docs/cuda-gemm.md. */
+extern "C" int lt_fp8_tma_spare, lt_fp8_tma_small;
+int lt_fp8_tma_spare = 1, lt_fp8_tma_small = 1;
 /* The TMA kernel's consumer warpgroups per 64 weight rows (KW): 2 = the block's K-groups dealt out between two
  * warpgroups (even groups to one, odd to the other), each with its own accumulators, added in that order at the
  * end — two groups' wgmma in flight where one warpgroup waits on each group's before the next. Its own sum order.
@@ -430,7 +442,9 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
                          int spare = 0, int ring = 0, int kw_plan = 0) {
   if (qx && (q.N8 != 1 || q.WG != 1 || (int64_t)rows * q.gs > LT_F8W_QP * 4 * 4)) return 0;
   const int NN = 8 * q.N8, R = 64 * q.WG;
-  const int64_t bps = lt_f8w_cdiv(q.tiles * q.S, c->sm_count) + spare;
+  const int64_t bps0 = lt_f8w_cdiv(q.tiles * q.S, c->sm_count);
+  /* at 2 blocks per SM the automatic ring leaves room for a third (lt_fp8_tma_spare, above) */
+  const int64_t bps = bps0 + spare + (ring == 0 && spare == 0 && bps0 == 2 && lt_fp8_tma_spare ? 1 : 0);
   const size_t stage = (size_t)lt_f8t_stage_bytes(q.WG, NN, qx), cap = (size_t)c->smem_optin;
   /* one block's share of an SM's shared memory (Hopper: the opt-in limit + the 1 KB reserved per block) */
   const size_t per = (cap + 1024) / (size_t)bps - 1024, room = per < cap ? per : cap;
@@ -456,14 +470,17 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
 }
 
 /* whether plan t (lt_f8t_choose) goes to the TMA kernel: lt_fp8_wg_tma 1 always, 2 never (LATTE_FP8_TMA=0);
- * automatic: above 32 rows where the grid is at most 2 blocks per SM — where it measured faster than the cp.async
+ * automatic: above 32 rows (and, lt_fp8_tma_small, at ≤ 16 rows over 6..16 groups per block with a 4-stage ring)
+ * where the grid is at most 2
+ * blocks per SM — where it measured faster than the cp.async
  * kernel (H200, `bench_gemm tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 →
  * 44.9, 576×7168 11.6 → 8.5); at ≤ 16 rows the quantisation launch before it cost more than its deeper ring
  * gained (its ring takes an SM's shared memory, so the next kernel's blocks cannot start their prologue early),
  * and at 3 blocks per SM (24576×1536) its ring is shallow. */
 static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
   if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
-  return rows > 32 && t.tiles * t.S <= 2 * (int64_t)c->sm_count;
+  return (rows > 32 || (rows <= 16 && lt_fp8_tma_small && t.gs >= 6 && t.gs <= 16)) &&
+         t.tiles * t.S <= 2 * (int64_t)c->sm_count;
 }
 
 /* The automatic TMA plan at 57..64 rows (x quantised first; N = 64 wgmma) over ≥ 16 tiles of 128 weight rows: 2
@@ -644,7 +661,8 @@ static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, int kind,
     return lt_f8w_run(c, big, a, xq, xqs);
   }
   lt_f8w_plan t;
-  if (lt_f8t_choose(c, p, rows, &t) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
+  const int small_ring = rows <= 16 && lt_fp8_tma_small && !lt_fp8_wg_tma && p.gs >= 6 && p.gs <= 16 ? 4 : 0;
+  if (lt_f8t_choose(c, p, rows, &t, 0, 0, small_ring) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }
 
