@@ -354,9 +354,9 @@ typedef struct {
  * twice the blocks of 2, which measured faster or equal at every V3 shape but one point), a 4-stage ring (6 and 8
  * were no faster: the ring's shared memory then limits blocks per SM), and S = ⌈4·SMs / (3·tiles)⌉ clamped to
  * 1..8 (about 1⅓ blocks per SM: 2 at 7168×2048 and 7168×16384, 6 at 2048×7168, 1 at 24576×1536, 8 at
- * 576×7168, each the sweep's best or within 0.1 µs of it), then lowered to ⌊G / 4⌋ where a rank would get fewer than 4
- * of the G K-groups (lt_fp8_wg_min_groups: 2048×2048, S 6 → 4, 0.3–0.6 µs faster at 1..64 rows). S is raised while nothing fits (the token scales
- * grow with the K range). The knobs override each choice. */
+ * 576×7168, each the sweep's best or within 0.1 µs of it), then lowered to ⌊G / 4⌋ where a rank would get fewer
+ * than 4 of the G K-groups (lt_fp8_wg_min_groups: 2048×2048, S 6 → 4, 0.3–0.6 µs faster at 1..64 rows). S is
+ * raised while nothing fits (the token scales grow with the K range). The knobs override each choice. */
 static int lt_f8w_weight_ok(const lt_weight *w) {
   if (w->dtype != LT_F8E4M3 || w->bn != 128 || w->bk != 128 || !w->scale) return 0;
   if (w->n < 1 || w->k < 128 || w->n > INT32_MAX / 2 || w->k > INT32_MAX / 2 || w->k % 128 != 0) return 0;
@@ -405,10 +405,9 @@ static int lt_f8w_choose(const lt_cuda_ctx *c, const lt_weight *w, const lt_weig
 
 /* The TMA kernel's launch shape from q, lt_f8w_choose's plan for the same weight(s) and rows (the same warpgroups,
  * tiles and K split — so every path over the same weight and rows sums in the same order and gives the same bits),
- * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ (+ spare; + 1 from 2 on, lt_fp8_tma_spare) blocks per
- * SM allows, ≤ LT_F8T_MAX_ST and
- * ≤ the groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the blocks (≤ 8 rows, 1
- * warpgroup, ≤ 128 (token, group) pairs). 0 where that does not fit. */
+ * with the ring as deep as the shared memory of ⌈blocks / SMs⌉ (+ spare; + 1 at 2, lt_fp8_tma_spare) blocks per SM
+ * allows, ≤ LT_F8T_MAX_ST and ≤ the groups per rank (lt_fp8_tma_st overrides), at least 2; qx: x quantised in the
+ * blocks (≤ 8 rows, 1 warpgroup, ≤ 128 (token, group) pairs). 0 where that does not fit. */
 enum { LT_F8T_MAX_ST = 16 };
 /* lt_fp8_tma_spare (LATTE_FP8_TMA_SPARE=0 off): where the grid has 2 blocks per SM and no ring is asked for, the
  * automatic ring leaves an SM's shared memory room for a third block — the next call's, so its weight prologue can
@@ -471,12 +470,10 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
 
 /* whether plan t (lt_f8t_choose) goes to the TMA kernel: lt_fp8_wg_tma 1 always, 2 never (LATTE_FP8_TMA=0);
  * automatic: above 32 rows (and, lt_fp8_tma_small, at ≤ 16 rows over 6..16 groups per block with a 4-stage ring)
- * where the grid is at most 2
- * blocks per SM — where it measured faster than the cp.async
- * kernel (H200, `bench_gemm tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 →
- * 44.9, 576×7168 11.6 → 8.5); at ≤ 16 rows the quantisation launch before it cost more than its deeper ring
- * gained (its ring takes an SM's shared memory, so the next kernel's blocks cannot start their prologue early),
- * and at 3 blocks per SM (24576×1536) its ring is shallow. */
+ * where the grid is at most 2 blocks per SM — where it measured faster than the cp.async kernel (H200, `bench_gemm
+ * tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 → 44.9, 576×7168 11.6 → 8.5); at ≤ 16 rows with its deep ring the quantisation launch before it cost more than
+ * the ring gained (the ring took an SM's shared memory, so the next kernel's blocks could not start their prologue
+ * early) — a 4-stage ring is what pays there; at 3 blocks per SM (24576×1536) its ring is shallow. */
 static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
   if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
   return (rows > 32 || (rows <= 16 && lt_fp8_tma_small && t.gs >= 6 && t.gs <= 16)) &&
