@@ -359,9 +359,10 @@ static void bench_read(lt_backend *b, const cudaDeviceProp &p, double bw) {
   printf("%-13s %6s %16s %4s %16s %16s %16s\n", "N x K", "MB", "flat", "S", "GEMM order", "tile-major", "flat, PDL");
   /* the linears' shapes, then two of the experts' size at one token (V2-Lite bf16, 6 routed + 2 shared experts:
    * gate_up 8 × 2816 rows × 4096 bytes, down 8 × 2048 rows × 2816 bytes) */
-  static const int rs[7][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {7168, 16384}, {576, 7168}, {22528, 4096}, {16384, 2816}};
+  static const int moe[2][2] = {{22528, 4096}, {16384, 2816}};
   for (int si = 0; si < 7; si++) {
-    const int N = rs[si][0], K = rs[si][1], tiles = (N + 127) / 128;
+    const int *sh = si < 5 ? shapes[si] : moe[si - 5];
+    const int N = sh[0], K = sh[1], tiles = (N + 127) / 128;
     int nw;
     lt_weight *ws = fp8_weights(N, K, (size_t)p.l2CacheSize, &nw);
     int S = 1;  /* the largest split of K's groups with tiles · S ≤ SMs */

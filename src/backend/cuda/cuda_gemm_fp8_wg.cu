@@ -471,13 +471,15 @@ static int lt_f8t_choose(const lt_cuda_ctx *c, const lt_f8w_plan &q, int rows, l
 /* whether plan t (lt_f8t_choose) goes to the TMA kernel: lt_fp8_wg_tma 1 always, 2 never (LATTE_FP8_TMA=0);
  * automatic: above 32 rows (and, lt_fp8_tma_small, at ≤ 16 rows over 6..16 groups per block with a 4-stage ring)
  * where the grid is at most 2 blocks per SM — where it measured faster than the cp.async kernel (H200, `bench_gemm
- * tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 → 44.9, 576×7168 11.6 → 8.5); at ≤ 16 rows with its deep ring the quantisation launch before it cost more than
- * the ring gained (the ring took an SM's shared memory, so the next kernel's blocks could not start their prologue
- * early) — a 4-stage ring is what pays there; at 3 blocks per SM (24576×1536) its ring is shallow. */
+ * tma`: M = 64 7168×2048 12.3 → 11.7 µs, 2048×7168 14.8 → 13.3, 7168×16384 46.4 → 44.9, 576×7168 11.6 → 8.5); at
+ * ≤ 16 rows with its deep ring the quantisation launch before it cost more than the ring gained (the ring took an
+ * SM's shared memory, so the next kernel's blocks could not start their prologue early) — a 4-stage ring is what
+ * pays there; at 3 blocks per SM (24576×1536) its ring is shallow. */
+/* whether lt_fp8_tma_small's rule takes `rows` over gs K-groups per block (4-stage ring, lt_f8w_run_q) */
+static int lt_f8t_small(int rows, int gs) { return rows <= 16 && lt_fp8_tma_small && gs >= 6 && gs <= 16; }
 static int lt_f8t_wanted(const lt_cuda_ctx *c, const lt_f8w_plan &t, int rows) {
   if (lt_fp8_wg_tma) return lt_fp8_wg_tma == 1;
-  return (rows > 32 || (rows <= 16 && lt_fp8_tma_small && t.gs >= 6 && t.gs <= 16)) &&
-         t.tiles * t.S <= 2 * (int64_t)c->sm_count;
+  return (rows > 32 || lt_f8t_small(rows, t.gs)) && t.tiles * t.S <= 2 * (int64_t)c->sm_count;
 }
 
 /* The automatic TMA plan at 57..64 rows (x quantised first; N = 64 wgmma) over ≥ 16 tiles of 128 weight rows: 2
@@ -658,7 +660,7 @@ static latte_status lt_f8w_run_q(lt_cuda_ctx *c, const lt_f8w_plan &p, int kind,
     return lt_f8w_run(c, big, a, xq, xqs);
   }
   lt_f8w_plan t;
-  const int small_ring = rows <= 16 && lt_fp8_tma_small && !lt_fp8_wg_tma && p.gs >= 6 && p.gs <= 16 ? 4 : 0;
+  const int small_ring = !lt_fp8_wg_tma && lt_f8t_small(rows, p.gs) ? 4 : 0;
   if (lt_f8t_choose(c, p, rows, &t, 0, 0, small_ring) && lt_f8t_wanted(c, t, rows)) return lt_f8w_run(c, t, a, xq, xqs);
   return lt_f8w_run(c, p, a, xq, xqs);
 }
